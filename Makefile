@@ -1,0 +1,28 @@
+# Two commands do all the set-up (see README): `make demo` and `make test`.
+# Each creates .venv/ if missing and (re)installs only when pyproject.toml changed.
+PY     := .venv/bin/python
+PIP    := .venv/bin/pip
+STAMP  := .venv/.stamp-install
+
+.PHONY: demo test docs bench clean
+
+$(PY):
+	python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[dev,onnx]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	.venv/bin/energysim layers alexnet --batch 4
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 tests
+
+docs: $(STAMP)
+	.venv/bin/mkdocs build --strict
+
+clean:
+	rm -rf .venv out site

@@ -1,0 +1,1 @@
+"""dkm: Deep k-Means."""
