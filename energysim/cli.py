@@ -17,6 +17,7 @@ from .errors import EnergySimError
 #: ``parser.set_defaults(func=...)`` and returns an exit status.
 COMMAND_MODULES = [
     "energysim.cli",  # models, layers (below)
+    "energysim.cli_estimate",
     "energysim.cli_timeloop",
 ]
 

@@ -1,0 +1,165 @@
+"""Whole-network estimates: map every layer, count, price, and collect an ``EnergyReport``.
+
+MAC layers go through the loop-nest engine (``counts.evaluate``) with a dataflow template's mapping.
+Layers without MACs (pooling, add, concat, activation, norm) are charged their data movement with a
+streaming model: every input word is read once from the outermost level and passes once through each
+on-chip level that keeps Inputs; every output word is written once through the levels that keep Outputs
+back to the outermost level, through shared levels only (single-instance buffers; PE-local storage is not
+involved). Their arithmetic (comparisons, additions) is not priced. An activation (or unfoldable norm) that
+directly follows a MAC layer whose output feeds nothing else is applied as that layer's outputs drain, as
+accelerators do; it is listed with zero energy and a note rather than charged a DRAM round trip.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import pandas as pd
+
+from .counts import LayerStats, evaluate
+from .dataflows import map_problem
+from .errors import EnergySimError
+from .mapping import Mapping
+from .problem import Problem
+from .profile import HardwareProfile, load_profile
+from .report import EnergyReport, LayerEnergy
+from .workload import Layer, Network
+
+#: A hook that may adjust a MAC layer's result (e.g. codebook-aware weight costs). It receives the layer,
+#: its problem, mapping and engine stats plus the profile, and returns the ``LayerEnergy`` to report.
+LayerHook = Callable[[Layer, Problem, Mapping, LayerStats, HardwareProfile], LayerEnergy]
+
+
+def network_energy_pj(stats: LayerStats, profile: HardwareProfile) -> float:
+    """NoC energy: at a level with ``network_hop_pj``, every word it reads out to the level below or receives
+    back as an update crosses the network under it once (a multicast counts once). pJ."""
+    df = stats.to_frame()
+    total = 0.0
+    for lv in profile.levels:
+        if lv.network_hop_pj:
+            mine = df[df["level"] == lv.name]
+            total += lv.network_hop_pj * float(mine["reads_total"].sum() + mine["updates_total"].sum())
+    return total
+
+
+def layer_energy_from_stats(layer: Layer, stats: LayerStats, profile: HardwareProfile) -> LayerEnergy:
+    """The report view of engine stats: totals over utilized instances; leakage and NoC as extra terms."""
+    df = stats.to_frame()
+    counts = pd.DataFrame(
+        {
+            "level": df["level"],
+            "dataspace": df["dataspace"],
+            "reads": df["reads_total"],
+            "fills": df["fills_total"],
+            "updates": df["updates_total"],
+            "energy_pj": df["energy_pj"],
+        }
+    )
+    extra = {"leakage": stats.leak_energy_pj} if stats.leak_energy_pj else {}
+    noc = network_energy_pj(stats, profile)
+    if noc:
+        extra["network"] = noc
+    return LayerEnergy(
+        name=layer.name,
+        kind=layer.kind,
+        macs=stats.macs,
+        counts=counts,
+        compute_energy_pj=stats.mac_energy_pj,
+        cycles=stats.cycles,
+        utilization=stats.utilization,
+        extra_pj=extra,
+    )
+
+
+def streaming_energy(layer: Layer, profile: HardwareProfile) -> LayerEnergy:
+    """Data movement of a layer without MACs (see the module docstring). Counts in words, energy in pJ."""
+    n_in, n_out = layer.input_count, layer.output_count
+    rows = []
+    cycles = 0.0
+    for i, lv in enumerate(profile.levels):
+        if lv.cls == "dummy" or lv.instances > 1:
+            continue
+        kept = lv.kept()
+        B = lv.block_size
+        outer = i == 0
+        for ds, n in (("Inputs", n_in), ("Outputs", n_out)):
+            if ds not in kept:
+                continue
+            if ds == "Inputs":
+                reads, fills, updates = n, (0 if outer else n), 0
+            else:
+                reads, fills, updates = (0 if outer else n), 0, n
+            e = math.ceil(reads / B) * lv.read_pj + math.ceil(fills / B) * lv.write_pj
+            e += math.ceil(updates / B) * lv.update_pj
+            rows.append({"level": lv.name, "dataspace": ds, "reads": reads, "fills": fills, "updates": updates,
+                         "energy_pj": e})
+        if outer:
+            bw = min(x for x in (lv.read_bandwidth, lv.write_bandwidth, float("inf")) if x)
+            cycles = max(cycles, (n_in + n_out) / bw if bw != float("inf") else 0.0)
+    counts = pd.DataFrame(rows, columns=["level", "dataspace", "reads", "fills", "updates", "energy_pj"])
+    return LayerEnergy(layer.name, layer.kind, 0, counts, 0.0, math.ceil(cycles), 0.0,
+                       note="no MACs: data movement only (streaming model)")
+
+
+def applied_in_place(network: Network, layer: Layer) -> str | None:
+    """The MAC layer whose output ``layer`` (an activation/norm) is applied to as it drains, if any."""
+    if layer.kind not in ("activation", "norm") or layer.name not in network.graph:
+        return None
+    preds = list(network.graph.predecessors(layer.name))
+    if len(preds) != 1:
+        return None
+    src = network[preds[0]]
+    if src.has_macs and network.graph.out_degree(src.name) == 1:
+        return src.name
+    return None
+
+
+def _in_place(layer: Layer, producer: str) -> LayerEnergy:
+    counts = pd.DataFrame(columns=["level", "dataspace", "reads", "fills", "updates", "energy_pj"])
+    return LayerEnergy(layer.name, layer.kind, 0, counts, 0.0, 0, 0.0,
+                       note=f"applied to the outputs of {producer} as they drain (no extra data movement)")
+
+
+def estimate_layer(
+    layer: Layer, profile: HardwareProfile, dataflow: str = "rs", hook: LayerHook | None = None,
+    mapping: Mapping | None = None,
+) -> LayerEnergy:
+    """Energy of one layer. MAC layers are mapped with ``dataflow`` unless an explicit ``mapping`` is given."""
+    if not layer.has_macs:
+        if layer.kind == "unsupported":
+            raise EnergySimError(
+                f"layer {layer.name!r} is an unsupported op ({layer.op}); trace with a supported op or drop it "
+                "explicitly"
+            )
+        return streaming_energy(layer, profile)
+    problem = Problem.from_layer(layer)
+    m = mapping if mapping is not None else map_problem(problem, profile, dataflow)
+    stats = evaluate(problem, profile, m, name=layer.name)
+    return hook(layer, problem, m, stats, profile) if hook else layer_energy_from_stats(layer, stats, profile)
+
+
+def estimate(
+    network: Network,
+    profile: str | HardwareProfile,
+    dataflow: str = "rs",
+    *,
+    hook: LayerHook | None = None,
+    mac_layers_only: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> EnergyReport:
+    """Energy report of ``network`` on ``profile`` with ``dataflow`` (rs, ws, os, nlr) for every layer.
+
+    ``hook`` lets a caller replace a MAC layer's pricing (used for codebook-compressed weights);
+    ``mac_layers_only`` skips layers without MACs; ``progress(i, n, name)`` is called before each layer.
+    """
+    prof = load_profile(profile)
+    layers = [l for l in network if l.has_macs or not mac_layers_only]
+    out = []
+    for i, layer in enumerate(layers):
+        if progress:
+            progress(i, len(layers), layer.name)
+        producer = applied_in_place(network, layer)
+        out.append(_in_place(layer, producer) if producer else estimate_layer(layer, prof, dataflow, hook))
+    batch = network.input_shape[0] if network.input_shape else 1
+    return EnergyReport(network.name, prof.name, dataflow, batch, out)
