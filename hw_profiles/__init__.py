@@ -1,0 +1,1 @@
+"""Hardware profiles shipped as YAML data (see ``energysim.profile`` for the schema)."""
