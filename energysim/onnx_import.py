@@ -205,12 +205,7 @@ class _Importer:
             k = self._auto_names.get(base, 0)
             self._auto_names[base] = k + 1
             name = base if k == 0 else f"{base}_{k}"
-        if name not in self.net.graph:
-            return name
-        i = 2
-        while f"{name}#{i}" in self.net.graph:
-            i += 1
-        return f"{name}#{i}"
+        return self.net.unique_name(name)
 
     # -- graph building ------------------------------------------------------------------------------------
     def _attrs(self, node) -> dict[str, Any]:

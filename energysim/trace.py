@@ -119,16 +119,8 @@ class _Tracer:
             visit(a)
         return flat
 
-    def _unique(self, name: str) -> str:
-        if name not in self.net.graph:
-            return name
-        i = 2
-        while f"{name}#{i}" in self.net.graph:
-            i += 1
-        return f"{name}#{i}"
-
     def _add(self, node: Node, layer_kw: dict, inputs: list[Node]) -> None:
-        name = self._unique(node.target if node.op == "call_module" else node.name)
+        name = self.net.unique_name(node.target if node.op == "call_module" else node.name)
         in_shapes = tuple(_shape(a) for a in inputs)
         layer = Layer(name=name, input_shapes=in_shapes, output_shape=_shape(node) or (), **layer_kw)
         edges = [(self.producer[a.name], _shape(a)) for a in inputs if self.producer.get(a.name) is not None]

@@ -166,6 +166,15 @@ class Network:
         for src, shape in inputs:
             self.graph.add_edge(src, layer.name, shape=tuple(shape))
 
+    def unique_name(self, name: str) -> str:
+        """``name``, or ``name#2``, ``name#3``, ... if taken (a module called more than once)."""
+        if name not in self.graph:
+            return name
+        i = 2
+        while f"{name}#{i}" in self.graph:
+            i += 1
+        return f"{name}#{i}"
+
     def replace_layer(self, layer: Layer) -> None:
         """Swap the attributes of an existing node (same name), e.g. after folding an op into it."""
         self.graph.nodes[layer.name]["layer"] = layer

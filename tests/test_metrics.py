@@ -1,25 +1,17 @@
 """The Deep k-Means paper's energy metric: hand-computed values on tiny layers, and what sharing changes."""
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from torch import nn
 
 from energysim import EnergySimError, trace, trace_model
+from energysim.codebook import CodebookRecord
 from energysim.metrics import COLUMNS, PaperMetric, dot_product_cost_fa, paper_metric, paper_metric_total
 
 
-@dataclass(frozen=True)
-class Rec:  # duck-typed stand-in for energysim.codebook.CodebookRecord
-    layer: str
-    k: int
-    vector_size: int
-    rows: int
-    index_bits: int
-    entropy_bits: float
-    assignments: np.ndarray | None = None
+Rec = CodebookRecord
 
 
 def tiny():
