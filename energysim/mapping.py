@@ -200,19 +200,13 @@ class Mapping(BaseModel):
         extents = self.tile_extents(problem, profile)
         for i, (lv, kept) in enumerate(zip(profile.levels, keeps)):
             sizes = {d: problem.data_space(d).tile_size(extents[i]) for d in ds_names if d in kept}
-            if lv.capacity_split:
-                for d, s in sizes.items():
-                    cap = lv.capacity(d)
-                    if cap is not None and s > cap:
-                        raise EnergySimError(f"mapping level {lv.name!r}: {d} tile of {s} words exceeds its "
-                                             f"capacity of {cap} words")
-            else:
-                cap = lv.capacity()
-                used = sum(sizes.values())
+            for group, cap in lv.capacity_groups(sizes):
+                used = sum(sizes[d] for d in group)
                 if cap is not None and used > cap:
-                    desc = " + ".join(f"{d} {s}" for d, s in sizes.items())
-                    raise EnergySimError(f"mapping level {lv.name!r}: tiles {desc} = {used} words exceed its "
-                                         f"capacity of {cap} words")
+                    desc = " + ".join(f"{d} {sizes[d]}" for d in group)
+                    raise EnergySimError(f"mapping level {lv.name!r}: tiles {desc} = {used} words exceed "
+                                         f"{'its' if not lv.capacity_split else 'their share of the'} capacity of "
+                                         f"{cap} words")
 
     # ---- printing -----------------------------------------------------------------------------------
     def to_text(self, problem: Problem, profile: HardwareProfile) -> str:

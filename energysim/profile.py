@@ -53,8 +53,9 @@ class StorageLevel(BaseModel):
         mesh_x, mesh_y: physical arrangement of the instances; ``mesh_x`` defaults to ``instances / mesh_y``.
         keeps: data spaces this level may hold (default: all; ``[]`` for dummy levels). A mapping may bypass
             more, never keep one outside this list.
-        capacity_split: optional per-data-space capacity in words (partitioned buffers); when given the tiles
-            of each data space must fit its own share instead of sharing ``depth``.
+        capacity_split: optional per-data-space capacity in words (partitioned buffers): each listed data
+            space must fit its own share; the data spaces not listed share what is left of ``depth``
+            (e.g. Eyeriss: 108 kB with 8 kB reserved for filters, the other 100 kB shared by ifmaps and psums).
         read_pj: energy of one block read (pJ).
         write_pj: energy of one block fill, i.e. a write of data coming from the parent (pJ).
         update_pj: energy of one block update, i.e. a write of a partial sum coming back from a child (pJ);
@@ -66,6 +67,9 @@ class StorageLevel(BaseModel):
         network_hop_pj: optional energy per word per hop on the network below this level (pJ). Recorded for
             profiles that know it; the counting engine does not price network hops yet (Timeloop's reference
             cases have zero network energy).
+        area_um2_per_bit: optional silicon area per stored bit of one instance (um^2), used only by the area
+            model (``energysim.area``); ``None`` = the class default there (SRAM / register file, scaled to
+            ``technology``; DRAM and dummy levels are off-chip or empty and count 0).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -88,6 +92,7 @@ class StorageLevel(BaseModel):
     write_bandwidth: float | None = Field(None, gt=0)
     multiple_buffering: float = Field(1.0, ge=1)
     network_hop_pj: float | None = Field(None, ge=0)
+    area_um2_per_bit: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _complete(self) -> "StorageLevel":
@@ -122,11 +127,26 @@ class StorageLevel(BaseModel):
                     raise ValueError(f"capacity_split has unknown data space {d!r}")
                 if words < 0:
                     raise ValueError(f"capacity_split[{d}] = {words} must be >= 0")
+            if self.depth is not None and sum(self.capacity_split.values()) > self.depth:
+                raise ValueError(f"capacity_split {self.capacity_split} reserves more than depth={self.depth} words")
         return self
 
     def kept(self) -> list[str]:
         """The data spaces this level may hold."""
         return list(DATA_SPACES) if self.keeps is None else list(self.keeps)
+
+    def capacity_groups(self, kept) -> list[tuple[tuple[str, ...], int | None]]:
+        """How the kept data spaces share this level: ``[(data spaces, usable words), ...]``; the tiles of
+        each group must fit together. ``None`` = unbounded."""
+        kept = [d for d in kept]
+        if not self.capacity_split:
+            return [(tuple(kept), self.capacity())] if kept else []
+        groups = [((d,), self.capacity(d)) for d in kept if d in self.capacity_split]
+        rest = tuple(d for d in kept if d not in self.capacity_split)
+        if rest:
+            left = None if self.depth is None else self.depth - sum(self.capacity_split.values())
+            groups.append((rest, None if left is None else int(left / self.multiple_buffering)))
+        return groups
 
     def capacity(self, data_space: str | None = None) -> int | None:
         """Usable words of one instance (for one data space when the capacity is split); None = unbounded."""
@@ -146,6 +166,8 @@ class MacUnit(BaseModel):
         energy_pj_by_bits: optional energies keyed by operand width in bits, for precision sweeps.
         instances, mesh_x, mesh_y: number and arrangement of MAC units.
         word_bits: operand width in bits; ``None`` = the profile's ``word_bits``.
+        area_um2: optional area of one MAC unit (um^2), used only by the area model (``energysim.area``);
+            ``None`` = a default from the operand width, scaled to the profile's ``technology``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -157,6 +179,7 @@ class MacUnit(BaseModel):
     mesh_x: int | None = Field(None, ge=1)
     mesh_y: int = Field(1, ge=1)
     word_bits: int | None = Field(None, ge=1)
+    area_um2: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _mesh(self) -> "MacUnit":
@@ -175,6 +198,68 @@ class MacUnit(BaseModel):
         return self.energy_pj
 
 
+class SparsitySupport(BaseModel):
+    """Optional zero handling and feature-map coding of an accelerator (see ``energysim.sparse_costs``).
+
+    Absent (``None``) on a profile = dense processing, exactly the engine's counts.
+
+    Attributes:
+        gating: data spaces whose zero operands *gate* the MAC: the MAC energy and the register-file reads
+            and psum updates that MAC would cause are skipped, the cycle is not (Eyeriss gates on zero inputs).
+        skipping: data spaces whose zero operands are *skipped*: as gating, plus the zero operand's own
+            innermost read and the cycle.
+        rlc_levels: storage levels at which Inputs and Outputs (final outputs, not partial sums) are stored
+            run-length coded (e.g. ``[DRAM]``); their traffic there shrinks to the coded size.
+        rlc_dataspaces: which of Inputs / Outputs are coded at ``rlc_levels``.
+        run_bits, pairs_per_word, rlc_word_bits: the coding format (Eyeriss: 5-bit run + 16-bit level, three
+            pairs per 64-bit word).
+        default_density: non-zero fraction per data space used when a layer has no explicit density.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    gating: list[str] = Field(default_factory=list)
+    skipping: list[str] = Field(default_factory=list)
+    rlc_levels: list[str] = Field(default_factory=list)
+    rlc_dataspaces: list[str] = Field(default_factory=lambda: ["Inputs", "Outputs"])
+    run_bits: int = Field(5, ge=1)
+    pairs_per_word: int = Field(3, ge=1)
+    rlc_word_bits: int = Field(64, ge=1)
+    default_density: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SparsitySupport":
+        for what in ("gating", "skipping", "rlc_dataspaces"):
+            bad = [d for d in getattr(self, what) if d not in DATA_SPACES]
+            if bad:
+                raise ValueError(f"{what} has unknown data space(s) {bad}; known: {list(DATA_SPACES)}")
+        for d, v in self.default_density.items():
+            if d not in DATA_SPACES:
+                raise ValueError(f"default_density has unknown data space {d!r}")
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"default_density[{d}] = {v!r} must be in [0, 1]")
+        return self
+
+
+class CodebookUnit(BaseModel):
+    """Optional per-PE codebook (lookup table) of a profile, for codebook-compressed weights
+    (``energysim.codebook_costs``). All fields are optional; a cost model that needs a missing one says so.
+
+    Attributes:
+        lut_read_pj: energy of reading one weight word from the PE's codebook LUT (pJ per word).
+        lut_write_pj: energy of writing one codebook word into the LUT when the codebook is loaded (pJ per
+            word); ``None`` = ``lut_read_pj``.
+        lut_depth_words: capacity of one PE's LUT in words; ``None`` = unbounded. Informational: a layer whose
+            codebook is larger is flagged in the report (the cost model does not re-load codebooks).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lut_read_pj: float | None = Field(None, ge=0)
+    lut_write_pj: float | None = Field(None, ge=0)
+    lut_depth_words: int | None = Field(None, ge=1)
+
+
 class HardwareProfile(BaseModel):
     """An accelerator: storage levels (outer -> inner) and the MAC unit.
 
@@ -186,6 +271,9 @@ class HardwareProfile(BaseModel):
         word_bits: default word width in bits for levels that do not set their own.
         levels: storage levels, outermost first.
         mac: the arithmetic unit.
+        sparsity: optional zero handling / run-length coding support (``SparsitySupport``); ``None`` = dense.
+        codebook: optional per-PE codebook LUT costs (``CodebookUnit``; YAML key ``codebook``), used only to
+            price codebook-compressed weights (``energysim.codebook_costs``); ``None`` when not known.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -197,6 +285,8 @@ class HardwareProfile(BaseModel):
     word_bits: int = Field(16, ge=1)
     levels: list[StorageLevel] = Field(min_length=1)
     mac: MacUnit
+    sparsity: SparsitySupport | None = None
+    codebook: CodebookUnit | None = None
 
     @model_validator(mode="after")
     def _hierarchy(self) -> "HardwareProfile":

@@ -108,3 +108,13 @@ def test_level_order_and_names():
         Mapping.model_validate({"levels": [{"level": "shared_glb"}, {"level": "DRAM"}]}).resolved(prof)
     with pytest.raises(EnergySimError, match="unknown field"):
         Mapping.from_dict({"levels": [{"level": "DRAM", "factors": {}}]})
+
+
+def test_capacity_split_reserves_a_share_and_the_rest_is_shared():
+    from energysim.profile import StorageLevel
+
+    lv = StorageLevel(name="GLB", depth=100, capacity_split={"Weights": 20}, read_pj=1, write_pj=1)
+    assert lv.capacity_groups(["Weights", "Inputs", "Outputs"]) == [(("Weights",), 20), (("Inputs", "Outputs"), 80)]
+    assert lv.capacity_groups(["Inputs"]) == [(("Inputs",), 80)]
+    with pytest.raises(ValueError, match="reserves more than depth=10"):
+        StorageLevel(name="GLB", depth=10, capacity_split={"Weights": 20}, read_pj=1, write_pj=1)
