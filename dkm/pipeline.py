@@ -1,0 +1,123 @@
+"""The Deep k-Means pipeline: pre-train (or load) -> re-train with a k-means regularizer -> share weights
+(k-means) -> optional centroid fine-tuning -> evaluate, with every accuracy and ratio recorded."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from . import ratio
+from .data import Dataset
+from .errors import DKMError
+from .kmeans import check_samples
+from .layers import LayerSpec, get_module, resolve_layers
+from .progress import QUIET, Progress
+from .regularizers import make as make_regularizer, warm_start
+from .share import SharedLayer, share_weights
+from .train import evaluate, finetune_centroids, train
+
+
+@dataclass
+class CompressConfig:
+    """Everything a compression run depends on (epochs, learning rates, batch size, seed included).
+
+    ``clusters`` (K per layer: list in layer order or {name: K}) wins over ``cluster_rate`` (K = ceil(rate N));
+    ``first_rate`` sets the first shared layer's rate. ``linear_vector_size > 0`` also shares linear layers
+    with vectors of that many consecutive inputs. ``lam`` and ``f_update_epochs`` (T) configure the regularizer.
+    """
+
+    clusters: Sequence[int] | Mapping[str, int] | None = None
+    cluster_rate: float | None = 0.1
+    first_rate: float | None = None
+    regularizer: str = "spectral"
+    lam: float = 1e-4
+    f_update_epochs: int = 5
+    sparsity: Sequence[float] | Mapping[str, float] | float | None = None
+    grouping: str = "row"
+    linear_vector_size: int = 0
+    pretrain_epochs: int = 10
+    retrain_epochs: int = 10
+    finetune_epochs: int = 3
+    pretrain_lr: float = 1e-3
+    retrain_lr: float = 1e-2
+    finetune_lr: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise :class:`DKMError` for values that would only fail after minutes of training."""
+        if self.regularizer not in ("spectral", "hard", "none"):
+            raise DKMError(f"regularizer must be one of spectral, hard, none; got {self.regularizer!r}")
+        if not self.lam >= 0:
+            raise DKMError(f"lam must be >= 0, got {self.lam!r}")
+        if self.f_update_epochs < 1:
+            raise DKMError(f"f_update_epochs (T) must be >= 1, got {self.f_update_epochs!r}")
+        for name in ("pretrain_epochs", "retrain_epochs", "finetune_epochs"):
+            if getattr(self, name) < 0:
+                raise DKMError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.batch_size < 1:
+            raise DKMError(f"batch_size must be >= 1, got {self.batch_size!r}")
+
+
+@dataclass
+class CompressResult:
+    """Accuracies in percent (top-1 on the test split), the shared model, its layers and ratios."""
+
+    model: nn.Module
+    shared: dict[str, SharedLayer]
+    specs: list[LayerSpec]
+    baseline_accuracy: float
+    shared_accuracy_no_retrain: float
+    retrained_accuracy: float
+    shared_accuracy: float
+    accuracy: float
+    ratios: dict[str, float] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+
+def compress(model: nn.Module, data: Dataset, config: CompressConfig = CompressConfig(), *,
+             state_dict: dict | None = None, progress: Progress = QUIET) -> CompressResult:
+    """Run the pipeline on ``model`` (modified in place; it ends up shared). Deterministic for a seed.
+
+    With ``state_dict`` the model is loaded from it instead of pre-trained.
+    """
+    c = config
+    c.validate()
+    specs = resolve_layers(model, clusters=c.clusters, cluster_rate=c.cluster_rate, first_rate=c.first_rate,
+                           sparsity=c.sparsity, mode=c.grouping, linear_vector_size=c.linear_vector_size)
+    torch.manual_seed(c.seed)
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    elif c.pretrain_epochs > 0:
+        train(model, data, c.pretrain_epochs, lr=c.pretrain_lr, optimizer="adam", batch_size=c.batch_size,
+              seed=c.seed, phase="pretrain", progress=progress)
+    for spec in specs:  # fail before spending time on re-training
+        check_samples(get_module(model, spec.name).weight.detach(), 1, spec.name)
+    baseline = evaluate(model, data.x_test, data.y_test)
+    progress.log(f"baseline accuracy {baseline:.2f}%")
+
+    posthoc = copy.deepcopy(model)
+    share_weights(posthoc, specs, c.seed)
+    no_retrain = evaluate(posthoc, data.x_test, data.y_test)
+    progress.log(f"shared without re-training {no_retrain:.2f}%")
+    del posthoc
+
+    retrained, reg = baseline, None
+    if c.retrain_epochs > 0:
+        reg = make_regularizer(c.regularizer, model, specs, lam=c.lam, update_every=c.f_update_epochs, seed=c.seed)
+        train(model, data, c.retrain_epochs, lr=c.retrain_lr, optimizer="sgd", batch_size=c.batch_size, reg=reg,
+              seed=c.seed + 1, phase="retrain", progress=progress)
+        retrained = evaluate(model, data.x_test, data.y_test)
+    # after hard re-training the weights sit near the regularizer's centres: start the final k-means there
+    shared = share_weights(model, specs, c.seed, inits=warm_start(reg))
+    shared_acc = evaluate(model, data.x_test, data.y_test)
+    progress.log(f"shared {shared_acc:.2f}%")
+    finetune_centroids(model, shared, data, c.finetune_epochs, lr=c.finetune_lr, batch_size=c.batch_size,
+                       seed=c.seed + 2, progress=progress)
+    final = evaluate(model, data.x_test, data.y_test)
+    return CompressResult(model, shared, specs, baseline, no_retrain, retrained, shared_acc, final,
+                          ratio.ratios(model.state_dict(), shared), asdict(c))

@@ -1,0 +1,172 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dkm.data import Dataset
+from dkm.grouping import group, ungroup
+from dkm.layers import resolve_layers
+from dkm.regularizers import HardRegularizer, SpectralRegularizer
+from dkm.share import share_weights
+from dkm.train import finetune_centroids
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests run in parallel workers on a small machine: oversubscribed OpenMP threads spin and crawl."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+LAM = 0.3
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.conv(x), 2), 1))
+
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return Net()
+
+
+def _loss_and_grad(reg, net):
+    net.zero_grad()
+    loss = reg.loss(net)
+    loss.backward()
+    return loss.item(), net.conv.weight.grad.clone()
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_spectral_loss_and_gradient_match_formula(k):
+    net = _net()
+    spec = resolve_layers(net, clusters={"conv": k})
+    reg = SpectralRegularizer(net, spec, lam=LAM)
+    W0 = group(net.conv.weight.detach()).numpy().astype(np.float64)
+    with torch.no_grad():  # make F stale so the term is not trivially zero
+        net.conv.weight.add_(0.3 * torch.randn_like(net.conv.weight))
+    W = group(net.conv.weight.detach()).double()
+    _, _, Vh = np.linalg.svd(W0, full_matrices=False)
+    F = reg.state["conv"]["F"].double()
+    assert F.shape == (24, min(k, 3))
+    top = Vh[: min(k, 3)].T  # same subspace as numpy's top singular vectors
+    assert np.allclose(top @ top.T, (F @ F.T).numpy(), atol=1e-5)
+    assert torch.allclose(F.T @ F, torch.eye(F.shape[1], dtype=F.dtype), atol=1e-5)
+    N = W.shape[1]
+    expect = LAM / 2 * (torch.trace(W.T @ W) - torch.trace(F.T @ W.T @ W @ F))
+    loss, grad = _loss_and_grad(reg, net)
+    assert loss == pytest.approx(float(expect), rel=1e-4)
+    expect_grad = ungroup(LAM * W @ (torch.eye(N, dtype=W.dtype) - F @ F.T), net.conv.weight.shape)
+    assert torch.allclose(grad.double(), expect_grad, atol=1e-6)
+
+
+def test_spectral_is_zero_right_after_update_when_k_ge_s():
+    net = _net()
+    reg = SpectralRegularizer(net, resolve_layers(net, clusters={"conv": 8}), lam=LAM)
+    assert abs(reg.loss(net).item()) < 1e-6
+    reg2 = SpectralRegularizer(net, resolve_layers(net, clusters={"conv": 1}), lam=LAM)
+    assert reg2.loss(net).item() > 1e-3  # K < rank: a real low-rank penalty
+
+
+def test_spectral_f_refresh_every_t_epochs():
+    net = _net()
+    reg = SpectralRegularizer(net, resolve_layers(net, clusters={"conv": 5}), lam=LAM, update_every=3)
+    for e in range(6):
+        reg.on_epoch_end(e)
+    assert reg.updates == 3  # construction + after epochs 3 and 6
+
+
+def test_hard_loss_is_kmeans_distortion_and_trace_form():
+    net = _net()
+    reg = HardRegularizer(net, resolve_layers(net, clusters={"conv": 4}), lam=LAM)
+    with torch.no_grad():
+        net.conv.weight.add_(0.1 * torch.randn_like(net.conv.weight))
+    labels = reg.state["conv"]["labels"]
+    X = group(net.conv.weight.detach()).T.double()
+    means = torch.stack([X[labels == j].mean(0) for j in range(4)])
+    distortion = float(((X - means[labels]) ** 2).sum())
+    F = torch.zeros(X.shape[0], 4, dtype=torch.float64)
+    counts = torch.bincount(labels, minlength=4).double()
+    F[torch.arange(X.shape[0]), labels] = 1 / counts[labels].sqrt()
+    W = X.T
+    trace = float(torch.trace(W.T @ W) - torch.trace(F.T @ W.T @ W @ F))
+    loss, grad = _loss_and_grad(reg, net)
+    assert loss == pytest.approx(LAM / 2 * distortion, rel=1e-4)
+    assert trace == pytest.approx(distortion, rel=1e-8)
+    expect_grad = ungroup((LAM * (X - means[labels])).T, net.conv.weight.shape)
+    assert torch.allclose(grad.double(), expect_grad, atol=1e-6)
+
+
+def test_sparsity_variant():
+    net = _net()
+    specs = resolve_layers(net, clusters={"conv": 4}, sparsity={"conv": 0.25})
+    reg = HardRegularizer(net, specs, lam=LAM)
+    W = group(net.conv.weight.detach())
+    zero = reg.state["conv"]["zero"]
+    assert int(zero.sum()) == 6  # round(0.25 * 24)
+    assert W[:, zero].norm(dim=0).max() <= W[:, ~zero].norm(dim=0).min()
+    loss = reg.loss(net).item()
+    rest = W[:, ~zero].T.double()
+    lab = reg.state["conv"]["labels"]
+    means = torch.stack([rest[lab == j].mean(0) for j in range(3)])
+    expect = LAM / 2 * (float((W[:, zero].double() ** 2).sum()) + float(((rest - means[lab]) ** 2).sum()))
+    assert loss == pytest.approx(expect, rel=1e-4)
+
+    shared = share_weights(net, specs)["conv"]
+    assert shared.sparse and shared.k == 4 and np.all(shared.codebook[0] == 0)
+    assert np.sum(shared.assignments == 0) == 6
+    Wn = group(net.conv.weight.detach())
+    assert torch.equal(Wn[:, zero], torch.zeros(3, 6))
+
+
+def test_finetune_keeps_indices_and_zero_codeword():
+    net = _net()
+    specs = resolve_layers(net, clusters={"conv": 5}, sparsity=0.2)
+    shared = share_weights(net, specs)
+    before = shared["conv"].codebook.copy()
+    idx = shared["conv"].assignments.copy()
+    g = torch.Generator().manual_seed(0)
+    data = Dataset("toy", torch.randn(64, 2, 6, 6, generator=g), torch.randint(3, (64,), generator=g),
+                   torch.randn(16, 2, 6, 6, generator=g), torch.randint(3, (16,), generator=g))
+    finetune_centroids(net, shared, data, 2, lr=0.05, batch_size=16)
+    sl = shared["conv"]
+    assert np.array_equal(sl.assignments, idx)
+    assert np.all(sl.codebook[0] == 0) and not np.allclose(sl.codebook[1:], before[1:])
+    assert torch.equal(net.conv.weight.detach(), sl.weight())
+
+
+def test_codeword_gradient_is_sum_of_row_gradients():
+    net = _net()
+    shared = share_weights(net, resolve_layers(net, clusters={"conv": 3}))
+    x, y = torch.randn(8, 2, 6, 6), torch.randint(3, (8,))
+    net.zero_grad()
+    nn.functional.cross_entropy(net(x), y).backward()
+    rows = net.conv.weight.grad.reshape(-1, 3)
+    cb = torch.from_numpy(shared["conv"].codebook.copy()).requires_grad_()
+    w = ungroup(cb[torch.from_numpy(shared["conv"].assignments)].T, net.conv.weight.shape)
+    out = nn.functional.cross_entropy(net.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(
+        nn.functional.conv2d(x, w, net.conv.bias), 2), 1)), y)
+    out.backward()
+    summed = torch.zeros(3, 3).index_add_(0, torch.from_numpy(shared["conv"].assignments), rows)
+    assert torch.allclose(cb.grad, summed, atol=1e-6)
+
+
+def test_warm_start_from_hard_regularizer():
+    from dkm.regularizers import warm_start
+
+    net = _net()
+    specs = resolve_layers(net, clusters={"conv": 4}, sparsity=0.25)
+    hard = HardRegularizer(net, specs, lam=LAM)
+    inits = warm_start(hard)
+    assert inits["conv"].shape == (3, 3)  # K-1 centres besides the fixed zero
+    shared = share_weights(net, specs, inits=inits)["conv"]
+    assert shared.k == 4 and np.all(shared.codebook[0] == 0)
+    assert warm_start(SpectralRegularizer(net, specs, lam=LAM)) == {}
