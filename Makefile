@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	.venv/bin/energysim layers alexnet --batch 4
+	$(PY) -m dkm.demo --out out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests

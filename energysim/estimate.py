@@ -134,7 +134,14 @@ def estimate_layer(
             )
         return streaming_energy(layer, profile)
     problem = Problem.from_layer(layer)
-    m = mapping if mapping is not None else map_problem(problem, profile, dataflow)
+    if mapping is not None:
+        m = mapping
+    elif dataflow.endswith("search"):  # search, rs-search, ws-search, os-search: the mapper (energy objective)
+        from .mapper import search_mapping
+
+        m = search_mapping(problem, profile, dataflow)
+    else:
+        m = map_problem(problem, profile, dataflow)
     stats = evaluate(problem, profile, m, name=layer.name)
     return hook(layer, problem, m, stats, profile) if hook else layer_energy_from_stats(layer, stats, profile)
 
@@ -147,19 +154,42 @@ def estimate(
     hook: LayerHook | None = None,
     mac_layers_only: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    sparsity=None,
+    bits=None,
 ) -> EnergyReport:
-    """Energy report of ``network`` on ``profile`` with ``dataflow`` (rs, ws, os, nlr) for every layer.
+    """Energy report of ``network`` on ``profile`` with ``dataflow`` (rs, ws, os, nlr, or a mapping search:
+    search, rs-search, ws-search, os-search) for every layer.
 
     ``hook`` lets a caller replace a MAC layer's pricing (used for codebook-compressed weights);
     ``mac_layers_only`` skips layers without MACs; ``progress(i, n, name)`` is called before each layer.
+    ``sparsity`` (an ``energysim.sparse_costs.SparseOptions``: densities, gating/skipping, run-length coding)
+    and ``bits`` (a ``BitWidths`` or ``"w=8,i=8,o=16"``) apply ``sparse_costs`` on top of the dense counts
+    (before ``hook``); without them a profile's own ``sparsity`` section is applied, and a profile without
+    one gives the dense counts unchanged.
     """
     prof = load_profile(profile)
+    opts = None
+    if sparsity is not None or bits is not None or prof.sparsity is not None:
+        from dataclasses import replace as _replace
+
+        from .sparse_costs import BitWidths, SparseOptions, apply_streaming, effective_profile, sparse_hook
+        from .sparsity import validate_densities
+
+        opts = sparsity if sparsity is not None else SparseOptions.from_profile(prof)
+        if bits is not None:
+            opts = _replace(opts, bits=BitWidths.parse(bits))
+        validate_densities(opts.densities, network)
+        prof = effective_profile(prof, opts.bits)
+        hook = sparse_hook(opts, hook)
     layers = [l for l in network if l.has_macs or not mac_layers_only]
     out = []
     for i, layer in enumerate(layers):
         if progress:
             progress(i, len(layers), layer.name)
         producer = applied_in_place(network, layer)
-        out.append(_in_place(layer, producer) if producer else estimate_layer(layer, prof, dataflow, hook))
+        le = _in_place(layer, producer) if producer else estimate_layer(layer, prof, dataflow, hook)
+        if opts is not None and not producer and not layer.has_macs:
+            le = apply_streaming(le, layer, prof, opts)
+        out.append(le)
     batch = network.input_shape[0] if network.input_shape else 1
-    return EnergyReport(network.name, prof.name, dataflow, batch, out)
+    return EnergyReport(network.name, prof.name, dataflow, batch, out, prof.energy_unit)

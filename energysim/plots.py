@@ -36,7 +36,7 @@ def _components(report: EnergyReport, by: str) -> tuple[list[str], dict[str, np.
     return names, {k: v for k, v in series.items() if np.any(v)}
 
 
-def _stacked(ax, names, series, scale, title):
+def _stacked(ax, names, series, scale, title, unit="uJ"):
     x = np.arange(len(names))
     bottom = np.zeros(len(names))
     for i, (k, v) in enumerate(series.items()):
@@ -45,7 +45,7 @@ def _stacked(ax, names, series, scale, title):
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=90, fontsize=6 if len(names) > 30 else 8)
     ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_ylabel("energy (uJ)")
+    ax.set_ylabel(f"energy ({unit})")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False, ncol=2)
@@ -55,7 +55,7 @@ def _layers_for_plot(report: EnergyReport, only_mac_layers: bool) -> EnergyRepor
     if not only_mac_layers:
         return report
     keep = [l for l in report.layers if l.macs > 0]
-    return EnergyReport(report.network, report.profile, report.dataflow, report.batch, keep)
+    return EnergyReport(report.network, report.profile, report.dataflow, report.batch, keep, report.energy_unit)
 
 
 def plot_breakdown(report: EnergyReport, path: str | Path, by: str = "level", only_mac_layers: bool = False) -> Path:
@@ -67,7 +67,8 @@ def plot_breakdown(report: EnergyReport, path: str | Path, by: str = "level", on
     names, series = _components(rep, by)
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.22 * len(names) + 2)), 4.2))
-        _stacked(ax, names, series, 1e-6, f"{report.network} on {report.profile} ({report.dataflow}): energy by {by}")
+        _stacked(ax, names, series, 1e-6, f"{report.network} on {report.profile} ({report.dataflow}): energy by {by}",
+                 report.mega_unit)
         fig.tight_layout()
         fig.savefig(path, dpi=200)
         plt.close(fig)
@@ -87,7 +88,7 @@ def plot_level_share(report: EnergyReport, path: str | Path) -> Path:
             ax.text(v + 0.5, y, f"{v:.1f}%", va="center", fontsize=8)
         ax.set_xlabel("share of total energy (%)")
         ax.set_xlim(0, max(vals) * 1.18 if vals else 1)
-        ax.set_title(f"{report.network}: {report.total_energy_pj / 1e6:,.2f} uJ total")
+        ax.set_title(f"{report.network}: {report.total_energy_pj / 1e6:,.2f} {report.mega_unit} total")
         fig.tight_layout()
         fig.savefig(path, dpi=200)
         plt.close(fig)
@@ -116,7 +117,7 @@ def plot_side_by_side(
                 bottom += v
         ax.set_xticks(x)
         ax.set_xticklabels(na, rotation=90)
-        ax.set_ylabel("energy (uJ)")
+        ax.set_ylabel(f"energy ({dense.mega_unit})")
         ax.set_title(f"{dense.network}: {labels[0]} (left, plain) vs {labels[1]} (right, hatched)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(frameon=False, ncol=2)

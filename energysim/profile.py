@@ -268,6 +268,8 @@ class HardwareProfile(BaseModel):
         description: free text, sources of the numbers.
         technology: process node, e.g. ``"32nm"``.
         clock_hz: clock frequency (Hz), used to turn cycles into seconds.
+        energy_unit: what the energies are in: ``pJ`` (default), or a normalized unit for profiles in relative
+            costs (e.g. ``"RF access"`` for Eyeriss's normalized energies); reports and figures use it.
         word_bits: default word width in bits for levels that do not set their own.
         levels: storage levels, outermost first.
         mac: the arithmetic unit.
@@ -282,6 +284,7 @@ class HardwareProfile(BaseModel):
     description: str = ""
     technology: str = ""
     clock_hz: float = Field(1e9, gt=0)
+    energy_unit: str = Field("pJ", min_length=1)
     word_bits: int = Field(16, ge=1)
     levels: list[StorageLevel] = Field(min_length=1)
     mac: MacUnit

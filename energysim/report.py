@@ -100,6 +100,7 @@ class EnergyReport:
     dataflow: str
     batch: int
     layers: list[LayerEnergy]
+    energy_unit: str = "pJ"  # the profile's unit; every *_pj field is in it
 
     @property
     def total_energy_pj(self) -> float:
@@ -149,6 +150,7 @@ class EnergyReport:
             "profile": self.profile,
             "dataflow": self.dataflow,
             "batch": self.batch,
+            "energy_unit": self.energy_unit,
             "total_energy_pj": self.total_energy_pj,
             "total_macs": self.total_macs,
             "total_cycles": self.total_cycles,
@@ -166,13 +168,19 @@ class EnergyReport:
     def to_csv(self, path: str | Path) -> None:
         self.table.to_csv(path, index=False)
 
+    @property
+    def mega_unit(self) -> str:
+        """Label of energy / 1e6: ``uJ`` for pJ, else ``M <unit>``."""
+        return "uJ" if self.energy_unit == "pJ" else f"M {self.energy_unit}"
+
     def summary(self) -> str:
+        per_mac = "pJ/MAC" if self.energy_unit == "pJ" else f"{self.energy_unit}/MAC"
         lines = [
             f"{self.network} on {self.profile} ({self.dataflow}, batch {self.batch}): "
-            f"{self.total_energy_pj / 1e6:,.3f} uJ, {self.total_macs:,} MACs, "
-            f"{self.total_energy_pj / max(self.total_macs, 1):.3f} pJ/MAC, {self.total_cycles:,.0f} cycles"
+            f"{self.total_energy_pj / 1e6:,.3f} {self.mega_unit}, {self.total_macs:,} MACs, "
+            f"{self.total_energy_pj / max(self.total_macs, 1):.3f} {per_mac}, {self.total_cycles:,.0f} cycles"
         ]
         total = self.total_energy_pj or 1.0
         for lvl, e in self.energy_by_level().items():
-            lines.append(f"  {lvl:<24} {e / 1e6:>14,.3f} uJ  {100 * e / total:5.1f}%")
+            lines.append(f"  {lvl:<24} {e / 1e6:>14,.3f} {self.mega_unit:<6} {100 * e / total:5.1f}%")
         return "\n".join(lines)
