@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "energysim.cli",  # models, layers (below)
     "energysim.cli_estimate",
     "energysim.cli_timeloop",
+    "energysim.cli_sweep",
 ]
 
 
