@@ -43,7 +43,7 @@ class Template:
 
 TEMPLATES: dict[str, Template] = {
     "rs": Template("rs", ("P", "Q", "M", "G"), ("R", "M", "C", "G"), None,
-                   {"Outputs": ("M", "G"), "Weights": ("S", "C"), "Inputs": ("S", "C"), "*": ("S", "C", "M", "G")},
+                   {"Outputs": ("S", "M", "G"), "Weights": ("S", "C"), "Inputs": ("S", "C"), "*": ("S", "C", "M", "G")},
                    ("Q", "C", "M", "G", "N", "P", "R", "S")),
     "ws": Template("ws", ("M", "G", "S"), ("C", "R", "S", "G"), ("Weights",),
                    {"Weights": ("Q", "P", "N"), "*": ("Q", "P", "N")},
