@@ -54,7 +54,9 @@ def test_row_stationary_unrolls_filter_rows_and_output_rows():
     spatial = {lm.level: (lm.spatial_x, lm.spatial_y) for lm in m.levels if lm.spatial_x or lm.spatial_y}
     assert spatial["GLB"][0]["P"] == 13  # output rows across the 14 columns
     assert spatial["PE_columns"][1]["R"] == 3  # filter rows down the 12 rows
-    assert "S" in m.levels[prof.level_index("filter_spad")].temporal  # a filter row stays in the PE
+    problem = Problem.from_layer(layer)
+    ext = m.tile_extents(problem, prof)[prof.level_index("filter_spad")]
+    assert ext["S"] == 3  # a whole filter row stays in the PE's filter scratchpad
 
 
 def test_unknown_dataflow():
