@@ -12,7 +12,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev,onnx]"
+	$(PIP) install -q -e ".[dev,onnx,dask]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,783 @@
+"""Mapping search: find a good loop-nest mapping of one layer on one profile.
+
+The search runs over a *structured mapspace*:
+
+* **keeps** (bypass): per space, fixed. A constrained search (``rs``/``ws``/``os``) uses that template's
+  PE-level keeps (``ws``: PE storage keeps Weights only; ``os``: Outputs only; ``rs``: all it can). A free
+  search runs several spaces and keeps the best: the profile's keeps, PE storage keeping only Weights, only
+  Outputs (each with every dimension allowed to be spatial), and the three constrained spaces, so a free
+  search is never worse than a constrained one under the same options.
+* **spatial unrolling**: at every fan-out, up to ``max_spatial_dims`` dimensions per mesh axis with factors
+  dividing the bounds and fitting the fan-out. Free search allows every dimension (or the ones given in
+  ``MapperOptions.spatial``); ``rs``/``ws``/``os`` allow only the dimensions that template unrolls on that axis.
+* **temporal tiling**: every split of what the spatial loops leave of each bound over the *temporal levels*
+  (the outermost level and every level that keeps something), with every tile fitting its level.
+* **loop orders**: per temporal level, one order per data space X that makes X stationary (the dimensions
+  that index X outside, the others inside). For the counting rules of ``counts`` only the innermost run of
+  loops that do not index a data space gives it reuse at a level, and the longest such run for X is all of X's
+  non-indexing loops. (``all_permutations=True`` tries every order of the dimensions with bounds > 1; the
+  exhaustive benchmark and test use it on small problems.) The innermost temporal level's order has no
+  effect on any count and is not searched.
+
+Candidates are evaluated in vectorized numpy batches (``Space.evaluate_batch``: the engine's formulas
+re-written over arrays of tilings; one batch per spatial unrolling and loop-order choice; what does not
+depend on the loop order is computed once per spatial unrolling by ``Space.prepare``).
+
+The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
+spatial unrollings to the ``spatial_candidates`` that use the most PEs (per axis, options using less than
+half of the best are dropped); a level takes temporal loops only over dimensions that index something it
+keeps; at the outermost on-chip level, tiles that could still take one more prime factor and fit are
+dropped; partial tilings are ranked by how full they make their level and at most ``tile_cap`` kept (and at
+most ``max_pairs`` (partial, option) pairs examined per level); loop orders are chosen by coordinate descent
+from the best uniform choice (level by level, each option with the others fixed, until nothing improves).
+Tilings that already overflow an outer level are dropped (exact). ``exhaustive=True`` turns all pruning off
+(every tiling x every spatial unrolling x the full product of loop orders).
+
+The best candidate is always re-evaluated with ``counts.evaluate`` and checked to give identical counts and
+cycles (and energy to 1e-9 relative: the engine sums with ``math.fsum``); the template mapping of the same
+dataflow (``rs`` for free search) is evaluated too and returned if it is better, so a search is never worse
+than the template. Results are cached per (problem shape, profile, dataflow, objective, options).
+Everything is deterministic (no random choices; ties go to the first candidate in enumeration order).
+
+Objectives: ``energy`` (pJ: accesses + leakage + MACs + NoC hops where the profile prices them, as
+``estimate`` reports it), ``cycles`` (ties broken by energy), ``edp`` (energy x cycles).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from math import prod
+
+import numpy as np
+
+from .counts import LayerStats, evaluate
+from .dataflows import TEMPLATES, map_problem
+from .errors import EnergySimError
+from .mapping import LevelMapping, Mapping
+from .problem import Problem
+from .profile import HardwareProfile
+
+OBJECTIVES = ("energy", "cycles", "edp")
+CONSTRAINTS = ("rs", "ws", "os")
+
+
+@dataclass(frozen=True)
+class MapperOptions:
+    """Knobs of the search (defaults are what ``estimate --dataflow search`` uses)."""
+
+    max_spatial_dims: int = 2  # dimensions per mesh axis and fan-out
+    spatial_candidates: int = 4  # spatial unrollings kept (most utilized PEs first); 0 = all
+    tile_cap: int = 1500  # partial tilings kept per level (search mode)
+    max_pairs: int = 500_000  # (partial tiling, level option) pairs examined per level (search mode)
+    exhaustive: bool = False  # no pruning at all
+    all_permutations: bool = False  # every loop order instead of the dominant ones
+    max_passes: int = 3  # coordinate-descent passes over loop orders
+    include_template: bool = True  # also evaluate the template mapping and keep it if better
+    # free search only: fix which dimensions may be spatial per mesh axis, e.g. {"X": ("M",), "Y": ("C",)}
+    # (as a ZigZag spatial-mapping file does); the search then runs over the profile's keeps only
+    spatial: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+
+@dataclass
+class MapperResult:
+    """The best mapping found, its engine stats, and search facts."""
+
+    mapping: Mapping
+    stats: LayerStats
+    energy_pj: float  # stats.energy_pj + NoC hop energy (what estimate reports)
+    cycles: int
+    objective: str
+    value: float
+    evaluated: int  # candidates evaluated
+    seconds: float
+    source: str  # "search" or "template"
+    info: dict = field(default_factory=dict)
+
+
+def parse_dataflow(name: str) -> str | None:
+    """``search`` -> None (free); ``rs-search`` -> ``rs``; anything else is an error."""
+    if name == "search":
+        return None
+    if name.endswith("-search") and name[: -len("-search")] in CONSTRAINTS:
+        return name[: -len("-search")]
+    raise EnergySimError(f"unknown search dataflow {name!r}; choose search, " + ", ".join(f"{c}-search" for c in CONSTRAINTS))
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _smallest_prime(n: int) -> int:
+    for p in range(2, int(math.isqrt(n)) + 1):
+        if n % p == 0:
+            return p
+    return n
+
+
+# ------------------------------------------------------------------------------------------------------
+# the mapspace
+# ------------------------------------------------------------------------------------------------------
+class Space:
+    """The structured mapspace of one problem on one profile under an optional dataflow constraint."""
+
+    def __init__(self, problem: Problem, profile: HardwareProfile, constraint: str | None = None,
+                 options: MapperOptions | None = None, pe_keep: tuple[str, ...] | None = None):
+        if constraint is not None and constraint not in CONSTRAINTS:
+            raise EnergySimError(f"unknown dataflow constraint {constraint!r}; choose one of {list(CONSTRAINTS)}")
+        self.problem, self.profile, self.constraint = problem, profile, constraint
+        self.opt = options or MapperOptions()
+        self.dims = list(problem.dims)
+        self.D = len(self.dims)
+        self.di = {d: k for k, d in enumerate(self.dims)}
+        self.bounds = np.array([problem.bounds[d] for d in self.dims], dtype=np.int64)
+        self.L = len(profile.levels)
+        self.fan = [profile.fanout(i) for i in range(self.L)]
+        self.ds = list(problem.data_spaces)
+        # per data space, per rank: coefficient of each dim
+        self.coef = [np.array([[sum(c for dd, c in rank if dd == d) for d in self.dims] for rank in ds.ranks],
+                              dtype=np.int64).reshape(len(ds.ranks), self.D) for ds in self.ds]
+        self.rel = [(c != 0).any(axis=0) for c in self.coef]
+        for ds, c in zip(self.ds, self.coef):
+            if ((c != 0).sum(axis=0) > 1).any():
+                raise EnergySimError(f"mapper: data space {ds.name} of {problem.name!r} uses a dimension in two "
+                                     "ranks; the vectorized evaluator does not support that projection")
+        # keeps, as the template would set them
+        fanout_levels = [i for i, (x, y) in enumerate(self.fan) if x * y > 1]
+        self.first_pe = (fanout_levels[-1] + 1) if fanout_levels else self.L - 1
+        names = problem.data_space_names
+        self.keep_lists: list[list[str] | None] = []
+        self.keeps: list[frozenset[str]] = []
+        t = TEMPLATES[constraint] if constraint else None
+        if t is not None:
+            pe_keep = t.pe_keep
+        self.pe_keep = pe_keep
+        for i, lv in enumerate(profile.levels):
+            allowed = [d for d in lv.kept() if d in names]
+            if pe_keep is not None and i >= self.first_pe and i > 0:
+                k = [d for d in allowed if d in pe_keep]
+                self.keep_lists.append(k)
+                self.keeps.append(frozenset(k))
+            else:
+                self.keep_lists.append(None)
+                self.keeps.append(frozenset(allowed))
+        self.temporal_levels = [0] + [i for i in range(1, self.L)
+                                      if profile.levels[i].cls != "dummy" and self.keeps[i]]
+        self.T = len(self.temporal_levels)
+        self.tpos = {l: k for k, l in enumerate(self.temporal_levels)}
+        self.spatial_slots = self._slots(t)
+        self.caps = [lv.capacity() for lv in profile.levels]
+        self._distinct_cache: dict = {}
+        self.macs = problem.macs
+
+    def _slots(self, t) -> list:
+        """Spatial slots (level, axis, cap, allowed dims) for template ``t`` (None = every dimension)."""
+        slots = []
+        for i, (fx, fy) in enumerate(self.fan):
+            for axis, cap in (("X", fx), ("Y", fy)):
+                if cap > 1:
+                    if t is None and self.opt.spatial is not None:
+                        allowed = [d for d in dict(self.opt.spatial).get(axis, ()) if d in self.di]
+                    elif t is None:
+                        allowed = [d for d in self.dims]
+                    else:
+                        allowed = [d for d in (t.spatial_x if axis == "X" else t.spatial_y) if d in self.di]
+                    slots.append((i, axis, cap, allowed))
+        return slots
+
+    # ---- spatial ---------------------------------------------------------------------------------------
+    def spatial_options(self) -> list[dict]:
+        """Spatial unrollings: dicts level -> (spatial_x, spatial_y), most PEs first (deterministic)."""
+        return self._spatial_options(self.spatial_slots)
+
+    def _spatial_options(self, slots, limit: int | None = None) -> list[dict]:
+        out: list[tuple[int, int, dict]] = []
+        maxd = self.opt.max_spatial_dims
+
+        def slot_choices(rem: dict[str, int], cap: int, allowed: list[str]) -> list[tuple[tuple[str, int], ...]]:
+            ch: list[tuple[tuple[str, int], ...]] = [()]
+            cands = [d for d in allowed if rem[d] > 1]
+            for r in range(1, maxd + 1):
+                for combo in itertools.combinations(cands, r):
+                    for fs in itertools.product(*[[f for f in _divisors(rem[d]) if 1 < f <= cap] for d in combo]):
+                        if prod(fs) <= cap:
+                            ch.append(tuple(zip(combo, fs)))
+            if not self.opt.exhaustive and len(ch) > 1:
+                best = max(prod(f for _, f in c) for c in ch)
+                ch = [c for c in ch if prod(f for _, f in c) * 2 > best or prod(f for _, f in c) == best]
+            return ch
+
+        def rec(k: int, rem: dict[str, int], acc: list):
+            if k == len(slots):
+                used = prod(f for _, _, c in acc for _, f in c)
+                sp: dict[int, tuple[dict, dict]] = {}
+                for (lvl, axis, c) in acc:
+                    x, y = sp.setdefault(lvl, ({}, {}))
+                    (x if axis == "X" else y).update(dict(c))
+                out.append((used, len(out), sp))
+                return
+            lvl, axis, cap, allowed = slots[k]
+            for c in slot_choices(rem, cap, allowed):
+                r2 = dict(rem)
+                for d, f in c:
+                    r2[d] //= f
+                rec(k + 1, r2, acc + [(lvl, axis, c)])
+
+        rec(0, {d: int(b) for d, b in zip(self.dims, self.bounds)}, [])
+        out.sort(key=lambda t: (-t[0], t[1]))
+        res = [sp for _, _, sp in out]
+        n = limit or self.opt.spatial_candidates
+        if n and not self.opt.exhaustive:
+            res = res[:n]
+        return res
+
+    def spatial_factor_array(self, sp: dict) -> np.ndarray:
+        """[L, D] spatial factor (X times Y) per level and dimension."""
+        a = np.ones((self.L, self.D), dtype=np.int64)
+        for lvl, (x, y) in sp.items():
+            for fac in (x, y):
+                for d, f in fac.items():
+                    a[lvl, self.di[d]] *= f
+        return a
+
+    # ---- tilings ---------------------------------------------------------------------------------------
+    def _tile_sizes(self, k: int, ext: np.ndarray) -> np.ndarray:
+        """Words of data space k's tile for extents ``ext`` [..., D]."""
+        out = np.ones(ext.shape[:-1], dtype=np.int64)
+        for r in range(self.coef[k].shape[0]):
+            out = out * self._rank_extent(k, r, ext)
+        return out
+
+    def _fits(self, level: int, ext: np.ndarray) -> np.ndarray:
+        """Whether the kept tiles at extents ``ext`` [..., D] fit ``level`` (as ``Mapping.validate_for``)."""
+        lv = self.profile.levels[level]
+        ok = np.ones(ext.shape[:-1], dtype=bool)
+        kept = [k for k, ds in enumerate(self.ds) if ds.name in self.keeps[level]]
+        if not kept:
+            return ok
+        sizes = {self.ds[k].name: self._tile_sizes(k, ext) for k in kept}
+        if hasattr(lv, "capacity_groups"):
+            groups = lv.capacity_groups(list(sizes))
+        elif lv.capacity_split:
+            groups = [((d,), lv.capacity(d)) for d in sizes]
+        else:
+            groups = [(tuple(sizes), lv.capacity())]
+        for group, cap in groups:
+            if cap is not None:
+                ok &= sum(sizes[d] for d in group) <= cap
+        return ok
+
+    def _fill(self, level: int, ext: np.ndarray) -> np.ndarray:
+        """Fraction of the level's capacity its kept tiles use (for ranking partial tilings)."""
+        lv = self.profile.levels[level]
+        kept = [k for k, ds in enumerate(self.ds) if ds.name in self.keeps[level]]
+        cap = lv.capacity()
+        if not kept or not cap:
+            return np.zeros(ext.shape[:-1])
+        return sum(self._tile_sizes(k, ext) for k in kept) / cap
+
+    def tilings(self, sp: dict) -> np.ndarray:
+        """Temporal factors [n, T, D] for spatial unrolling ``sp`` (every tile fits)."""
+        S = self.spatial_factor_array(sp)
+        rem = self.bounds // S.prod(axis=0)
+        # spatial factors at levels >= l, per temporal level
+        sp_below = np.array([S[l:].prod(axis=0) for l in range(self.L)], dtype=np.int64)
+        F = np.ones((1, self.T, self.D), dtype=np.int64)
+        left = rem[None, :].copy()
+        divs = [np.array(_divisors(int(r)), dtype=np.int64) for r in rem]
+        grid = np.array(list(itertools.product(*divs)), dtype=np.int64).reshape(-1, self.D)
+        for t in range(self.T - 1, 0, -1):
+            lvl = self.temporal_levels[t]
+            inner = F[:, t + 1:, :].prod(axis=1) if t + 1 < self.T else np.ones_like(left)
+            lgrid = grid
+            relevant = np.zeros(self.D, dtype=bool)
+            for k, ds in enumerate(self.ds):
+                if ds.name in self.keeps[lvl]:
+                    relevant |= self.rel[k]
+            if not self.opt.exhaustive:
+                # search: a level takes only loops over dimensions that index something it keeps
+                lgrid = grid[(grid[:, ~relevant] == 1).all(axis=1)]
+            # pairs (partial, option) with option | left
+            if not self.opt.exhaustive and len(left) * len(lgrid) > self.opt.max_pairs:
+                # bound the work: keep the best-filled partial tilings (the list is sorted by fill)
+                keep_n = max(1, self.opt.max_pairs // len(lgrid))
+                F, left = F[:keep_n], left[:keep_n]
+                inner = inner[:keep_n]
+            uleft, inv = np.unique(left, axis=0, return_inverse=True)
+            divides = (uleft[:, None, :] % lgrid[None, :, :] == 0).all(axis=2)
+            inv = inv.reshape(-1)
+            parts = []
+            chunk = max(1, 2_000_000 // max(1, len(lgrid)))  # bound memory (exhaustive mode)
+            for c0 in range(0, len(left), chunk):
+                pi, gi = np.nonzero(divides[inv[c0:c0 + chunk]])
+                pi = pi + c0
+                opt = lgrid[gi]
+                ext = sp_below[lvl][None, :] * inner[pi] * opt
+                fit = self._fits(lvl, ext)
+                # look-ahead (exact): outer tiles contain this one, so a tile that already overflows an
+                # outer level is dead
+                for t2 in range(1, t):
+                    l2 = self.temporal_levels[t2]
+                    fit &= self._fits(l2, sp_below[l2][None, :] * inner[pi] * opt)
+                parts.append((pi[fit], opt[fit], ext[fit]))
+            pi = np.concatenate([p[0] for p in parts])
+            opt = np.concatenate([p[1] for p in parts]).reshape(-1, self.D)
+            ext = np.concatenate([p[2] for p in parts]).reshape(-1, self.D)
+            newleft = left[pi] // opt
+            if not self.opt.exhaustive and len(pi) and t == 1:
+                # the outermost on-chip level: drop tiles that could still take a prime factor of some
+                # dimension (inner levels keep smaller tiles too: an outer level's capacity may need them)
+                grow = np.zeros(len(pi), dtype=bool)
+                spf_tab = np.array([0, 0] + [_smallest_prime(v) for v in range(2, int(rem.max()) + 1)],
+                                   dtype=np.int64)
+                for d in np.nonzero(relevant)[0]:
+                    q = spf_tab[newleft[:, d]]
+                    can = q > 0
+                    if can.any():
+                        e2 = ext[can].copy()
+                        e2[:, d] *= q[can]
+                        g2 = np.zeros(len(pi), dtype=bool)
+                        g2[np.nonzero(can)[0]] = self._fits(lvl, e2)
+                        grow |= g2
+                keep = ~grow
+                pi, opt, ext, newleft = pi[keep], opt[keep], ext[keep], newleft[keep]
+            if not self.opt.exhaustive and len(pi):
+                # best-filled first (ties in enumeration order); keep at most tile_cap
+                fill = self._fill(lvl, ext)
+                order = np.lexsort((np.arange(len(pi)), -fill))[: self.opt.tile_cap]
+                pi, opt, ext, newleft = pi[order], opt[order], ext[order], newleft[order]
+            F2 = F[pi].copy()
+            F2[:, t, :] = opt
+            F, left = F2, newleft
+            if len(F) == 0:
+                break
+        F[:, 0, :] = left
+        if len(F):
+            ext0 = sp_below[0][None, :] * F.prod(axis=1)
+            F = F[self._fits(0, ext0)]
+        return F
+
+    # ---- loop orders -----------------------------------------------------------------------------------
+    def perm_options(self, sp: dict | None = None) -> list[list[tuple[str, ...]]]:
+        """Per temporal level, the loop orders (outer -> inner) worth trying."""
+        out = []
+        for t, lvl in enumerate(self.temporal_levels):
+            if t == self.T - 1:
+                out.append([tuple(self.dims)])
+                continue
+            if self.opt.all_permutations:
+                S = self.spatial_factor_array(sp) if sp else np.ones((self.L, self.D), dtype=np.int64)
+                rem = self.bounds // S.prod(axis=0)
+                big = [d for d in self.dims if rem[self.di[d]] > 1]
+                small = [d for d in self.dims if d not in big]
+                out.append([tuple(p) + tuple(small) for p in itertools.permutations(big)])
+                continue
+            opts = []
+            for k in range(len(self.ds)):
+                o = tuple([d for d in self.dims if self.rel[k][self.di[d]]] +
+                          [d for d in self.dims if not self.rel[k][self.di[d]]])
+                if o not in opts:
+                    opts.append(o)
+            out.append(opts)
+        return out
+
+    # ---- to a Mapping ----------------------------------------------------------------------------------
+    def to_mapping(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray) -> Mapping:
+        """The ``Mapping`` of one candidate (``F`` is [T, D])."""
+        lms = []
+        for i, lv in enumerate(self.profile.levels):
+            temporal, perm = {}, []
+            if i in self.tpos:
+                t = self.tpos[i]
+                temporal = {d: int(F[t, self.di[d]]) for d in self.dims if F[t, self.di[d]] > 1}
+                perm = [d for d in perms[t] if d in temporal]
+            x, y = sp.get(i, ({}, {}))
+            lms.append(LevelMapping(level=lv.name, temporal=temporal, permutation=perm,
+                                    spatial_x={d: int(f) for d, f in x.items() if f > 1},
+                                    spatial_y={d: int(f) for d, f in y.items() if f > 1},
+                                    keep=self.keep_lists[i]))
+        return Mapping(levels=lms)
+
+    # ---- vectorized evaluation -------------------------------------------------------------------------
+    def prepare(self, sp: dict, F: np.ndarray) -> dict:
+        """What does not depend on loop orders: extents, validity, tile sizes, multicast/reduction factors."""
+        n = F.shape[0]
+        L, D = self.L, self.D
+        spf = self.spatial_factor_array(sp)
+        # temporal factor per level [L, n, D] (ones at non-temporal levels)
+        lev = np.ones((L, n, D), dtype=np.int64)
+        for t, l in enumerate(self.temporal_levels):
+            lev[l] = F[:, t, :]
+        ext = np.ones((L + 1, n, D), dtype=np.int64)
+        for i in range(L - 1, -1, -1):
+            ext[i] = ext[i + 1] * lev[i] * spf[i][None, :]
+        inst = [int(prod(int(spf[l].prod()) for l in range(i))) for i in range(L + 1)]
+        valid = np.ones(n, dtype=bool)
+        for i in range(L):
+            valid &= self._fits(i, ext[i])
+        # product of the same dimension's factors strictly inside temporal slot (level l, dim d):
+        # deeper temporal factors and spatial factors at levels >= l
+        AS = np.ones((L, n, D), dtype=np.int64)
+        for l in range(L - 1, -1, -1):
+            AS[l] = (ext[l + 1] if l + 1 <= L else 1) * spf[l][None, :]
+        # spatial slots per level (Mapping.loops order) and distinct children per (level, data space)
+        distinct: dict[tuple[int, int], np.ndarray] = {}
+        for j in range(L):
+            x, y = sp.get(j, ({}, {}))
+            x = {d: f for d, f in x.items() if f > 1}
+            y = {d: f for d, f in y.items() if f > 1}
+            slots = []
+            for d in list(x) + [d for d in y if d not in x]:
+                for fac in (x, y):
+                    if fac.get(d, 1) > 1:
+                        slots.append((self.di[d], fac[d]))
+            for k in range(len(self.ds)):
+                if not slots:
+                    distinct[(j, k)] = np.ones(n, dtype=np.int64)
+                    continue
+                steps = np.empty((n, len(slots)), dtype=np.int64)
+                for g, (d, f) in enumerate(slots):
+                    later = prod(ff for dd, ff in slots[g + 1:] if dd == d)
+                    steps[:, g] = ext[j + 1][:, d] * later
+                uniq, inv = np.unique(steps, axis=0, return_inverse=True)
+                vals = np.array([self._distinct(k, [f for _, f in slots], [d for d, _ in slots],
+                                                [int(v) for v in row]) for row in uniq], dtype=np.int64)
+                distinct[(j, k)] = vals[inv.reshape(-1)]
+        tiles = {}
+        rext = {}
+        for i in range(L):
+            for k in range(len(self.ds)):
+                rext[(i, k)] = [self._rank_extent(k, r, ext[i]) for r in range(self.coef[k].shape[0])]
+                t = np.ones(n, dtype=np.int64)
+                for e in rext[(i, k)]:
+                    t = t * e
+                tiles[(i, k)] = t
+        return {"n": n, "spf": spf, "ext": ext, "inst": inst, "valid": valid, "AS": AS, "distinct": distinct,
+                "tiles": tiles, "rext": rext, "per_mac": self.macs // inst[L]}
+
+    def _rank_extent(self, k: int, r: int, ext: np.ndarray) -> np.ndarray:
+        c = self.coef[k][r]
+        out = np.ones(ext.shape[:-1], dtype=np.int64)
+        for d in np.nonzero(c)[0]:
+            out = out + c[d] * (ext[..., d] - 1)
+        return out
+
+    def evaluate_batch(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray,
+                       prep: dict | None = None) -> dict[str, np.ndarray]:
+        """The engine's counts for every tiling in ``F`` [n, T, D] under one spatial unrolling and loop order.
+
+        Returns arrays: ``energy`` (engine total, pJ), ``network`` (NoC hop pJ), ``cycles``, ``valid`` and
+        ``counts`` {(level, dataspace): (reads, fills, updates)} per instance. ``prep`` = ``prepare(sp, F)``.
+        """
+        if prep is None:
+            prep = self.prepare(sp, F)
+        n, L, D = prep["n"], self.L, self.D
+        inst, per_mac, spf = prep["inst"], prep["per_mac"], prep["spf"]
+        # temporal slots in flattened (outer -> inner) order: (level, t, dim)
+        # slots whose factor is 1 for every candidate cannot change any count: drop them
+        present = (F > 1).any(axis=0)  # [T, D]
+        tslots = [(l, t, self.di[d]) for t, l in enumerate(self.temporal_levels) for d in perms[t]
+                  if present[t, self.di[d]]]
+        M = len(tslots)
+        Alev = np.array([l for l, _, _ in tslots], dtype=np.int64)
+        Adim = np.array([d for _, _, d in tslots], dtype=np.int64)
+        FA = F[:, [t for _, t, _ in tslots], Adim]  # [n, M]
+        nonunit = FA > 1
+        ar = np.arange(M)
+        seq = {"FA": FA, "Alev": Alev, "Adim": Adim,
+               "excl": np.concatenate([np.ones((n, 1), dtype=np.int64), np.cumprod(FA, axis=1)[:, :-1]], axis=1),
+               "lastnon": np.maximum.accumulate(np.where(nonunit, ar[None, :], -1), axis=1),
+               "prefix": [int((Alev < i).sum()) for i in range(L + 1)]}
+        counts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for k, ds in enumerate(self.ds):
+            kept = [i for i in range(L) if ds.name in self.keeps[i]]
+            if not kept:
+                raise EnergySimError(f"data space {ds.name} is kept at no level")
+            relnon = nonunit & self.rel[k][Adim][None, :]
+            seq["lastrel"] = np.maximum.accumulate(np.where(relnon, ar[None, :], -1), axis=1)
+            fetch = {i: self._fetches(k, i, seq, prep) for i in kept}
+            fetch[L] = np.full(n, per_mac, dtype=np.int64)
+            for pos, i in enumerate(kept):
+                c = kept[pos + 1] if pos + 1 < len(kept) else L
+                mult = np.ones(n, dtype=np.int64)
+                for j in range(i, c):
+                    mult = mult * prep["distinct"][(j, k)]
+                from_children = fetch[c] * mult
+                if ds.read_write:
+                    above = spf[:i].prod(axis=0) if i > 0 else np.ones(D, dtype=np.int64)
+                    partition = int(self._tile_sizes(k, (self.bounds // above)[None, :])[0])
+                    updates = from_children
+                    reads = updates - partition
+                    fills = np.zeros(n, dtype=np.int64) if pos == 0 else fetch[i] - partition
+                else:
+                    reads, updates = from_children, np.zeros(n, dtype=np.int64)
+                    fills = np.zeros(n, dtype=np.int64) if pos == 0 else fetch[i]
+                counts[(i, k)] = (reads, fills, updates)
+
+        cycles = np.full(n, per_mac, dtype=np.float64)
+        level_e = []
+        network = np.zeros(n)
+        for i, lv in enumerate(self.profile.levels):
+            rd = np.zeros(n, dtype=np.int64)
+            wr = np.zeros(n, dtype=np.int64)
+            e_level = np.zeros(n)
+            for k in range(len(self.ds)):
+                if (i, k) not in counts:
+                    continue
+                r, f, u = counts[(i, k)]
+                B = lv.block_size
+                e = ((-(-r // B)) * lv.read_pj + (-(-f // B)) * lv.write_pj + (-(-u // B)) * lv.update_pj) * inst[i]
+                e_level = e_level + e
+                rd = rd + r
+                wr = wr + f + u
+                if lv.network_hop_pj:
+                    network = network + lv.network_hop_pj * (r * inst[i] + u * inst[i]).astype(np.float64)
+            if lv.read_bandwidth:
+                cycles = np.maximum(cycles, np.ceil(rd / lv.read_bandwidth))
+            if lv.write_bandwidth:
+                cycles = np.maximum(cycles, np.ceil(wr / lv.write_bandwidth))
+            level_e.append(e_level)
+        total = np.zeros(n)
+        for i, lv in enumerate(self.profile.levels):
+            le = level_e[i]
+            if lv.leak_pj:
+                le = le + lv.leak_pj * cycles * inst[i]
+            total = total + le
+        total = total + self.profile.mac.energy_at(self.profile.mac.word_bits) * self.macs
+        names = {(self.profile.levels[i].name, self.ds[k].name): v for (i, k), v in counts.items()}
+        return {"energy": total, "network": network, "cycles": cycles, "valid": prep["valid"], "counts": names}
+
+    def _fetches(self, k, i, seq, prep):
+        n = prep["n"]
+        tile = prep["tiles"][(i, k)]
+        m = seq["prefix"][i]
+        if m == 0:
+            return tile.copy()
+        j = seq["lastrel"][:, m - 1]
+        last = seq["lastnon"][:, m - 1]
+        has_rel = j >= 0
+        jj = np.maximum(j, 0)
+        rows = np.arange(n)
+        outer = seq["excl"][rows, jj]
+        bj = seq["FA"][rows, jj]
+        dimj = seq["Adim"][jj]
+        step = prep["AS"][seq["Alev"][jj], rows, dimj]
+        rext = prep["rext"][(i, k)]
+        slide = tile
+        for d in range(self.D):
+            moved = [r for r in range(self.coef[k].shape[0]) if self.coef[k][r, d] != 0]
+            if len(moved) != 1:
+                continue
+            sel = dimj == d
+            if not sel.any():
+                continue
+            r = moved[0]
+            shift = self.coef[k][r, d] * step
+            part = np.where(shift >= rext[r], tile, tile // rext[r] * shift)
+            slide = np.where(sel, part, slide)
+        whole = outer * bj * tile
+        sliding = outer * (tile + (bj - 1) * slide)
+        return np.where(~has_rel, tile, np.where(last > j, whole, sliding))
+
+    def _distinct(self, k: int, bounds: list[int], dims: list[int], steps: list[int]) -> int:
+        """Children with distinct tiles, as ``counts.distinct_children`` computes it (memoized)."""
+        key = (k, tuple(bounds), tuple(dims), tuple(steps))
+        hit = self._distinct_cache.get(key)
+        if hit is None:
+            hit = self._distinct_cache[key] = self._distinct_uncached(k, bounds, dims, steps)
+        return hit
+
+    def _distinct_uncached(self, k, bounds, dims, steps) -> int:
+        nchild = prod(bounds)
+        grid = np.indices(bounds).reshape(len(bounds), -1)
+        offs = []
+        for r in range(self.coef[k].shape[0]):
+            o = np.zeros(nchild, dtype=np.int64)
+            for g in range(len(bounds)):
+                c = int(self.coef[k][r, dims[g]])
+                if c:
+                    o += grid[g] * (c * steps[g])
+            offs.append(o)
+        if not offs:
+            return 1
+        return len(np.unique(np.stack(offs, axis=1), axis=0))
+
+
+# ------------------------------------------------------------------------------------------------------
+# the search
+# ------------------------------------------------------------------------------------------------------
+def _score(res: dict, objective: str) -> np.ndarray:
+    e = res["energy"] + res["network"]
+    if objective == "energy":
+        v = e
+    elif objective == "cycles":
+        v = res["cycles"] + e * 1e-30  # ties broken by energy
+    else:
+        v = e * res["cycles"]
+    return np.where(res["valid"], v, np.inf)
+
+
+_CACHE: dict[str, MapperResult] = {}
+
+
+def _cache_key(problem: Problem, profile: HardwareProfile, constraint, objective, options) -> str:
+    shape = {"dims": problem.dims, "bounds": problem.bounds,
+             "ds": [(d.name, d.ranks, d.read_write) for d in problem.data_spaces]}
+    return json.dumps([shape, profile.model_dump(mode="json"), constraint, objective, options.__dict__],
+                      sort_keys=True, default=str)
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = None, objective: str = "energy",
+           options: MapperOptions | None = None, *, cache: bool = True, verify: bool = True) -> MapperResult:
+    """Best mapping of ``problem`` on ``profile``.
+
+    ``dataflow``: None (free) or ``rs``/``ws``/``os`` (also accepted as ``search``, ``rs-search``...).
+    ``objective``: ``energy`` | ``cycles`` | ``edp``. Raises ``EnergySimError`` when nothing fits.
+    """
+    if objective not in OBJECTIVES:
+        raise EnergySimError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
+    if dataflow is not None and dataflow.endswith("search"):
+        dataflow = parse_dataflow(dataflow)
+    options = options or MapperOptions()
+    key = _cache_key(problem, profile, dataflow, objective, options) if cache else None
+    if key is not None and key in _CACHE:
+        r = _CACHE[key]
+        return r
+    t0 = time.perf_counter()
+    if dataflow is None and options.spatial is not None:
+        spaces = [Space(problem, profile, None, options)]
+    elif dataflow is None:
+        # free search: any dimension spatial, with the profile's keeps or with PE-level storage keeping only
+        # Weights or only Outputs; plus the space of every dataflow constraint (so a free search is never
+        # worse than a constrained one)
+        cands = [Space(problem, profile, None, options, pe_keep=k) for k in (None, ("Weights",), ("Outputs",))]
+        cands += [Space(problem, profile, c, options) for c in CONSTRAINTS]
+        spaces, seen = [], set()
+        for sp_ in cands:
+            sig = (tuple(sp_.keeps), tuple((l, a, c, tuple(al)) for l, a, c, al in sp_.spatial_slots))
+            if sig not in seen:
+                seen.add(sig)
+                spaces.append(sp_)
+    else:
+        spaces = [Space(problem, profile, dataflow, options)]
+    best = (math.inf, None)  # (value, (space, sp, perms, F row))
+    evaluated = 0
+    for space, sp in [(s_, o) for s_ in spaces for o in s_.spatial_options()]:
+        F = space.tilings(sp)
+        if len(F) == 0:
+            continue
+        opts = space.perm_options(sp)
+
+        prep = space.prepare(sp, F)
+
+        def run(perms):
+            nonlocal evaluated
+            res = space.evaluate_batch(sp, perms, F, prep)
+            evaluated += len(F)
+            v = _score(res, objective)
+            k = int(np.argmin(v))
+            return float(v[k]), k
+
+        if options.exhaustive or options.all_permutations:
+            for perms in itertools.product(*opts):
+                v, k = run(list(perms))
+                if v < best[0]:
+                    best = (v, (space, sp, list(perms), F[k]))
+        else:
+            # coordinate descent over loop orders, starting from the best uniform choice
+            cur, cur_v = None, math.inf
+            for u in range(max(len(o) for o in opts)):
+                perms = [o[min(u, len(o) - 1)] for o in opts]
+                v, k = run(perms)
+                if v < cur_v:
+                    cur, cur_v, cur_k = perms, v, k
+            if cur is None:
+                continue
+            for _ in range(options.max_passes):
+                improved = False
+                for t, o in enumerate(opts):
+                    if len(o) < 2:
+                        continue
+                    for choice in o:
+                        if choice == cur[t]:
+                            continue
+                        trial = list(cur)
+                        trial[t] = choice
+                        v, k = run(trial)
+                        if v < cur_v:
+                            cur, cur_v, cur_k, improved = trial, v, k, True
+                if not improved:
+                    break
+            if cur_v < best[0]:
+                best = (cur_v, (space, sp, cur, F[cur_k]))
+    result = None
+    if best[1] is not None:
+        space, sp, perms, Frow = best[1]
+        m = space.to_mapping(sp, perms, Frow)
+        stats = evaluate(problem, profile, m)
+        if verify:
+            _verify(space, sp, perms, Frow, stats)
+        result = _result(m, stats, profile, objective, evaluated, "search")
+    if options.include_template:
+        try:
+            tm = map_problem(problem, profile, dataflow or "rs")
+        except EnergySimError:
+            tm = None
+        if tm is not None:
+            tr = _result(tm, evaluate(problem, profile, tm), profile, objective, evaluated + 1, "template")
+            if result is None or tr.value < result.value:
+                result = tr
+    if result is None:
+        raise EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}"
+                             + (f" under dataflow {dataflow}" if dataflow else ""))
+    result.evaluated = evaluated + (1 if options.include_template else 0)
+    result.seconds = time.perf_counter() - t0
+    if key is not None:
+        _CACHE[key] = result
+    return result
+
+
+def _network(stats: LayerStats, profile: HardwareProfile) -> float:
+    total = 0.0
+    for r in stats.rows:
+        lv = profile.level(r["level"])
+        if lv.network_hop_pj:
+            total += lv.network_hop_pj * float(r["reads_total"] + r["updates_total"])
+    return total
+
+
+def _result(m: Mapping, stats: LayerStats, profile, objective, evaluated, source) -> MapperResult:
+    e = stats.energy_pj + _network(stats, profile)
+    v = {"energy": e, "cycles": stats.cycles + e * 1e-30, "edp": e * stats.cycles}[objective]
+    return MapperResult(m, stats, e, stats.cycles, objective, v, evaluated, 0.0, source)
+
+
+def _verify(space: Space, sp, perms, Frow, stats: LayerStats) -> None:
+    """The vectorized counts of one candidate must equal the engine's exactly."""
+    res = space.evaluate_batch(sp, perms, Frow[None])
+    diffs = []
+    for r in stats.rows:
+        key = (r["level"], r["dataspace"])
+        got = tuple(int(a[0]) for a in res["counts"].get(key, (np.zeros(1),) * 3))
+        want = (r["reads"], r["fills"], r["updates"])
+        if got != want:
+            diffs.append(f"{key}: vectorized {got} vs engine {want}")
+    if int(res["cycles"][0]) != stats.cycles:
+        diffs.append(f"cycles: vectorized {int(res['cycles'][0])} vs engine {stats.cycles}")
+    if not math.isclose(float(res["energy"][0]), stats.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
+        diffs.append(f"energy: vectorized {float(res['energy'][0])} vs engine {stats.energy_pj}")
+    if diffs:
+        raise EnergySimError("mapper: vectorized evaluation disagrees with counts.evaluate: " + "; ".join(diffs))
+
+
+def search_mapping(problem: Problem, profile: HardwareProfile, dataflow: str = "search",
+                   objective: str = "energy", options: MapperOptions | None = None) -> Mapping:
+    """Just the mapping (what ``estimate`` uses for ``--dataflow search``/``rs-search``/...)."""
+    return search(problem, profile, dataflow, objective, options).mapping
