@@ -17,12 +17,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise EnergySimError(f"--workers = {args.workers} must be >= 1")
     net = load_network(args.model, args.batch)
+    from .profile import load_profile
+
+    unit = load_profile(args.profile).energy_unit
+    mega = "uJ" if unit == "pJ" else f"M {unit}"  # energies are printed / 1e6
     t0 = time.perf_counter()
 
     def progress(i, n, row):
         msg = f"[{i:>4}/{n}] {row['label']:<32.32} {row['status']}"
         if row["status"] == "ok":
-            msg += f"  {row['energy_pj'] / 1e6:,.1f} uJ  {row['cycles']:,.0f} cycles  {row['area_mm2']:.2f} mm2"
+            msg += f"  {row['energy_pj'] / 1e6:,.1f} {mega}  {row['cycles']:,.0f} cycles  {row['area_mm2']:.2f} mm2"
         print(msg, file=sys.stderr, flush=True)
 
     df = run_sweep(net, args.profile, designs, args.objective, args.dataflow, args.workers, args.dask, progress)
@@ -30,7 +34,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     front = pareto_front(df)
     budget = within_budget(df, args.max_energy_pj, args.max_cycles, args.max_area_mm2)
     title = f"{net.name} on {args.profile}: {len(df)} designs"
-    paths = write_outputs(args.out, df, front, budget, title)
+    paths = write_outputs(args.out, df, front, budget, title, mega)
     n_ok = int((df["status"] == "ok").sum())
     has_budget = any(v is not None for v in (args.max_energy_pj, args.max_cycles, args.max_area_mm2))
     summary = {
@@ -54,7 +58,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 print(f"{len(budget)} designs meet the budget; lowest {args.objective}:")
                 col = {"energy": "energy_pj", "cycles": "cycles", "edp": "edp_pj_cycles"}[args.objective]
                 for _, r in budget.sort_values(col).head(5).iterrows():
-                    print(f"  {r['label']:<32} {r['energy_pj'] / 1e6:,.1f} uJ  {r['cycles']:,.0f} cycles  "
+                    print(f"  {r['label']:<32} {r['energy_pj'] / 1e6:,.1f} {mega}  {r['cycles']:,.0f} cycles  "
                           f"{r['area_mm2']:.2f} mm2")
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0

@@ -259,13 +259,7 @@ class Space:
         if not kept:
             return ok
         sizes = {self.ds[k].name: self._tile_sizes(k, ext) for k in kept}
-        if hasattr(lv, "capacity_groups"):
-            groups = lv.capacity_groups(list(sizes))
-        elif lv.capacity_split:
-            groups = [((d,), lv.capacity(d)) for d in sizes]
-        else:
-            groups = [(tuple(sizes), lv.capacity())]
-        for group, cap in groups:
+        for group, cap in lv.capacity_groups(list(sizes)):
             if cap is not None:
                 ok &= sum(sizes[d] for d in group) <= cap
         return ok

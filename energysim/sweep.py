@@ -352,7 +352,8 @@ def within_budget(df: pd.DataFrame, max_energy_pj=None, max_cycles=None, max_are
     return ok[m].copy()
 
 
-def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, path: str | Path, title: str = "",
+                energy_label: str = "\u00b5J") -> Path:
     """Energy vs cycles (colour = area) with the Pareto front marked; PNG at 200 dpi."""
     import matplotlib
 
@@ -367,7 +368,7 @@ def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, path: str | Path, title: 
         ax.scatter(front[xcol], front["energy_pj"] / 1e6, facecolors="none", edgecolors="crimson", s=60,
                    linewidths=1.2, label="Pareto (energy, cycles, area)")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("energy (\u00b5J)")
+        ax.set_ylabel(f"energy ({energy_label})")
         xs = ok[xcol].to_numpy(dtype=float)
         if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 20:
             ax.set_xscale("log")
@@ -385,7 +386,7 @@ def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, path: str | Path, title: 
 
 
 def write_outputs(out: str | Path, df: pd.DataFrame, front: pd.DataFrame, budget: pd.DataFrame,
-                  title: str = "") -> dict[str, Path]:
+                  title: str = "", energy_label: str = "\u00b5J") -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"designs": out / "designs.csv", "pareto": out / "pareto.csv", "budget": out / "budget.csv",
@@ -393,5 +394,5 @@ def write_outputs(out: str | Path, df: pd.DataFrame, front: pd.DataFrame, budget
     df.to_csv(paths["designs"], index=False)
     front.to_csv(paths["pareto"], index=False)
     budget.to_csv(paths["budget"], index=False)
-    plot_pareto(df, front, paths["figure"], title)
+    plot_pareto(df, front, paths["figure"], title, energy_label)
     return paths
