@@ -58,7 +58,7 @@ from .codebook import CodebookRecord
 from .counts import LayerStats
 from .dataflows import utilized_pes
 from .errors import EnergySimError
-from .estimate import estimate, layer_energy_from_stats
+from .estimate import estimate, layer_energy_from_stats, network_energy_pj
 from .mapping import Mapping
 from .problem import Problem
 from .profile import HardwareProfile, load_profile
@@ -207,7 +207,7 @@ class CodebookCosts:
                     counts.at[i, c] = counts.at[i, c] * f
                 counts.at[i, "dataspace"] = "WeightIndices"
             noc_dense = extra.get("network", 0.0)
-            noc = _network_pj(counts, profile)
+            noc = network_energy_pj(counts, profile)
             if noc:
                 extra["network"] = noc
             else:
@@ -280,14 +280,6 @@ class CodebookCosts:
                            base.utilization, extra, note=note)
 
 
-def _network_pj(counts: pd.DataFrame, profile: HardwareProfile) -> float:
-    """NoC energy from a count table (totals), as ``estimate.network_energy_pj`` does from engine stats."""
-    total = 0.0
-    for lv in profile.levels:
-        if lv.network_hop_pj:
-            mine = counts[counts["level"] == lv.name]
-            total += lv.network_hop_pj * float(mine["reads"].sum() + mine["updates"].sum())
-    return total
 
 
 def _innermost(profile: HardwareProfile, mapping: Mapping, problem: Problem, ds: str):

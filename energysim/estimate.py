@@ -31,15 +31,15 @@ from .workload import Layer, Network
 LayerHook = Callable[[Layer, Problem, Mapping, LayerStats, HardwareProfile], LayerEnergy]
 
 
-def network_energy_pj(stats: LayerStats, profile: HardwareProfile) -> float:
-    """NoC energy: at a level with ``network_hop_pj``, every word it reads out to the level below or receives
-    back as an update crosses the network under it once (a multicast counts once). pJ."""
-    df = stats.to_frame()
+def network_energy_pj(counts: pd.DataFrame, profile: HardwareProfile) -> float:
+    """NoC energy of a count table (columns ``level``, ``reads``, ``updates``; totals over instances): at a level
+    with ``network_hop_pj``, every word it reads out to the level below or receives back as an update crosses the
+    network under it once (a multicast counts once). pJ."""
     total = 0.0
     for lv in profile.levels:
         if lv.network_hop_pj:
-            mine = df[df["level"] == lv.name]
-            total += lv.network_hop_pj * float(mine["reads_total"].sum() + mine["updates_total"].sum())
+            mine = counts[counts["level"] == lv.name]
+            total += lv.network_hop_pj * float(mine["reads"].sum() + mine["updates"].sum())
     return total
 
 
@@ -57,7 +57,7 @@ def layer_energy_from_stats(layer: Layer, stats: LayerStats, profile: HardwarePr
         }
     )
     extra = {"leakage": stats.leak_energy_pj} if stats.leak_energy_pj else {}
-    noc = network_energy_pj(stats, profile)
+    noc = network_energy_pj(counts, profile)
     if noc:
         extra["network"] = noc
     return LayerEnergy(

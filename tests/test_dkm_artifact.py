@@ -15,15 +15,6 @@ from energysim import zoo
 from energysim.codebook import CodebookRecord
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests run in parallel workers on a small machine: oversubscribed OpenMP threads spin and crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 @pytest.fixture(scope="module")
 def shared_lenet():

@@ -6,15 +6,6 @@ import torch
 from dkm.cli import COMMANDS, main
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests run in parallel workers on a small machine: oversubscribed OpenMP threads spin and crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 QUICK = ["--model", "digits_cnn", "--data", "digits", "--pretrain-epochs", "2", "--retrain-epochs", "1",
          "--finetune-epochs", "1", "--quiet"]
 

@@ -11,15 +11,6 @@ from dkm import data
 from dkm.errors import DKMError
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests run in parallel workers on a small machine: oversubscribed OpenMP threads spin and crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 MNIST = Path("/work/shared/datasets/mnist")
 
 

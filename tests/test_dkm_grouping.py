@@ -7,15 +7,6 @@ from dkm.errors import DKMError
 from dkm.grouping import group, ungroup, vector_size
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests run in parallel workers on a small machine: oversubscribed OpenMP threads spin and crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 6), c=st.integers(1, 5), r=st.integers(1, 5), s=st.integers(1, 5),

@@ -9,15 +9,6 @@ from dkm.layers import resolve_layers
 from energysim import zoo
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests run in parallel workers on a small machine: oversubscribed OpenMP threads spin and crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 def _blobs(n=3000, d=3, seed=0):
     g = torch.Generator().manual_seed(seed)
