@@ -32,7 +32,7 @@ from energysim.profile import HardwareProfile  # noqa: E402
 from energysim.timeloop import TimeloopCase  # noqa: E402
 from energysim.trace import trace_model  # noqa: E402
 
-CASES = "/work/shared/validation/timeloop"
+CASES = str(Path(__file__).resolve().parents[2] / "shared" / "validation" / "timeloop")
 
 
 def small_profile(split: bool) -> HardwareProfile:

@@ -24,7 +24,8 @@ re-written over arrays of tilings; one batch per spatial unrolling and loop-orde
 depend on the loop order is computed once per spatial unrolling by ``Space.prepare``).
 
 The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
-spatial unrollings to the ``spatial_candidates`` that use the most PEs (per axis, options using less than
+spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept
+(up to twice as many) (per axis, options using less than
 half of the best are dropped); a level takes temporal loops only over dimensions that index something it
 keeps; at the outermost on-chip level, tiles that could still take one more prime factor and fit are
 dropped; partial tilings are ranked by how full they make their level and at most ``tile_cap`` kept (and at
@@ -230,8 +231,12 @@ class Space:
         out.sort(key=lambda t: (-t[0], t[1]))
         res = [sp for _, _, sp in out]
         n = limit or self.opt.spatial_candidates
-        if n and not self.opt.exhaustive:
-            res = res[:n]
+        if n and not self.opt.exhaustive and len(res) > n:
+            # options that tie with the n-th on PEs used are kept too (up to 2n): which of equally busy arrays
+            # is best depends on reuse, not on utilization
+            cut = out[n - 1][0]
+            ties = sum(1 for used, _, _ in out[n:2 * n] if used == cut)
+            res = res[: n + ties]
         return res
 
     def spatial_factor_array(self, sp: dict) -> np.ndarray:
