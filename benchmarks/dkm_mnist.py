@@ -44,7 +44,7 @@ def methods(quick: bool):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="/work/shared/datasets/mnist")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"))
     ap.add_argument("--quick", action="store_true", help="two settings, three methods, fewer epochs")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results"))
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a shared, busy machine)")

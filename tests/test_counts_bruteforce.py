@@ -15,6 +15,7 @@ from energysim.profile import HardwareProfile
 from energysim.workload import Layer
 
 from bruteforce import BruteForce
+from shared_paths import TIMELOOP  # noqa: E402
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -148,7 +149,7 @@ def test_bruteforce_reproduces_timeloop(case):
     """The brute-force rules themselves give Timeloop's printed counts on the small reference cases."""
     from energysim.timeloop import TimeloopCase
 
-    c = TimeloopCase.load(f"/work/shared/validation/timeloop/{case}")
+    c = TimeloopCase.load(TIMELOOP / case)
     bf = BruteForce(c.problem, c.profile, c.mapping)
     for (i, d), got in bf.counts.items():
         ref = c.reference[c.profile.levels[i].name]["data_spaces"][d]

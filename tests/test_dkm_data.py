@@ -9,9 +9,10 @@ import torch
 
 from dkm import data
 from dkm.errors import DKMError
+from shared_paths import MNIST_DIR  # noqa: E402
 
 
-MNIST = Path("/work/shared/datasets/mnist")
+MNIST = MNIST_DIR
 
 
 @pytest.mark.skipif(not MNIST.is_dir(), reason="shared MNIST files not present")

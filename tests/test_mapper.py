@@ -20,9 +20,10 @@ from energysim.mapping import LevelMapping, Mapping
 from energysim.problem import Problem
 from energysim.profile import HardwareProfile, load_profile
 from energysim.timeloop import TimeloopCase
+from shared_paths import TIMELOOP  # noqa: E402
 
 PROFILES = ["eyeriss-65nm", "eyeriss-32nm", "simple-45nm", "tpu-like"]
-CASES = sorted(glob.glob("/work/shared/validation/timeloop/*"))
+CASES = sorted(glob.glob(str(TIMELOOP / "*")))
 
 
 def _conv(**kw):

@@ -11,9 +11,10 @@ from energysim.problem import Problem
 from energysim.profile import load_profile
 from energysim.timeloop import TimeloopCase
 from energysim.workload import Layer
+from shared_paths import TIMELOOP  # noqa: E402
 
-CASES = sorted(glob.glob("/work/shared/validation/timeloop/*"))
-EYERISS = "/work/shared/validation/timeloop/ispass06_eyeriss_vgg02_layer5_32nm"
+CASES = sorted(glob.glob(str(TIMELOOP / "*")))
+EYERISS = str(TIMELOOP / "ispass06_eyeriss_vgg02_layer5_32nm")
 
 
 def _norm(s):

@@ -6,8 +6,9 @@ import yaml
 from energysim.errors import EnergySimError
 from energysim.problem import DataSpace, Problem
 from energysim.workload import Layer
+from shared_paths import TIMELOOP  # noqa: E402
 
-CASES = "/work/shared/validation/timeloop"
+CASES = str(TIMELOOP)
 
 
 def test_from_layer_dense_conv():

@@ -10,9 +10,10 @@ from energysim.cli import main
 from energysim.counts import evaluate
 from energysim.profile import load_profile
 from energysim.timeloop import TimeloopCase, _reference_from_case_json, parse_stats_txt
+from shared_paths import TIMELOOP  # noqa: E402
 
-CASES = sorted(glob.glob("/work/shared/validation/timeloop/*"))
-EYERISS = "/work/shared/validation/timeloop/ispass06_eyeriss_vgg02_layer5_32nm"
+CASES = sorted(glob.glob(str(TIMELOOP / "*")))
+EYERISS = str(TIMELOOP / "ispass06_eyeriss_vgg02_layer5_32nm")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: Path(p).name)
