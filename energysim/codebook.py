@@ -6,9 +6,12 @@ energysim never imports the compressor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import EnergySimError
 
 
 @dataclass(frozen=True)
@@ -42,3 +45,36 @@ class CodebookRecord:
     def index_stream_bits(self, entropy: bool = False) -> float:
         """Bits of all indices of the layer: ``rows * index_bits`` (or ``rows * entropy_bits``)."""
         return self.rows * (self.entropy_bits if entropy else self.index_bits)
+
+
+def records_by_layer(records, layer_names=None, network_name: str = "the network") -> dict:
+    """Codebook records (an iterable, or a mapping by layer name) as a dict keyed by layer name.
+
+    A record filed under another layer's name, two records for one layer, or (when ``layer_names`` is given)
+    a record for a layer not in ``layer_names`` raise ``EnergySimError``. ``None`` gives ``{}``.
+    """
+    if records is None:
+        return {}
+    if isinstance(records, Mapping):
+        items = dict(records)
+        for key, rec in items.items():
+            if getattr(rec, "layer", key) != key:
+                raise EnergySimError(f"codebook record under key {key!r} is for layer {rec.layer!r}")
+    else:
+        try:
+            it = iter(records)
+        except TypeError:
+            raise EnergySimError(
+                f"records must be a mapping or an iterable of codebook records, got {type(records).__name__}"
+            ) from None
+        items = {}
+        for rec in it:
+            if rec.layer in items:
+                raise EnergySimError(f"two codebook records for layer {rec.layer!r}")
+            items[rec.layer] = rec
+    if layer_names is not None:
+        names = set(layer_names)
+        for key in items:
+            if key not in names:
+                raise EnergySimError(f"codebook record for layer {key!r}, which is not a MAC layer of {network_name!r}")
+    return items

@@ -54,7 +54,7 @@ from typing import Iterable, Literal, Mapping as TMapping
 import numpy as np
 import pandas as pd
 
-from .codebook import CodebookRecord
+from .codebook import CodebookRecord, records_by_layer
 from .counts import LayerStats
 from .dataflows import utilized_pes
 from .errors import EnergySimError
@@ -108,23 +108,6 @@ def distinct_codewords(assignments: np.ndarray, M: int, groups: int = 1) -> tupl
     return rows, distinct
 
 
-def _rec_by_layer(records) -> dict[str, CodebookRecord]:
-    if records is None:
-        return {}
-    if isinstance(records, TMapping):
-        out = dict(records)
-        for key, rec in out.items():
-            if getattr(rec, "layer", key) != key:
-                raise EnergySimError(f"codebook record under key {key!r} is for layer {rec.layer!r}")
-        return out
-    out = {}
-    for rec in records:
-        if rec.layer in out:
-            raise EnergySimError(f"two codebook records for layer {rec.layer!r}")
-        out[rec.layer] = rec
-    return out
-
-
 class CodebookCosts:
     """A ``LayerHook`` that prices codebook-compressed layers (see the module docstring).
 
@@ -141,7 +124,7 @@ class CodebookCosts:
             raise EnergySimError(f"index_coding must be 'fixed' or 'entropy', got {index_coding!r}")
         if not isinstance(terms, CodebookTerms):
             raise EnergySimError(f"terms must be a CodebookTerms, got {type(terms).__name__}")
-        self.records = _rec_by_layer(records)
+        self.records = records_by_layer(records)
         self.terms = terms
         self.index_coding = index_coding
         self.dataflow = dataflow

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from .codebook import records_by_layer
 from .errors import EnergySimError
 from .workload import Layer, Network
 
@@ -78,29 +79,6 @@ def _per_layer(value: int | Mapping[str, int], layer: str, what: str) -> int:
             raise EnergySimError(f"{what} mapping has no entry for layer {layer!r}")
         return _bits(value[layer], layer, what)
     return _bits(value, layer, what)
-
-
-def _records_by_layer(records, net: Network) -> dict[str, Any]:
-    if records is None:
-        return {}
-    if isinstance(records, Mapping):
-        items = dict(records)
-        for key, rec in items.items():
-            if getattr(rec, "layer", key) != key:
-                raise EnergySimError(f"codebook record under key {key!r} is for layer {rec.layer!r}")
-    elif isinstance(records, Iterable):
-        items = {}
-        for rec in records:
-            if rec.layer in items:
-                raise EnergySimError(f"two codebook records for layer {rec.layer!r}")
-            items[rec.layer] = rec
-    else:
-        raise EnergySimError(f"records must be a mapping or an iterable of codebook records, got {type(records).__name__}")
-    names = {l.name for l in net.mac_layers()}
-    for key in items:
-        if key not in names:
-            raise EnergySimError(f"codebook record for layer {key!r}, which is not a MAC layer of {net.name!r}")
-    return items
 
 
 def _shared_weight_bits(layer: Layer, rec: Any, bw: int, index_coding: str) -> float:
@@ -155,7 +133,7 @@ def paper_metric(
         raise EnergySimError(f"rep_weight must be a non-negative number, got {rep_weight!r}")
     if index_coding not in ("fixed", "entropy"):
         raise EnergySimError(f"index_coding must be 'fixed' or 'entropy', got {index_coding!r}")
-    recs = _records_by_layer(records, network)
+    recs = records_by_layer(records, [l.name for l in network.mac_layers()], network.name)
     wanted = set(kinds) if kinds is not None else None
     rows, names = [], []
     for layer in network.mac_layers():

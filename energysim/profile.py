@@ -38,6 +38,17 @@ DATA_SPACES: tuple[str, ...] = ("Weights", "Inputs", "Outputs")
 LevelClass = Literal["dram", "sram", "regfile", "dummy", "other"]
 
 
+def _mesh_x(instances: int, mesh_x: int | None, mesh_y: int) -> int:
+    """``mesh_x`` completed from ``instances / mesh_y`` and checked against ``instances``."""
+    if mesh_x is None:
+        if instances % mesh_y:
+            raise ValueError(f"instances={instances} is not divisible by mesh_y={mesh_y}")
+        mesh_x = instances // mesh_y
+    if mesh_x * mesh_y != instances:
+        raise ValueError(f"mesh_x*mesh_y = {mesh_x}*{mesh_y} = {mesh_x * mesh_y} differs from instances={instances}")
+    return mesh_x
+
+
 class StorageLevel(BaseModel):
     """One storage level (all its instances share these specs).
 
@@ -96,15 +107,7 @@ class StorageLevel(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> "StorageLevel":
-        if self.mesh_x is None:
-            if self.instances % self.mesh_y:
-                raise ValueError(f"instances={self.instances} is not divisible by mesh_y={self.mesh_y}")
-            self.mesh_x = self.instances // self.mesh_y
-        if self.mesh_x * self.mesh_y != self.instances:
-            raise ValueError(
-                f"mesh_x*mesh_y = {self.mesh_x}*{self.mesh_y} = {self.mesh_x * self.mesh_y} "
-                f"differs from instances={self.instances}"
-            )
+        self.mesh_x = _mesh_x(self.instances, self.mesh_x, self.mesh_y)
         if self.cls == "dummy":
             if self.keeps:
                 raise ValueError(f"a dummy level keeps nothing, got keeps={self.keeps}")
@@ -183,12 +186,7 @@ class MacUnit(BaseModel):
 
     @model_validator(mode="after")
     def _mesh(self) -> "MacUnit":
-        if self.mesh_x is None:
-            if self.instances % self.mesh_y:
-                raise ValueError(f"instances={self.instances} is not divisible by mesh_y={self.mesh_y}")
-            self.mesh_x = self.instances // self.mesh_y
-        if self.mesh_x * self.mesh_y != self.instances:
-            raise ValueError(f"mesh_x*mesh_y = {self.mesh_x * self.mesh_y} differs from instances={self.instances}")
+        self.mesh_x = _mesh_x(self.instances, self.mesh_x, self.mesh_y)
         return self
 
     def energy_at(self, bits: int | None = None) -> float:
