@@ -40,7 +40,7 @@ from energysim import zoo
 from energysim.codebook import CodebookRecord
 from energysim.codebook_costs import TERM_NAMES, CodebookCosts, CodebookTerms
 from energysim.counts import evaluate
-from energysim.dataflows import map_problem
+from energysim.estimate import mapping_for
 from energysim.errors import EnergySimError
 from energysim.metrics import paper_metric
 from energysim.problem import Problem
@@ -174,7 +174,7 @@ def compare_metrics(
     dense = {}
     for l in convs:
         problem = Problem.from_layer(l)
-        m = map_problem(problem, prof, dataflow)
+        m = mapping_for(problem, prof, dataflow)
         dense[l.name] = (l, problem, m, evaluate(problem, prof, m, name=l.name))
     macs = sum(l.macs for l in convs)
     t_dense = time.perf_counter() - t0

@@ -121,6 +121,16 @@ def _in_place(layer: Layer, producer: str) -> LayerEnergy:
                        note=f"applied to the outputs of {producer} as they drain (no extra data movement)")
 
 
+def mapping_for(problem: Problem, profile: HardwareProfile, dataflow: str) -> Mapping:
+    """The mapping ``dataflow`` names: a template (rs, ws, os, nlr) or a mapping search (search, rs-search,
+    ws-search, os-search; energy objective)."""
+    if dataflow.endswith("search"):
+        from .mapper import search_mapping  # the mapper imports the templates; import it only when asked
+
+        return search_mapping(problem, profile, dataflow)
+    return map_problem(problem, profile, dataflow)
+
+
 def estimate_layer(
     layer: Layer, profile: HardwareProfile, dataflow: str = "rs", hook: LayerHook | None = None,
     mapping: Mapping | None = None,
@@ -134,14 +144,7 @@ def estimate_layer(
             )
         return streaming_energy(layer, profile)
     problem = Problem.from_layer(layer)
-    if mapping is not None:
-        m = mapping
-    elif dataflow.endswith("search"):  # search, rs-search, ws-search, os-search: the mapper (energy objective)
-        from .mapper import search_mapping
-
-        m = search_mapping(problem, profile, dataflow)
-    else:
-        m = map_problem(problem, profile, dataflow)
+    m = mapping if mapping is not None else mapping_for(problem, profile, dataflow)
     stats = evaluate(problem, profile, m, name=layer.name)
     return hook(layer, problem, m, stats, profile) if hook else layer_energy_from_stats(layer, stats, profile)
 

@@ -90,3 +90,12 @@ def test_compare_bad_inputs(tmp_path, capsys):
         rc = main(argv + ["--out", str(tmp_path)])
         err = capsys.readouterr().err
         assert rc == 2 and msg in err and err.count("\n") == 1, (argv, err)
+
+
+def test_compare_with_a_mapping_search_uses_the_searched_mappings():
+    """A search dataflow maps each conv layer with the mapper, as `energysim estimate` does."""
+    searched = compare_metrics("digits_cnn", [0.5, 0.1], dataflow="rs-search")
+    template = compare_metrics("digits_cnn", [0.5, 0.1], dataflow="rs")
+    assert [p["paper_metric"] for p in searched.points] == [p["paper_metric"] for p in template.points]
+    # the search minimizes dense energy and is never worse than the rs template it starts from
+    assert searched.dense["dataflow_estimate"] <= template.dense["dataflow_estimate"] * (1 + 1e-12)
