@@ -29,14 +29,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from math import prod
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import EnergySimError
 from .mapping import Loop, Mapping
 from .problem import DataSpace, Problem
 from .profile import HardwareProfile
+
+if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
+    import pandas as pd
 
 
 @dataclass
@@ -61,6 +64,8 @@ class LayerStats:
     def to_frame(self) -> pd.DataFrame:
         """One row per level x data space: level, dataspace, instances, reads, fills, updates (per instance),
         reads_total, fills_total, updates_total (all instances) and energy_pj."""
+        import pandas as pd
+
         cols = ["level", "dataspace", "instances", "reads", "fills", "updates", "reads_total", "fills_total",
                 "updates_total", "energy_pj"]
         return pd.DataFrame(self.rows, columns=cols)

@@ -13,9 +13,7 @@ accelerators do; it is listed with zero energy and a note rather than charged a 
 from __future__ import annotations
 
 import math
-from typing import Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable
 
 from .counts import LayerStats, evaluate
 from .dataflows import map_problem
@@ -25,6 +23,9 @@ from .problem import Problem
 from .profile import HardwareProfile, load_profile
 from .report import EnergyReport, LayerEnergy
 from .workload import Layer, Network
+
+if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
+    import pandas as pd
 
 #: A hook that may adjust a MAC layer's result (e.g. codebook-aware weight costs). It receives the layer,
 #: its problem, mapping and engine stats plus the profile, and returns the ``LayerEnergy`` to report.
@@ -46,6 +47,7 @@ def network_energy_pj(counts: pd.DataFrame, profile: HardwareProfile) -> float:
 def layer_energy_from_stats(layer: Layer, stats: LayerStats, profile: HardwareProfile) -> LayerEnergy:
     """The report view of engine stats: totals over utilized instances; leakage and NoC as extra terms."""
     df = stats.to_frame()
+    import pandas as pd
     counts = pd.DataFrame(
         {
             "level": df["level"],
@@ -97,6 +99,7 @@ def streaming_energy(layer: Layer, profile: HardwareProfile) -> LayerEnergy:
         if outer:
             bw = min(x for x in (lv.read_bandwidth, lv.write_bandwidth, float("inf")) if x)
             cycles = max(cycles, (n_in + n_out) / bw if bw != float("inf") else 0.0)
+    import pandas as pd
     counts = pd.DataFrame(rows, columns=["level", "dataspace", "reads", "fills", "updates", "energy_pj"])
     return LayerEnergy(layer.name, layer.kind, 0, counts, 0.0, math.ceil(cycles), 0.0,
                        note="no MACs: data movement only (streaming model)")
@@ -116,6 +119,7 @@ def applied_in_place(network: Network, layer: Layer) -> str | None:
 
 
 def _in_place(layer: Layer, producer: str) -> LayerEnergy:
+    import pandas as pd
     counts = pd.DataFrame(columns=["level", "dataspace", "reads", "fills", "updates", "energy_pj"])
     return LayerEnergy(layer.name, layer.kind, 0, counts, 0.0, 0, 0.0,
                        note=f"applied to the outputs of {producer} as they drain (no extra data movement)")

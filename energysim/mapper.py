@@ -112,6 +112,11 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _product_grid(values: list[np.ndarray]) -> np.ndarray:
+    """Every combination of one value per column [n, len(values)], in ``itertools.product`` order."""
+    return np.stack(np.meshgrid(*values, indexing="ij"), axis=-1).reshape(-1, len(values))
+
+
 def _smallest_prime(n: int) -> int:
     for p in range(2, int(math.isqrt(n)) + 1):
         if n % p == 0:
@@ -142,6 +147,9 @@ class Space:
         self.coef = [np.array([[sum(c for dd, c in rank if dd == d) for d in self.dims] for rank in ds.ranks],
                               dtype=np.int64).reshape(len(ds.ranks), self.D) for ds in self.ds]
         self.rel = [(c != 0).any(axis=0) for c in self.coef]
+        # per data space, per rank: its (dim index, coefficient) terms (the hot loops iterate these, not arrays)
+        self.terms = [[[(int(d), int(c[r, d])) for d in np.nonzero(c[r])[0]] for r in range(c.shape[0])]
+                      for c in self.coef]
         for ds, c in zip(self.ds, self.coef):
             if ((c != 0).sum(axis=0) > 1).any():
                 raise EnergySimError(f"mapper: data space {ds.name} of {problem.name!r} uses a dimension in two "
@@ -171,6 +179,14 @@ class Space:
         self.tpos = {l: k for k, l in enumerate(self.temporal_levels)}
         self.spatial_slots = self._slots(t)
         self.caps = [lv.capacity() for lv in profile.levels]
+        # per level: the data spaces kept there, and the capacity groups as ([data space index], words)
+        self.kept_idx = [[k for k, ds in enumerate(self.ds) if ds.name in self.keeps[i]] for i in range(self.L)]
+        self.kept_idx_all = [[i for i in range(self.L) if ds.name in self.keeps[i]] for ds in self.ds]
+        self.fit_groups = []
+        for i, lv in enumerate(profile.levels):
+            names = [self.ds[k].name for k in self.kept_idx[i]]
+            self.fit_groups.append([([k for k in self.kept_idx[i] if self.ds[k].name in g], cap)
+                                    for g, cap in lv.capacity_groups(names) if cap is not None] if names else [])
         self._distinct_cache: dict = {}
         self.macs = problem.macs
 
@@ -251,29 +267,27 @@ class Space:
     # ---- tilings ---------------------------------------------------------------------------------------
     def _tile_sizes(self, k: int, ext: np.ndarray) -> np.ndarray:
         """Words of data space k's tile for extents ``ext`` [..., D]."""
-        out = np.ones(ext.shape[:-1], dtype=np.int64)
-        for r in range(self.coef[k].shape[0]):
-            out = out * self._rank_extent(k, r, ext)
-        return out
+        out = None
+        for r in range(len(self.terms[k])):
+            e = self._rank_extent(k, r, ext)
+            out = e if out is None else out * e
+        return out if out is not None else np.ones(ext.shape[:-1], dtype=np.int64)
 
     def _fits(self, level: int, ext: np.ndarray) -> np.ndarray:
         """Whether the kept tiles at extents ``ext`` [..., D] fit ``level`` (as ``Mapping.validate_for``)."""
-        lv = self.profile.levels[level]
         ok = np.ones(ext.shape[:-1], dtype=bool)
-        kept = [k for k, ds in enumerate(self.ds) if ds.name in self.keeps[level]]
-        if not kept:
-            return ok
-        sizes = {self.ds[k].name: self._tile_sizes(k, ext) for k in kept}
-        for group, cap in lv.capacity_groups(list(sizes)):
-            if cap is not None:
-                ok &= sum(sizes[d] for d in group) <= cap
+        sizes: dict[int, np.ndarray] = {}
+        for group, cap in self.fit_groups[level]:
+            for k in group:
+                if k not in sizes:
+                    sizes[k] = self._tile_sizes(k, ext)
+            ok &= sum(sizes[k] for k in group) <= cap
         return ok
 
     def _fill(self, level: int, ext: np.ndarray) -> np.ndarray:
         """Fraction of the level's capacity its kept tiles use (for ranking partial tilings)."""
-        lv = self.profile.levels[level]
-        kept = [k for k, ds in enumerate(self.ds) if ds.name in self.keeps[level]]
-        cap = lv.capacity()
+        kept = self.kept_idx[level]
+        cap = self.caps[level]
         if not kept or not cap:
             return np.zeros(ext.shape[:-1])
         return sum(self._tile_sizes(k, ext) for k in kept) / cap
@@ -287,7 +301,14 @@ class Space:
         F = np.ones((1, self.T, self.D), dtype=np.int64)
         left = rem[None, :].copy()
         divs = [np.array(_divisors(int(r)), dtype=np.int64) for r in rem]
-        grid = np.array(list(itertools.product(*divs)), dtype=np.int64).reshape(-1, self.D)
+        grid = _product_grid(divs)
+        # a row of remainders (one divisor of rem per dimension) as one integer: its row number in ``grid``
+        # (a cheap stand-in for np.unique(..., axis=0), which sorts structured rows)
+        div_index = [np.zeros(int(r) + 1, dtype=np.int64) for r in rem]
+        for d, dv in enumerate(divs):
+            div_index[d][dv] = np.arange(len(dv))
+        radix = np.cumprod([1] + [len(dv) for dv in divs[:0:-1]])[::-1]
+        div_table = [dv[:, None] % dv[None, :] == 0 for dv in divs]  # [a, b]: divisor b divides divisor a
         for t in range(self.T - 1, 0, -1):
             lvl = self.temporal_levels[t]
             inner = F[:, t + 1:, :].prod(axis=1) if t + 1 < self.T else np.ones_like(left)
@@ -297,16 +318,24 @@ class Space:
                 if ds.name in self.keeps[lvl]:
                     relevant |= self.rel[k]
             if not self.opt.exhaustive:
-                # search: a level takes only loops over dimensions that index something it keeps
-                lgrid = grid[(grid[:, ~relevant] == 1).all(axis=1)]
+                # search: a level takes only loops over dimensions that index something it keeps (the rows of
+                # ``grid`` with 1 in the others, in the same order)
+                lgrid = _product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(divs)])
             # pairs (partial, option) with option | left
             if not self.opt.exhaustive and len(left) * len(lgrid) > self.opt.max_pairs:
                 # bound the work: keep the best-filled partial tilings (the list is sorted by fill)
                 keep_n = max(1, self.opt.max_pairs // len(lgrid))
                 F, left = F[:keep_n], left[:keep_n]
                 inner = inner[:keep_n]
-            uleft, inv = np.unique(left, axis=0, return_inverse=True)
-            divides = (uleft[:, None, :] % lgrid[None, :, :] == 0).all(axis=2)
+            lidx = [div_index[d][left[:, d]] for d in range(self.D)]
+            ukey, first, inv = np.unique(sum(lidx[d] * int(radix[d]) for d in range(self.D)),
+                                         return_index=True, return_inverse=True)
+            # divides[u, g]: option g divides partial u's remainders, one small table per dimension the
+            # level takes loops over (elsewhere the option is 1)
+            divides = np.ones((len(ukey), len(lgrid)), dtype=bool)
+            for d in np.nonzero(relevant if not self.opt.exhaustive else np.ones(self.D, dtype=bool))[0]:
+                gidx = div_index[d][lgrid[:, d]]
+                divides &= div_table[d][lidx[d][first]][:, gidx]
             inv = inv.reshape(-1)
             parts = []
             chunk = max(1, 2_000_000 // max(1, len(lgrid)))  # bound memory (exhaustive mode)
@@ -314,14 +343,18 @@ class Space:
                 pi, gi = np.nonzero(divides[inv[c0:c0 + chunk]])
                 pi = pi + c0
                 opt = lgrid[gi]
-                ext = sp_below[lvl][None, :] * inner[pi] * opt
+                tile = inner[pi] * opt
+                ext = sp_below[lvl][None, :] * tile
                 fit = self._fits(lvl, ext)
+                pi, opt, ext, tile = pi[fit], opt[fit], ext[fit], tile[fit]
                 # look-ahead (exact): outer tiles contain this one, so a tile that already overflows an
                 # outer level is dead
                 for t2 in range(1, t):
                     l2 = self.temporal_levels[t2]
-                    fit &= self._fits(l2, sp_below[l2][None, :] * inner[pi] * opt)
-                parts.append((pi[fit], opt[fit], ext[fit]))
+                    if self.fit_groups[l2]:
+                        fit = self._fits(l2, sp_below[l2][None, :] * tile)
+                        pi, opt, ext, tile = pi[fit], opt[fit], ext[fit], tile[fit]
+                parts.append((pi, opt, ext))
             pi = np.concatenate([p[0] for p in parts])
             opt = np.concatenate([p[1] for p in parts]).reshape(-1, self.D)
             ext = np.concatenate([p[2] for p in parts]).reshape(-1, self.D)
@@ -434,17 +467,28 @@ class Space:
                     if fac.get(d, 1) > 1:
                         slots.append((self.di[d], fac[d]))
             for k in range(len(self.ds)):
-                if not slots:
-                    distinct[(j, k)] = np.ones(n, dtype=np.int64)
-                    continue
-                steps = np.empty((n, len(slots)), dtype=np.int64)
-                for g, (d, f) in enumerate(slots):
-                    later = prod(ff for dd, ff in slots[g + 1:] if dd == d)
-                    steps[:, g] = ext[j + 1][:, d] * later
-                uniq, inv = np.unique(steps, axis=0, return_inverse=True)
-                vals = np.array([self._distinct(k, [f for _, f in slots], [d for d, _ in slots],
-                                                [int(v) for v in row]) for row in uniq], dtype=np.int64)
-                distinct[(j, k)] = vals[inv.reshape(-1)]
+                # a dimension indexes at most one rank and the children form a full grid, so the rank
+                # offsets vary independently: distinct tiles = product over ranks of distinct offsets per
+                # rank. A rank moved by one spatial slot has as many offsets as the slot's factor; only a
+                # rank moved by several slots (e.g. P and R of Inputs) needs counting, per row's steps.
+                const, out = 1, None
+                for terms in self.terms[k]:
+                    coef = dict(terms)
+                    mine = [g for g, (d, _) in enumerate(slots) if d in coef]
+                    if len(mine) == 1:
+                        const *= slots[mine[0]][1]
+                    elif len(mine) > 1:
+                        steps = np.empty((n, len(mine)), dtype=np.int64)
+                        for col, g in enumerate(mine):
+                            d = slots[g][0]
+                            later = prod(ff for dd, ff in slots[g + 1:] if dd == d)
+                            steps[:, col] = ext[j + 1][:, d] * (later * coef[d])
+                        factors = tuple(slots[g][1] for g in mine)
+                        uniq, inv = np.unique(steps, axis=0, return_inverse=True)
+                        vals = np.array([self._distinct(factors, tuple(int(v) for v in row)) for row in uniq],
+                                        dtype=np.int64)[inv.reshape(-1)]
+                        out = vals if out is None else out * vals
+                distinct[(j, k)] = np.full(n, const, dtype=np.int64) if out is None else out * const
         tiles = {}
         rext = {}
         for i in range(L):
@@ -458,10 +502,12 @@ class Space:
                 "tiles": tiles, "rext": rext, "per_mac": self.macs // inst[L]}
 
     def _rank_extent(self, k: int, r: int, ext: np.ndarray) -> np.ndarray:
-        c = self.coef[k][r]
+        terms = self.terms[k][r]
+        if len(terms) == 1 and terms[0][1] == 1:  # the common case: the rank is one dimension
+            return ext[..., terms[0][0]]
         out = np.ones(ext.shape[:-1], dtype=np.int64)
-        for d in np.nonzero(c)[0]:
-            out = out + c[d] * (ext[..., d] - 1)
+        for d, c in terms:
+            out = out + c * (ext[..., d] - 1)
         return out
 
     def evaluate_batch(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray,
@@ -483,21 +529,32 @@ class Space:
         M = len(tslots)
         Alev = np.array([l for l, _, _ in tslots], dtype=np.int64)
         Adim = np.array([d for _, _, d in tslots], dtype=np.int64)
-        FA = F[:, [t for _, t, _ in tslots], Adim]  # [n, M]
+        # slot-major arrays [M, n]: scans over the slots (cumprod, running max) then run along contiguous rows
+        FA = np.ascontiguousarray(F[:, [t for _, t, _ in tslots], Adim].T)
         nonunit = FA > 1
-        ar = np.arange(M)
+        ar = np.arange(M)[:, None]
+        prefix = [int((Alev < i).sum()) for i in range(L + 1)]
         seq = {"FA": FA, "Alev": Alev, "Adim": Adim,
-               "excl": np.concatenate([np.ones((n, 1), dtype=np.int64), np.cumprod(FA, axis=1)[:, :-1]], axis=1),
-               "lastnon": np.maximum.accumulate(np.where(nonunit, ar[None, :], -1), axis=1),
-               "prefix": [int((Alev < i).sum()) for i in range(L + 1)]}
+               "excl": np.concatenate([np.ones((1, n), dtype=np.int64), np.cumprod(FA, axis=0)[:-1]], axis=0),
+               "lastnon": np.maximum.accumulate(np.where(nonunit, ar, -1), axis=0),
+               "prefix": prefix}
+        # fetches into level i depend only on the loops above it: when a loop-order search changes an inner
+        # level's order, the outer levels' fetches are reused (per prepared batch)
+        fcache = prep.setdefault("fetch_cache", {})
         counts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for k, ds in enumerate(self.ds):
-            kept = [i for i in range(L) if ds.name in self.keeps[i]]
+            kept = self.kept_idx_all[k]
             if not kept:
                 raise EnergySimError(f"data space {ds.name} is kept at no level")
-            relnon = nonunit & self.rel[k][Adim][None, :]
-            seq["lastrel"] = np.maximum.accumulate(np.where(relnon, ar[None, :], -1), axis=1)
-            fetch = {i: self._fetches(k, i, seq, prep) for i in kept}
+            fetch = {}
+            for i in kept:
+                key = (k, i, tuple(tslots[:prefix[i]]))
+                if key not in fcache:
+                    if "lastrel" not in seq or seq["lastrel"][0] != k:
+                        relnon = nonunit & self.rel[k][Adim][:, None]
+                        seq["lastrel"] = (k, np.maximum.accumulate(np.where(relnon, ar, -1), axis=0))
+                    fcache[key] = self._fetches(k, i, seq, prep)
+                fetch[i] = fcache[key]
             fetch[L] = np.full(n, per_mac, dtype=np.int64)
             for pos, i in enumerate(kept):
                 c = kept[pos + 1] if pos + 1 < len(kept) else L
@@ -528,7 +585,8 @@ class Space:
                     continue
                 r, f, u = counts[(i, k)]
                 B = lv.block_size
-                e = ((-(-r // B)) * lv.read_pj + (-(-f // B)) * lv.write_pj + (-(-u // B)) * lv.update_pj) * inst[i]
+                rb, fb, ub = (r, f, u) if B == 1 else (-(-r // B), -(-f // B), -(-u // B))  # ceil(count / B)
+                e = (rb * lv.read_pj + fb * lv.write_pj + ub * lv.update_pj) * inst[i]
                 e_level = e_level + e
                 rd = rd + r
                 wr = wr + f + u
@@ -555,13 +613,13 @@ class Space:
         m = seq["prefix"][i]
         if m == 0:
             return tile.copy()
-        j = seq["lastrel"][:, m - 1]
-        last = seq["lastnon"][:, m - 1]
+        j = seq["lastrel"][1][m - 1]
+        last = seq["lastnon"][m - 1]
         has_rel = j >= 0
         jj = np.maximum(j, 0)
         rows = np.arange(n)
-        outer = seq["excl"][rows, jj]
-        bj = seq["FA"][rows, jj]
+        outer = seq["excl"][jj, rows]
+        bj = seq["FA"][jj, rows]
         dimj = seq["Adim"][jj]
         step = prep["AS"][seq["Alev"][jj], rows, dimj]
         rext = prep["rext"][(i, k)]
@@ -581,28 +639,16 @@ class Space:
         sliding = outer * (tile + (bj - 1) * slide)
         return np.where(~has_rel, tile, np.where(last > j, whole, sliding))
 
-    def _distinct(self, k: int, bounds: list[int], dims: list[int], steps: list[int]) -> int:
-        """Children with distinct tiles, as ``counts.distinct_children`` computes it (memoized)."""
-        key = (k, tuple(bounds), tuple(dims), tuple(steps))
+    def _distinct(self, factors: tuple[int, ...], strides: tuple[int, ...]) -> int:
+        """Distinct values of sum(i_g * strides[g]) over 0 <= i_g < factors[g] (one rank's offsets; memoized)."""
+        key = (factors, strides)
         hit = self._distinct_cache.get(key)
         if hit is None:
-            hit = self._distinct_cache[key] = self._distinct_uncached(k, bounds, dims, steps)
+            vals = np.zeros(1, dtype=np.int64)
+            for f, st in zip(factors, strides):
+                vals = (vals[:, None] + np.arange(f, dtype=np.int64)[None, :] * st).reshape(-1)
+            hit = self._distinct_cache[key] = len(np.unique(vals))
         return hit
-
-    def _distinct_uncached(self, k, bounds, dims, steps) -> int:
-        nchild = prod(bounds)
-        grid = np.indices(bounds).reshape(len(bounds), -1)
-        offs = []
-        for r in range(self.coef[k].shape[0]):
-            o = np.zeros(nchild, dtype=np.int64)
-            for g in range(len(bounds)):
-                c = int(self.coef[k][r, dims[g]])
-                if c:
-                    o += grid[g] * (c * steps[g])
-            offs.append(o)
-        if not offs:
-            return 1
-        return len(np.unique(np.stack(offs, axis=1), axis=0))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -668,7 +714,15 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
         spaces = [Space(problem, profile, dataflow, options)]
     best = (math.inf, None)  # (value, (space, sp, perms, F row))
     evaluated = 0
+    seen_sp = set()
     for space, sp in [(s_, o) for s_ in spaces for o in s_.spatial_options()]:
+        # a constrained space shares keeps with a free one (rs with the profile's, ws/os with the PE-keeps
+        # variants); a spatial unrolling both list gives the same candidates: evaluate it once
+        sig = (tuple(space.keeps), tuple(tuple(k) if k is not None else None for k in space.keep_lists),
+               tuple((l, tuple(x.items()), tuple(y.items())) for l, (x, y) in sorted(sp.items())))
+        if sig in seen_sp:
+            continue
+        seen_sp.add(sig)
         F = space.tilings(sp)
         if len(F) == 0:
             continue

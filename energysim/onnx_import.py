@@ -75,7 +75,9 @@ def _load(onnx, path) -> Any:
     if p.is_dir():
         raise EnergySimError(f"ONNX path {str(p)!r} is a directory, not a file")
     try:
-        model = onnx.load(str(p))
+        # only tensor shapes matter here, so weights stored as external data are not read (as ZigZag does;
+        # its example models ship without their external weight files)
+        model = onnx.load(str(p), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError, external-data errors, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EnergySimError(f"{str(p)!r} is not a readable ONNX model: {first}") from None
@@ -115,9 +117,15 @@ class _Importer:
         self.fold_bn = fold_bn
         self.strict = strict
         g = model.graph
-        self.consts: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        external = onnx.TensorProto.EXTERNAL
+        self.consts: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in g.initializer
+                                       if t.data_location != external}
+        # initializers whose data lives in an external file (not loaded): their shapes are all we need
+        self.const_shapes: dict[str, tuple[int, ...]] = {t.name: tuple(int(d) for d in t.dims)
+                                                         for t in g.initializer if t.data_location == external}
         self.shapes: dict[str, tuple[int, ...]] = {}
-        self.meta: set[str] = set(self.consts)  # tensors that are constants or computed from shapes
+        # tensors that are constants or computed from shapes
+        self.meta: set[str] = set(self.consts) | set(self.const_shapes)
         self.producer: dict[str, str | None] = {}
         self.consumers: dict[str, int] = {}
         for node in g.node:
@@ -127,7 +135,7 @@ class _Importer:
         for o in g.output:
             self.consumers[o.name] = self.consumers.get(o.name, 0) + 1
 
-        inputs = [i for i in g.input if i.name not in self.consts]
+        inputs = [i for i in g.input if i.name not in self.consts and i.name not in self.const_shapes]
         if not inputs:
             raise EnergySimError(f"ONNX model {name!r} has no graph input besides initializers")
         self.orig_batch: int | None = None
@@ -184,6 +192,8 @@ class _Importer:
             return self.shapes[tensor]
         if tensor in self.consts:
             return tuple(self.consts[tensor].shape)
+        if tensor in self.const_shapes:
+            return self.const_shapes[tensor]
         raise EnergySimError(f"node {self._label(node)}: the shape of input {tensor!r} is unknown")
 
     def _label(self, node) -> str:

@@ -12,8 +12,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
+    import pandas as pd
+
 
 COUNT_COLUMNS = ["level", "dataspace", "reads", "fills", "updates", "energy_pj"]
 
@@ -136,11 +139,13 @@ class EnergyReport:
     @property
     def table(self) -> pd.DataFrame:
         """One row per layer (see ``LayerEnergy.row``); missing counts are 0."""
+        import pandas as pd
         df = pd.DataFrame([l.row() for l in self.layers])
         return df.fillna(0)
 
     def counts(self) -> pd.DataFrame:
         """Long table: one row per (layer, level, data space)."""
+        import pandas as pd
         parts = [l.counts.assign(layer=l.name) for l in self.layers]
         return pd.concat(parts, ignore_index=True)[["layer", *COUNT_COLUMNS]] if parts else pd.DataFrame()
 

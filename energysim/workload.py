@@ -8,11 +8,13 @@ Linear layers are the case ``P = Q = R = S = 1``. All counts are in elements (wo
 
 from __future__ import annotations
 
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
 import networkx as nx
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
+    import pandas as pd
 
 LayerKind = Literal[
     "conv",  # dense convolution (groups == 1)
@@ -204,6 +206,7 @@ class Network:
         return sum(l.macs for l in self)
 
     def to_dataframe(self) -> pd.DataFrame:
+        import pandas as pd
         return pd.DataFrame([l.row() for l in self])
 
     def __repr__(self) -> str:

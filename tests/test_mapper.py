@@ -246,3 +246,18 @@ def test_estimate_with_search(capsys):
     assert s.energy_pj <= t.energy_pj
     assert cli_main(["estimate", "digits_cnn", "--profile", "simple-45nm", "--dataflow", "ws-search"]) == 0
     assert "DRAM" in capsys.readouterr().out
+
+
+def test_mapping_path_imports_no_torch_or_pandas():
+    # import energysim and a search stay light: torch/pandas/matplotlib are imported only where used
+    import subprocess
+    import sys
+
+    code = ("import sys, energysim\n"
+            "from energysim.mapper import search\n"
+            "p = energysim.Problem.from_layer(energysim.Layer(name='l', kind='conv', op='Conv2d', N=1, M=8, C=4,"
+            " P=4, Q=4, R=3, S=3, H=6, W=6))\n"
+            "search(p, energysim.load_profile('eyeriss-65nm'))\n"
+            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -379,3 +379,16 @@ def test_unnamed_nodes_are_named_like_fx():
     assert [l.name for l in net] == ["relu", "relu_1", "add", "add_1"]
     assert set(net.graph.edges) == {("relu", "relu_1"), ("relu", "add"), ("relu_1", "add"), ("add", "add_1"),
                                     ("relu_1", "add_1")}
+
+
+def test_weights_in_a_missing_external_file(tmp_path):
+    # ZigZag's example models ship without their external weight files: only shapes are needed, so they load
+    g = G((1, 3, 8, 8))
+    g.op("Conv", ["x", g.init("w", (8, 3, 3, 3))], "c", kernel_shape=[3, 3])
+    p = tmp_path / "ext.onnx"
+    onnx.save_model(g.model(), str(p), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="ext.bin", size_threshold=0)
+    (tmp_path / "ext.bin").unlink()
+    net = from_onnx(p)
+    (conv,) = [l for l in net if l.has_macs]
+    assert (conv.M, conv.C, conv.R, conv.S, conv.P, conv.Q) == (8, 3, 3, 3, 6, 6)
