@@ -3,7 +3,7 @@
 Models: LeNet-5 (all 4 layers regularized, FC with 4-vectors) and wrn16_4 (its 16 conv layers, the authors'
 K list for CR 45); also LeNet-5 with its conv layers only (as the paper regularizes). Prints the median step time without a regularizer, with ``spectral`` and with ``hard``,
 the ratio, and the cost of one F / assignment refresh (done every T epochs, not per step).
-Usage: python benchmarks/reg_overhead.py [--steps 20] [--threads 2]
+Usage: OMP_NUM_THREADS=1 python benchmarks/reg_overhead.py --threads 1 [--steps 60] [--models lenet5,lenet5-conv,wrn16_4]
 """
 
 from __future__ import annotations
@@ -26,11 +26,15 @@ K_CR45 = [144, 90, 80, 50, 30, 30, 100, 50, 10, 50, 50, 30, 7, 12, 7, 7]
 
 
 def step_times(model, x, y, regs: dict, steps: int) -> dict:
-    """Median step time per variant; variants alternate step by step so machine-load drift hits all alike."""
+    """Median step time per variant; variants alternate step by step so machine-load drift hits all alike, and
+    their order rotates every round so no variant always runs after the same one (the allocator and cache state
+    a step leaves behind shifts the next step's time by a few percent)."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     times = {k: [] for k in regs}
+    items = list(regs.items())
     for i in range(steps + 3):
-        for kind, reg in regs.items():
+        j = i % len(items)
+        for kind, reg in items[j:] + items[:j]:
             t = time.perf_counter()
             loss = F.cross_entropy(model(x), y)
             if reg is not None:
@@ -45,7 +49,7 @@ def step_times(model, x, y, regs: dict, steps: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="lenet5,lenet5-conv,wrn16_4",
                     help="lenet5 = all 4 layers regularized; lenet5-conv = its 2 conv layers only")

@@ -23,12 +23,25 @@ Per layer with sample matrix ``W`` (``(s, N)``, see :mod:`dkm.grouping`) both co
 Sparsity (per-layer p): at each update the ``round(p N)`` smallest-norm columns join a centre fixed at zero
 (their term is ``lam/2 ||w_i||^2``) and the rest use K-1 clusters. Units: the loss is in the units of the
 training loss it is added to; ``lam`` is per unit squared weight.
+
+Implementation (per training step). With ``X = W.T`` (the ``(N, s)`` samples, a view of the weight) both terms are
+``lam/2 ||R||^2`` with the residual ``R = X - F F' X`` (``F'F = I``) and gradient ``lam R``: spectral
+``||X||^2 - ||F'X||^2 = ||X - F F'X||^2``; hard ``R_i = x_i - c_a(i)`` with the means of the current X (the
+derivative through the means cancels). Zero columns have ``proj = 0``: zero rows in F, no cluster in the hard
+indicator, so ``R_i = x_i``. All layers go through one autograd node (:class:`_KMeansTerm`) whose forward
+computes ``lam R`` with two fused products per layer (spectral ``F'X`` then ``addmm(X, F, F'X)``, row-blocked
+for MKL; hard the sparse (CSR) cluster-sum product ``A X`` then ``addmm(X, A', means)``) and the loss from
+``||lam R||``; the backward hands those tensors back as the gradients (autograd adds the model's gradient into
+them in place). Overhead per step, batch 32, one thread: ``benchmarks/reg_overhead.py`` and docs/dkm.md.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .errors import DKMError
 from .grouping import group
@@ -66,9 +79,12 @@ class KMeansRegularizer:
             rest = torch.nonzero(~zero).flatten() if zero is not None else None
             Wr = W if rest is None else W[:, rest]
             k = spec.k - 1 if zero is not None else spec.k
-            st = {"zero": zero, "rest": rest}
+            st = {"zero": zero, "rest": rest, "s": spec.s, "n": W.shape[1]}
             st.update(self._fit(Wr, k, spec, self.state.get(spec.name), self.seed + i))
+            st.update(self._prepare(st))
             self.state[spec.name] = st
+        self._states = [self.state[spec.name] for spec in self.specs]
+        self._mods = (None, [])
         self.updates += 1
 
     def on_epoch_end(self, epoch: int) -> None:
@@ -77,24 +93,84 @@ class KMeansRegularizer:
             self.update()
 
     def loss(self, model: nn.Module | None = None) -> torch.Tensor:
-        """The regularization term (a scalar tensor with gradient) summed over layers."""
+        """The regularization term (a scalar tensor with gradient) summed over layers.
+
+        All layers go through one autograd node (:class:`_KMeansTerm`): its forward computes each layer's
+        residual ``R = X - proj(X)`` with one fused product, the loss from ``||R||^2`` and keeps ``lam R``,
+        which its backward hands back as the weight's gradient.
+        """
         model = model if model is not None else self.model
-        total = torch.zeros(())
-        for spec in self.specs:
-            st = self.state[spec.name]
-            X = get_module(model, spec.name).weight.reshape(-1, spec.s)  # = W.T, a contiguous view
-            if st["zero"] is not None:
-                Z = X[st["zero"]].reshape(-1)
-                total = total + torch.dot(Z, Z)
-                X = X[st["rest"]]
-            total = total + self._layer(X, st)
-        return 0.5 * self.lam * total
+        if self._mods[0] is not model:  # modules are looked up once per model (and again at each refresh)
+            self._mods = (model, [get_module(model, spec.name) for spec in self.specs])
+        weights = [mod.weight for mod in self._mods[1]]
+        return _KMeansTerm.apply(self, self.lam, self._states, *weights)
 
     def _fit(self, W, k, spec, old, seed) -> dict:
         raise NotImplementedError
 
-    def _layer(self, W, st) -> torch.Tensor:
+    def _prepare(self, st) -> dict:
+        """Per-step operands (over all N samples, zero columns included) built once per refresh."""
         raise NotImplementedError
+
+    def _residual(self, w: torch.Tensor, st: dict, a: float) -> torch.Tensor:
+        """``a * R`` for one layer's weight ``w``, as a fresh tensor of ``w``'s shape:
+        ``R = X - proj(X)`` with ``X = W.T`` the ``(N, s)`` samples. As few torch calls as possible: right after
+        the model's forward each costs about 10 us on the 2-core development machine (cold caches)."""
+        raise NotImplementedError
+
+
+class _KMeansTerm(torch.autograd.Function):
+    """``lam/2 sum_layers ||R||^2`` as one autograd node; its backward returns ``grad * lam * R`` per weight.
+
+    The forward writes ``a R`` (``a = lam``, or 1 when lam is 0) into a fresh tensor per weight and the loss is
+    ``lam / (2 a^2) * sum ||a R||^2``; the backward returns those tensors (scaled in place unless the incoming
+    gradient is 1), so autograd can add the model's gradient into them without another allocation.
+    """
+
+    @staticmethod
+    def forward(ctx, reg, lam, states, *weights):
+        a = lam if lam > 0 else 1.0
+        res = [reg._residual(w if w.dtype == torch.float32 else w.float(), st, a) for w, st in zip(weights, states)]
+        ctx.reg, ctx.lam, ctx.a, ctx.states, ctx.res = reg, lam, a, states, res
+        ctx.save_for_backward(*weights)
+        if not res:
+            return torch.zeros(())
+        norms = torch.stack(torch._foreach_norm(res))
+        out = torch.dot(norms, norms).mul_(0.5 * lam / (a * a))
+        return out if out.dtype == weights[0].dtype else out.to(weights[0].dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        res, ctx.res = ctx.res, None  # hand the tensors over (no other reference: accumulation can be in place)
+        if res is None:  # a second backward through a retained graph: recompute
+            res = [ctx.reg._residual(w if w.dtype == torch.float32 else w.float(), st, ctx.a)
+                   for w, st in zip(ctx.saved_tensors, ctx.states)]
+        f = float(grad) * ctx.lam / ctx.a
+        grads = [None, None, None]
+        for i, (w, out) in enumerate(zip(ctx.saved_tensors, res)):
+            if not ctx.needs_input_grad[3 + i]:
+                grads.append(None)
+                continue
+            if f != 1.0:
+                out.mul_(f)
+            grads.append(out if out.dtype == w.dtype else out.to(w.dtype))
+        res.clear()
+        return tuple(grads)
+
+
+def _block(n: int, s: int) -> int:
+    """Row-blocking factor m for the skinny ``(N, s)`` products: they run as ``(N/m, m s)`` GEMMs.
+
+    MKL (single thread, this AMD machine) is much slower on ``(r, N) @ (N, s)`` with small s than on the same data
+    viewed as ``(N/m, m r)' @ (N/m, m s)`` with m s around 16 (cold caches, N = 100000, s = r = 4: 328 us vs
+    231 us; the backward-type ``(N, r) @ (r, s)`` 561 us vs 270 us), although the off-diagonal blocks are wasted
+    work. m = 2 or 8 did not help for s = 4. Small layers are not worth the extra small ops.
+    """
+    if n < 4096:
+        return 1
+    m = 4 if s <= 8 else 2 if s <= 16 else 1
+    return m if n % m == 0 else 1
 
 
 class SpectralRegularizer(KMeansRegularizer):
@@ -104,13 +180,33 @@ class SpectralRegularizer(KMeansRegularizer):
 
     def _fit(self, W, k, spec, old, seed):
         _, _, Vh = torch.linalg.svd(W, full_matrices=False)  # Vh: (min(s, N), N); rank(W) <= s
-        return {"F": Vh[: min(k, Vh.shape[0])].T.contiguous(), "Ft": Vh[: min(k, Vh.shape[0])].contiguous()}
+        return {"F": Vh[: min(k, Vh.shape[0])].T.contiguous()}
 
-    def _layer(self, X, st):
-        # ||W||^2 - ||W F||^2 with X = W.T: ||W F||_F = ||F' X||_F, an (r x s) product
-        x = X.reshape(-1)
-        P = st["Ft"] @ X
-        return torch.dot(x, x) - (P * P).sum()
+    def _prepare(self, st):
+        F, n, s = st["F"], st["n"], st["s"]
+        if st["rest"] is not None:  # zero columns: rows of zeros in F, so F F' x_i = 0 and they cost ||x_i||^2
+            F = torch.zeros(n, F.shape[1]).index_copy_(0, st["rest"], F)
+        r, m = F.shape[1], _block(n, s)
+        Fb = F.reshape(n // m, m * r)
+        G = torch.zeros(m * r, m * s)  # Fb' Xb, refilled per step
+        Pk = torch.zeros(m * r, m * s)  # kron(I_m, F' X), refilled per step
+        return {"Fb": Fb, "FbT": Fb.T, "m": m, "G": G, "Pk": Pk,
+                "G_diag": G.view(m, r, m, s).diagonal(dim1=0, dim2=2),  # (r, s, m) views
+                "Pk_diag": Pk.view(m, r, m, s).diagonal(dim1=0, dim2=2)}
+
+    def _residual(self, w, st, a):
+        # R = X - F (F' X); F' X is (W F)', an (r x s) product. Row-blocked (m > 1): F' X is the sum of the
+        # diagonal blocks of Fb' Xb and F (F' X) is Fb kron(I_m, F' X) (exact: the other blocks are zeros).
+        Xb = w.view(-1, st["m"] * st["s"]) if w.is_contiguous() else w.reshape(-1, st["m"] * st["s"])
+        out = torch.empty(w.shape)  # returned as the gradient: a view would not take the in-place accumulation
+        if st["m"] == 1:
+            P = torch.mm(st["FbT"], Xb)
+        else:
+            torch.mm(st["FbT"], Xb, out=st["G"])
+            st["Pk_diag"].copy_(torch.sum(st["G_diag"], -1, keepdim=True))
+            P = st["Pk"]
+        torch.addmm(Xb, st["Fb"], P, beta=a, alpha=-a, out=out.view(Xb.shape))
+        return out
 
 
 class HardRegularizer(KMeansRegularizer):
@@ -126,11 +222,31 @@ class HardRegularizer(KMeansRegularizer):
         counts = torch.bincount(res.labels, minlength=kk).clamp_min(1).float()
         return {"labels": res.labels, "inv_counts": 1.0 / counts, "centers": res.centers, "k": kk}
 
-    def _layer(self, X, st):
-        sums = torch.zeros(st["k"], X.shape[1], dtype=X.dtype).index_add(0, st["labels"], X)
-        # sum ||x_i - mean_a(i)||^2 = sum ||x_i||^2 - sum_j ||S_j||^2 / n_j
-        x = X.reshape(-1)
-        return torch.dot(x, x) - ((sums * sums).sum(1) * st["inv_counts"]).sum()
+    def _prepare(self, st):
+        # sparse (CSR) cluster indicator A (k x N, A_ji = 1 when sample i is in cluster j) and its transpose,
+        # over all N samples; zero columns are in no cluster (their rows of A' are empty, so they cost ||x_i||^2)
+        n, k, lab = st["n"], st["k"], st["labels"]  # labels of the rest samples, in (ascending) sample order
+        idx = st["rest"] if st["rest"] is not None else torch.arange(n)
+        inc = torch.ones(n, dtype=torch.long) if st["rest"] is None else (~st["zero"]).long()
+        order = idx[torch.argsort(lab, stable=True)]
+        crow = torch.zeros(k + 1, dtype=torch.long)
+        crow[1:] = torch.bincount(lab, minlength=k).cumsum(0)
+        crow_t = torch.zeros(n + 1, dtype=torch.long)
+        crow_t[1:] = inc.cumsum(0)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore")
+            i32 = torch.int32  # MKL's sparse kernels take 32-bit indices (int64 ones are converted per call)
+            A = torch.sparse_csr_tensor(crow.to(i32), order.to(i32), torch.ones(len(lab)), (k, n))
+            At = torch.sparse_csr_tensor(crow_t.to(i32), lab.to(i32), torch.ones(len(lab)), (n, k))
+        return {"A": A, "At": At, "inv_counts_col": st["inv_counts"].view(-1, 1)}
+
+    def _residual(self, w, st, a):
+        # x_i - mean_a(i), the means from the cluster sums A X; zero columns (empty rows of A') keep x_i
+        X = w.view(-1, st["s"]) if w.is_contiguous() else w.reshape(-1, st["s"])
+        out = torch.empty(w.shape)
+        C = torch.mm(st["A"], X).mul_(st["inv_counts_col"])
+        torch.addmm(X, st["At"], C, beta=a, alpha=-a, out=out.view(X.shape))
+        return out
 
 
 def warm_start(reg: KMeansRegularizer | None) -> dict[str, torch.Tensor]:

@@ -161,3 +161,104 @@ def test_warm_start_from_hard_regularizer():
     shared = share_weights(net, specs, inits=inits)["conv"]
     assert shared.k == 4 and np.all(shared.codebook[0] == 0)
     assert warm_start(SpectralRegularizer(net, specs, lam=LAM)) == {}
+
+
+class _Layers(nn.Module):
+    """Layers of several sizes (no forward needed): small conv, a large linear (row-blocked products, N % 4 == 0),
+    a large linear with N % 4 != 0 (plain products) and a small linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3)              # N = 54 samples of 3
+        self.big = nn.Linear(1024, 64)              # N = 16384 samples of 4
+        self.odd = nn.Linear(4 * 4097, 1)           # N = 4097 samples of 4
+        self.small = nn.Linear(12, 10)              # N = 30 samples of 4
+
+
+def _reference(reg, net, specs, lam):
+    """lam/2 sum_layers [sum_zero ||w_i||^2 + Tr(Wr'Wr) - Tr(F'Wr'WrF)] by plain float64 autograd, F from the
+    regularizer's state (spectral: its singular vectors; hard: the normalized indicator of its labels)."""
+    total, weights = 0.0, []
+    for spec in specs:
+        w = get_module_weight(net, spec.name).detach().double().requires_grad_()
+        weights.append(w)
+        W = group(w, spec.mode, spec.linear_vector_size)
+        st = reg.state[spec.name]
+        if st["zero"] is not None:
+            total = total + (W[:, st["zero"]] ** 2).sum()
+            W = W[:, st["rest"]]
+        if isinstance(reg, SpectralRegularizer):
+            F = st["F"].double()
+        else:
+            lab, k = st["labels"], st["k"]
+            counts = torch.bincount(lab, minlength=k).double()
+            F = torch.zeros(W.shape[1], k, dtype=torch.float64)
+            F[torch.arange(W.shape[1]), lab] = 1 / counts[lab].sqrt()
+        total = total + torch.trace(W.T @ W) - torch.trace(F.T @ W.T @ W @ F)
+    loss = lam / 2 * total
+    return float(loss.detach()), torch.autograd.grad(loss, weights)
+
+
+def get_module_weight(net, name):
+    return net.get_submodule(name).weight
+
+
+@pytest.mark.parametrize("kind", ["spectral", "hard"])
+@pytest.mark.parametrize("sparsity", [None, {"conv": 0.25, "big": 0.3, "odd": 0.1}])
+def test_fused_loss_and_gradient_match_autograd_reference(kind, sparsity):
+    torch.manual_seed(0)
+    net = _Layers()
+    specs = resolve_layers(net, clusters={"conv": 4, "big": 16, "odd": 8, "small": 3}, sparsity=sparsity,
+                           linear_vector_size=4)
+    cls = SpectralRegularizer if kind == "spectral" else HardRegularizer
+    reg = cls(net, specs, lam=LAM)
+    if kind == "spectral":  # K >= s everywhere: make F stale so the term is not trivially zero
+        with torch.no_grad():
+            for p in (net.conv.weight, net.big.weight, net.odd.weight, net.small.weight):
+                p.add_(0.05 * torch.randn_like(p))
+    if kind == "spectral":  # both the row-blocked and the plain products are exercised
+        assert (reg.state["big"]["m"], reg.state["odd"]["m"], reg.state["conv"]["m"]) == (4, 1, 1)
+    expect, expect_grads = _reference(reg, net, specs, LAM)
+    net.zero_grad(set_to_none=True)
+    loss = reg.loss(net)
+    loss.backward()
+    assert loss.item() == pytest.approx(expect, rel=1e-4)
+    assert expect > 1e-4
+    for spec, g in zip(specs, expect_grads):
+        got = get_module_weight(net, spec.name).grad
+        assert got.shape == g.shape
+        assert torch.allclose(got.double(), g, rtol=1e-4, atol=1e-7), spec.name
+        if sparsity is not None and spec.name in sparsity:  # zero columns: gradient lam * w_i
+            W = group(get_module_weight(net, spec.name).detach(), spec.mode, spec.linear_vector_size)
+            Gz = group(got, spec.mode, spec.linear_vector_size)[:, reg.state[spec.name]["zero"]]
+            assert torch.allclose(Gz, LAM * W[:, reg.state[spec.name]["zero"]], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["spectral", "hard"])
+def test_fused_gradient_accumulates_scales_and_survives_retain_graph(kind):
+    torch.manual_seed(1)
+    net = _Layers()
+    specs = resolve_layers(net, clusters={"conv": 4, "big": 16, "odd": 8, "small": 3}, sparsity={"big": 0.2},
+                           linear_vector_size=4)
+    reg = (SpectralRegularizer if kind == "spectral" else HardRegularizer)(net, specs, lam=LAM)
+    with torch.no_grad():
+        net.big.weight.add_(0.05 * torch.randn_like(net.big.weight))
+    net.zero_grad(set_to_none=True)
+    reg.loss(net).backward()
+    g1 = net.big.weight.grad.clone()
+    # another gradient source on the same weight adds; an incoming gradient of 3 scales
+    net.zero_grad(set_to_none=True)
+    (3 * reg.loss(net) + (net.big.weight ** 2).sum()).backward()
+    assert torch.allclose(net.big.weight.grad, 3 * g1 + 2 * net.big.weight.detach(), rtol=1e-5, atol=1e-7)
+    # a retained graph can be backpropagated twice (the second pass recomputes)
+    net.zero_grad(set_to_none=True)
+    loss = reg.loss(net)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert torch.allclose(net.big.weight.grad, 2 * g1, rtol=1e-5, atol=1e-7)
+    # lam = 0: zero term and gradient
+    reg.lam = 0.0
+    net.zero_grad(set_to_none=True)
+    loss = reg.loss(net)
+    loss.backward()
+    assert loss.item() == 0.0 and float(net.big.weight.grad.abs().max()) == 0.0
