@@ -77,6 +77,15 @@ class _Tiler:
             if i >= self.first_pe and t.pe_keep is not None and i > 0:
                 self.levels[i].keep = [d for d in lv.kept() if d in t.pe_keep and d in problem.data_space_names]
         self.left = dict(problem.bounds)
+        # per level: (capacity groups of the data spaces it keeps, data spaces) -- fixed while tiling
+        names = problem.data_space_names
+        self._groups = []
+        for lm, lv in zip(self.levels, profile.levels):
+            allowed = [d for d in lv.kept() if d in names]
+            kept = set(allowed if lm.keep is None else lm.keep)
+            sizes_of = [problem.data_space(d) for d in names if d in kept]
+            groups = [(g, cap) for g, cap in lv.capacity_groups([ds.name for ds in sizes_of]) if cap is not None]
+            self._groups.append((groups, sizes_of))
 
     def mapping(self) -> Mapping:
         lms = [lm.model_copy(deep=True) for lm in self.levels]
@@ -105,6 +114,27 @@ class _Tiler:
             return False
         return True
 
+    def tiles_fit(self) -> bool:
+        """``fits()`` once ``fits()`` has held for the all-at-the-top mapping (``map_problem`` checks that
+        first): spatial factors never exceed the room left on an axis, factors always multiply to the bounds
+        and keeps do not change, so what can still fail is only capacity, checked here directly (the same
+        tiles and capacity groups as ``Mapping.validate_for``, without building a ``Mapping`` per try)."""
+        ext = dict.fromkeys(self.problem.dims, 1)
+        for i in range(self.L - 1, -1, -1):
+            lm = self.levels[i]
+            for fac in (lm.temporal, lm.spatial_x, lm.spatial_y):
+                for d, f in fac.items():
+                    ext[d] *= f
+            if i == 0:
+                for d, f in self.left.items():
+                    ext[d] *= f
+            groups, kept = self._groups[i]
+            if groups:
+                sizes = {ds.name: ds.tile_size(ext) for ds in kept}
+                if any(sum(sizes[d] for d in g) > cap for g, cap in groups):
+                    return False
+        return True
+
     def spatial(self) -> None:
         for i, (fx, fy) in enumerate(self.fan):
             for axis, cap, order in (("x", fx, self.t.spatial_x), ("y", fy, self.t.spatial_y)):
@@ -116,7 +146,7 @@ class _Tiler:
                         if f == 1:
                             break
                         self._set(i, f"spatial_{axis}", d, f)
-                        if self.fits():
+                        if self.tiles_fit():
                             room //= f
                             break
                         self._set(i, f"spatial_{axis}", d, 1)
@@ -134,7 +164,7 @@ class _Tiler:
                     if f == 1:
                         break
                     self._set(i, "temporal", d, f)
-                    if self.fits():
+                    if self.tiles_fit():
                         break
                     self._set(i, "temporal", d, 1)
 

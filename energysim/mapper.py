@@ -21,7 +21,8 @@ The search runs over a *structured mapspace*:
 
 Candidates are evaluated in vectorized numpy batches (``Space.evaluate_batch``: the engine's formulas
 re-written over arrays of tilings; one batch per spatial unrolling and loop-order choice; what does not
-depend on the loop order is computed once per spatial unrolling by ``Space.prepare``).
+depend on the loop order is computed once per spatial unrolling by ``Space.prepare``; loop-order choices that
+give the same nest -- they differ only in dimensions without loops at a level -- are evaluated once).
 
 The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
 spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept
@@ -46,6 +47,7 @@ Objectives: ``energy`` (pJ: accesses + leakage + MACs + NoC hops where the profi
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -114,7 +116,41 @@ def _divisors(n: int) -> list[int]:
 
 def _product_grid(values: list[np.ndarray]) -> np.ndarray:
     """Every combination of one value per column [n, len(values)], in ``itertools.product`` order."""
-    return np.stack(np.meshgrid(*values, indexing="ij"), axis=-1).reshape(-1, len(values))
+    sizes = [len(v) for v in values]
+    n = prod(sizes)
+    out = np.empty((n, len(values)), dtype=np.result_type(*values) if values else np.int64)
+    inner = n
+    for c, v in enumerate(values):
+        inner //= max(sizes[c], 1)
+        # column c: each value repeated for every combination of the later columns, the block tiled over
+        # every combination of the earlier ones
+        out[:, c] = np.tile(np.repeat(v, inner), n // max(sizes[c] * inner, 1)) if n else v[:0]
+    return out
+
+
+def _unique_small(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_index=True, return_inverse=True)`` for integer keys in [0, size), by table
+    lookup instead of sorting: the sorted distinct keys, the index of each one's first occurrence, and each
+    key's position among them."""
+    seen = np.zeros(size, dtype=bool)
+    seen[keys] = True
+    ukey = np.nonzero(seen)[0]
+    pos = np.zeros(size, dtype=np.int64)
+    pos[ukey] = np.arange(len(ukey))
+    first = np.full(len(ukey), len(keys), dtype=np.int64)
+    np.minimum.at(first, pos[keys], np.arange(len(keys)))
+    return ukey, first, pos[keys]
+
+
+def _best_first(values: np.ndarray, cap: int) -> np.ndarray:
+    """Indices of the ``cap`` largest ``values``, largest first, ties in index order: the first ``cap`` of a
+    stable sort by descending value, i.e. ``np.lexsort((np.arange(n), -values))[:cap]``. Only the values at
+    least as large as the cap-th largest are sorted."""
+    if len(values) > cap:
+        kth = np.partition(values, len(values) - cap)[len(values) - cap]
+        sel = np.nonzero(values >= kth)[0]
+        return sel[np.argsort(-values[sel], kind="stable")[:cap]]
+    return np.argsort(-values, kind="stable")
 
 
 def _smallest_prime(n: int) -> int:
@@ -150,6 +186,10 @@ class Space:
         # per data space, per rank: its (dim index, coefficient) terms (the hot loops iterate these, not arrays)
         self.terms = [[[(int(d), int(c[r, d])) for d in np.nonzero(c[r])[0]] for r in range(c.shape[0])]
                       for c in self.coef]
+        # per data space: (dim, rank, coefficient) of each dimension that moves exactly one rank (a loop over
+        # it slides the tile along that rank)
+        self.slide_terms = [[(d, int(np.nonzero(c[:, d])[0][0]), int(c[np.nonzero(c[:, d])[0][0], d]))
+                             for d in range(self.D) if (c[:, d] != 0).sum() == 1] for c in self.coef]
         for ds, c in zip(self.ds, self.coef):
             if ((c != 0).sum(axis=0) > 1).any():
                 raise EnergySimError(f"mapper: data space {ds.name} of {problem.name!r} uses a dimension in two "
@@ -309,81 +349,101 @@ class Space:
             div_index[d][dv] = np.arange(len(dv))
         radix = np.cumprod([1] + [len(dv) for dv in divs[:0:-1]])[::-1]
         div_table = [dv[:, None] % dv[None, :] == 0 for dv in divs]  # [a, b]: divisor b divides divisor a
+        search = not self.opt.exhaustive
+        # levels where even the largest tile (every remaining factor inside it) fits need no capacity test
+        roomy = [not self.fit_groups[l] or bool(self._fits(l, (sp_below[l] * rem)[None, :])[0])
+                 for l in range(self.L)]
+        lgrids: dict[tuple, np.ndarray] = {}  # per set of dimensions a level takes loops over
         for t in range(self.T - 1, 0, -1):
             lvl = self.temporal_levels[t]
-            inner = F[:, t + 1:, :].prod(axis=1) if t + 1 < self.T else np.ones_like(left)
             lgrid = grid
             relevant = np.zeros(self.D, dtype=bool)
             for k, ds in enumerate(self.ds):
                 if ds.name in self.keeps[lvl]:
                     relevant |= self.rel[k]
-            if not self.opt.exhaustive:
+            if search:
                 # search: a level takes only loops over dimensions that index something it keeps (the rows of
                 # ``grid`` with 1 in the others, in the same order)
-                lgrid = _product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(divs)])
+                rkey = tuple(relevant)
+                if rkey not in lgrids:
+                    lgrids[rkey] = _product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(divs)])
+                lgrid = lgrids[rkey]
             # pairs (partial, option) with option | left
-            if not self.opt.exhaustive and len(left) * len(lgrid) > self.opt.max_pairs:
+            if search and len(left) * len(lgrid) > self.opt.max_pairs:
                 # bound the work: keep the best-filled partial tilings (the list is sorted by fill)
                 keep_n = max(1, self.opt.max_pairs // len(lgrid))
                 F, left = F[:keep_n], left[:keep_n]
-                inner = inner[:keep_n]
+            # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
+            # overflows with any inner tile (tiles only grow with their extents): drop it before pairing
+            # (exact; after the max_pairs bound above, which counts every option)
+            checks = [l2 for l2 in [lvl] + [self.temporal_levels[t2] for t2 in range(1, t)] if not roomy[l2]]
+            ok = np.ones(len(lgrid), dtype=bool)
+            for l2 in checks:
+                ok &= self._fits(l2, sp_below[l2][None, :] * lgrid)
+            lgrid = lgrid[ok]
+            # Partial tilings with the same remainders have the same inner tile (inner * left = rem), so
+            # whether an option divides, fits, could grow and how full it makes the level depend only on the
+            # (distinct remainder u, option g) pair: those tests run over the few distinct remainders, and the
+            # (partial, option) pairs are only indexed, never materialized as [pairs, D] arrays.
             lidx = [div_index[d][left[:, d]] for d in range(self.D)]
-            ukey, first, inv = np.unique(sum(lidx[d] * int(radix[d]) for d in range(self.D)),
-                                         return_index=True, return_inverse=True)
-            # divides[u, g]: option g divides partial u's remainders, one small table per dimension the
-            # level takes loops over (elsewhere the option is 1)
+            ukey, first, inv = _unique_small(sum(lidx[d] * int(radix[d]) for d in range(self.D)), len(grid))
+            uleft = left[first]
+            uinner = rem[None, :] // uleft
+            # divides[u, g]: option g divides remainder u, one small table per dimension the level takes
+            # loops over (elsewhere the option is 1)
             divides = np.ones((len(ukey), len(lgrid)), dtype=bool)
-            for d in np.nonzero(relevant if not self.opt.exhaustive else np.ones(self.D, dtype=bool))[0]:
+            for d in np.nonzero(relevant if search else np.ones(self.D, dtype=bool))[0]:
                 gidx = div_index[d][lgrid[:, d]]
                 divides &= div_table[d][lidx[d][first]][:, gidx]
-            inv = inv.reshape(-1)
             parts = []
             chunk = max(1, 2_000_000 // max(1, len(lgrid)))  # bound memory (exhaustive mode)
-            for c0 in range(0, len(left), chunk):
-                pi, gi = np.nonzero(divides[inv[c0:c0 + chunk]])
-                pi = pi + c0
+            for u0 in range(0, len(ukey), chunk):
+                ui, gi = np.nonzero(divides[u0:u0 + chunk])  # (u, g) order
+                ui = ui + u0
                 opt = lgrid[gi]
-                tile = inner[pi] * opt
+                tile = uinner[ui] * opt
+                # the tile must fit this level and, look-ahead (exact), every outer level: outer tiles contain
+                # this one, so a tile that already overflows an outer level is dead
+                for l2 in checks:
+                    fit = self._fits(l2, sp_below[l2][None, :] * tile)
+                    ui, gi, opt, tile = ui[fit], gi[fit], opt[fit], tile[fit]
                 ext = sp_below[lvl][None, :] * tile
-                fit = self._fits(lvl, ext)
-                pi, opt, ext, tile = pi[fit], opt[fit], ext[fit], tile[fit]
-                # look-ahead (exact): outer tiles contain this one, so a tile that already overflows an
-                # outer level is dead
-                for t2 in range(1, t):
-                    l2 = self.temporal_levels[t2]
-                    if self.fit_groups[l2]:
-                        fit = self._fits(l2, sp_below[l2][None, :] * tile)
-                        pi, opt, ext, tile = pi[fit], opt[fit], ext[fit], tile[fit]
-                parts.append((pi, opt, ext))
-            pi = np.concatenate([p[0] for p in parts])
-            opt = np.concatenate([p[1] for p in parts]).reshape(-1, self.D)
-            ext = np.concatenate([p[2] for p in parts]).reshape(-1, self.D)
-            newleft = left[pi] // opt
-            if not self.opt.exhaustive and len(pi) and t == 1:
-                # the outermost on-chip level: drop tiles that could still take a prime factor of some
-                # dimension (inner levels keep smaller tiles too: an outer level's capacity may need them)
-                grow = np.zeros(len(pi), dtype=bool)
-                spf_tab = np.array([0, 0] + [_smallest_prime(v) for v in range(2, int(rem.max()) + 1)],
-                                   dtype=np.int64)
-                for d in np.nonzero(relevant)[0]:
-                    q = spf_tab[newleft[:, d]]
-                    can = q > 0
-                    if can.any():
-                        e2 = ext[can].copy()
-                        e2[:, d] *= q[can]
-                        g2 = np.zeros(len(pi), dtype=bool)
-                        g2[np.nonzero(can)[0]] = self._fits(lvl, e2)
-                        grow |= g2
-                keep = ~grow
-                pi, opt, ext, newleft = pi[keep], opt[keep], ext[keep], newleft[keep]
-            if not self.opt.exhaustive and len(pi):
+                if search and len(ui) and t == 1:
+                    # the outermost on-chip level: drop tiles that could still take a prime factor of some
+                    # dimension (inner levels keep smaller tiles too: an outer level's capacity may need them)
+                    newleft = uleft[ui] // opt
+                    grow = np.zeros(len(ui), dtype=bool)
+                    spf_tab = np.array([0, 0] + [_smallest_prime(v) for v in range(2, int(rem.max()) + 1)],
+                                       dtype=np.int64)
+                    for d in np.nonzero(relevant)[0]:
+                        q = spf_tab[newleft[:, d]]
+                        can = q > 0
+                        if can.any():
+                            e2 = ext[can].copy()
+                            e2[:, d] *= q[can]
+                            g2 = np.zeros(len(ui), dtype=bool)
+                            g2[np.nonzero(can)[0]] = self._fits(lvl, e2)
+                            grow |= g2
+                    keep = ~grow
+                    ui, gi, ext = ui[keep], gi[keep], ext[keep]
+                parts.append((ui, gi, self._fill(lvl, ext) if search else None))
+            ui = np.concatenate([p[0] for p in parts])
+            gi = np.concatenate([p[1] for p in parts])
+            # the (partial, option) pairs in (partial, option) order: partial p takes the surviving options
+            # of its remainder inv[p] (``ui`` is sorted, so u's options are the run starting at start[u])
+            cnt = np.bincount(ui, minlength=len(ukey))
+            start = np.cumsum(cnt) - cnt
+            per_p = cnt[inv]
+            pi = np.repeat(np.arange(len(left)), per_p)
+            vi = start[inv[pi]] + (np.arange(len(pi)) - np.repeat(np.cumsum(per_p) - per_p, per_p))
+            if search and len(pi):
                 # best-filled first (ties in enumeration order); keep at most tile_cap
-                fill = self._fill(lvl, ext)
-                order = np.lexsort((np.arange(len(pi)), -fill))[: self.opt.tile_cap]
-                pi, opt, ext, newleft = pi[order], opt[order], ext[order], newleft[order]
-            F2 = F[pi].copy()
+                order = _best_first(np.concatenate([p[2] for p in parts])[vi], self.opt.tile_cap)
+                pi, vi = pi[order], vi[order]
+            opt = lgrid[gi[vi]]
+            F2 = F[pi]  # a copy (fancy indexing)
             F2[:, t, :] = opt
-            F, left = F2, newleft
+            F, left = F2, left[pi] // opt
             if len(F) == 0:
                 break
         F[:, 0, :] = left
@@ -498,8 +558,25 @@ class Space:
                 for e in rext[(i, k)]:
                     t = t * e
                 tiles[(i, k)] = t
+        # per kept (level i, data space k): the distinct children per tile fetched from below (the product
+        # over the levels from i down to its next keeping level), and for a read-write data space the size of
+        # its partition at i (what is written back once, not read)
+        mult, partition = {}, {}
+        for k, ds in enumerate(self.ds):
+            kept = self.kept_idx_all[k]
+            for pos, i in enumerate(kept):
+                c = kept[pos + 1] if pos + 1 < len(kept) else L
+                m = np.ones(n, dtype=np.int64)
+                for j in range(i, c):
+                    m = m * distinct[(j, k)]
+                mult[(i, k)] = m
+                if ds.read_write:
+                    above = spf[:i].prod(axis=0) if i > 0 else np.ones(D, dtype=np.int64)
+                    partition[(i, k)] = int(self._tile_sizes(k, (self.bounds // above)[None, :])[0])
         return {"n": n, "spf": spf, "ext": ext, "inst": inst, "valid": valid, "AS": AS, "distinct": distinct,
-                "tiles": tiles, "rext": rext, "per_mac": self.macs // inst[L]}
+                "mult": mult, "partition": partition,
+                "tiles": tiles, "rext": rext, "per_mac": self.macs // inst[L],
+                "present": (F > 1).any(axis=0)}  # [T, D]: temporal slots with a factor > 1 somewhere
 
     def _rank_extent(self, k: int, r: int, ext: np.ndarray) -> np.ndarray:
         terms = self.terms[k][r]
@@ -521,91 +598,104 @@ class Space:
             prep = self.prepare(sp, F)
         n, L, D = prep["n"], self.L, self.D
         inst, per_mac, spf = prep["inst"], prep["per_mac"], prep["spf"]
-        # temporal slots in flattened (outer -> inner) order: (level, t, dim)
-        # slots whose factor is 1 for every candidate cannot change any count: drop them
-        present = (F > 1).any(axis=0)  # [T, D]
-        tslots = [(l, t, self.di[d]) for t, l in enumerate(self.temporal_levels) for d in perms[t]
-                  if present[t, self.di[d]]]
-        M = len(tslots)
-        Alev = np.array([l for l, _, _ in tslots], dtype=np.int64)
-        Adim = np.array([d for _, _, d in tslots], dtype=np.int64)
-        # slot-major arrays [M, n]: scans over the slots (cumprod, running max) then run along contiguous rows
-        FA = np.ascontiguousarray(F[:, [t for _, t, _ in tslots], Adim].T)
-        nonunit = FA > 1
-        ar = np.arange(M)[:, None]
-        prefix = [int((Alev < i).sum()) for i in range(L + 1)]
-        seq = {"FA": FA, "Alev": Alev, "Adim": Adim,
-               "excl": np.concatenate([np.ones((1, n), dtype=np.int64), np.cumprod(FA, axis=0)[:-1]], axis=0),
-               "lastnon": np.maximum.accumulate(np.where(nonunit, ar, -1), axis=0),
-               "prefix": prefix}
+        tslots = self.slot_order(perms, prep)
+        # slots are in level order: prefix[i] = number of slots above level i
+        levs = [l for l, _, _ in tslots]
+        prefix = [bisect.bisect_left(levs, i) for i in range(L + 1)]
+        seq: dict = {"prefix": prefix}  # slot-major arrays, built on the first fetch not cached (_slot_arrays)
         # fetches into level i depend only on the loops above it: when a loop-order search changes an inner
-        # level's order, the outer levels' fetches are reused (per prepared batch)
+        # level's order, the outer levels' fetches are reused (per prepared batch); so are a (level, data
+        # space)'s counts and their energy, which depend only on the fetches into it and into its child
         fcache = prep.setdefault("fetch_cache", {})
-        counts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        tcache = prep.setdefault("term_cache", {})
+        counts: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
+        levels = self.profile.levels
         for k, ds in enumerate(self.ds):
             kept = self.kept_idx_all[k]
             if not kept:
                 raise EnergySimError(f"data space {ds.name} is kept at no level")
-            fetch = {}
+            keys = {}
             for i in kept:
-                key = (k, i, tuple(tslots[:prefix[i]]))
+                key = keys[i] = (k, i, tslots[:prefix[i]])
                 if key not in fcache:
-                    if "lastrel" not in seq or seq["lastrel"][0] != k:
-                        relnon = nonunit & self.rel[k][Adim][:, None]
-                        seq["lastrel"] = (k, np.maximum.accumulate(np.where(relnon, ar, -1), axis=0))
+                    if "FA" not in seq:
+                        self._slot_arrays(seq, tslots, F)
                     fcache[key] = self._fetches(k, i, seq, prep)
-                fetch[i] = fcache[key]
-            fetch[L] = np.full(n, per_mac, dtype=np.int64)
             for pos, i in enumerate(kept):
                 c = kept[pos + 1] if pos + 1 < len(kept) else L
-                mult = np.ones(n, dtype=np.int64)
-                for j in range(i, c):
-                    mult = mult * prep["distinct"][(j, k)]
-                from_children = fetch[c] * mult
-                if ds.read_write:
-                    above = spf[:i].prod(axis=0) if i > 0 else np.ones(D, dtype=np.int64)
-                    partition = int(self._tile_sizes(k, (self.bounds // above)[None, :])[0])
-                    updates = from_children
-                    reads = updates - partition
-                    fills = np.zeros(n, dtype=np.int64) if pos == 0 else fetch[i] - partition
-                else:
-                    reads, updates = from_children, np.zeros(n, dtype=np.int64)
-                    fills = np.zeros(n, dtype=np.int64) if pos == 0 else fetch[i]
-                counts[(i, k)] = (reads, fills, updates)
+                tkey = (keys[i], keys.get(c))
+                if tkey not in tcache:
+                    fetch_c = fcache[keys[c]] if c < L else np.full(n, per_mac, dtype=np.int64)
+                    from_children = fetch_c * prep["mult"][(i, k)]
+                    if ds.read_write:
+                        partition = prep["partition"][(i, k)]
+                        updates = from_children
+                        reads = updates - partition
+                        fills = np.zeros(n, dtype=np.int64) if pos == 0 else fcache[keys[i]] - partition
+                    else:
+                        reads, updates = from_children, np.zeros(n, dtype=np.int64)
+                        fills = np.zeros(n, dtype=np.int64) if pos == 0 else fcache[keys[i]]
+                    lv = levels[i]
+                    B = lv.block_size
+                    r, f, u = reads, fills, updates
+                    rb, fb, ub = (r, f, u) if B == 1 else (-(-r // B), -(-f // B), -(-u // B))  # ceil(count / B)
+                    e = (rb * lv.read_pj + fb * lv.write_pj + ub * lv.update_pj) * inst[i]
+                    hops = (lv.network_hop_pj * (r * inst[i] + u * inst[i]).astype(np.float64)
+                            if lv.network_hop_pj else None)
+                    tcache[tkey] = (reads, fills, updates, e, hops)
+                counts[(i, k)] = tcache[tkey]
 
         cycles = np.full(n, per_mac, dtype=np.float64)
         level_e = []
         network = np.zeros(n)
-        for i, lv in enumerate(self.profile.levels):
+        for i, lv in enumerate(levels):
             rd = np.zeros(n, dtype=np.int64)
             wr = np.zeros(n, dtype=np.int64)
             e_level = np.zeros(n)
             for k in range(len(self.ds)):
                 if (i, k) not in counts:
                     continue
-                r, f, u = counts[(i, k)]
-                B = lv.block_size
-                rb, fb, ub = (r, f, u) if B == 1 else (-(-r // B), -(-f // B), -(-u // B))  # ceil(count / B)
-                e = (rb * lv.read_pj + fb * lv.write_pj + ub * lv.update_pj) * inst[i]
+                r, f, u, e, hops = counts[(i, k)]
                 e_level = e_level + e
-                rd = rd + r
-                wr = wr + f + u
-                if lv.network_hop_pj:
-                    network = network + lv.network_hop_pj * (r * inst[i] + u * inst[i]).astype(np.float64)
+                if lv.read_bandwidth:
+                    rd = rd + r
+                if lv.write_bandwidth:
+                    wr = wr + f + u
+                if hops is not None:
+                    network = network + hops
             if lv.read_bandwidth:
                 cycles = np.maximum(cycles, np.ceil(rd / lv.read_bandwidth))
             if lv.write_bandwidth:
                 cycles = np.maximum(cycles, np.ceil(wr / lv.write_bandwidth))
             level_e.append(e_level)
         total = np.zeros(n)
-        for i, lv in enumerate(self.profile.levels):
+        for i, lv in enumerate(levels):
             le = level_e[i]
             if lv.leak_pj:
                 le = le + lv.leak_pj * cycles * inst[i]
             total = total + le
         total = total + self.profile.mac.energy_at(self.profile.mac.word_bits) * self.macs
-        names = {(self.profile.levels[i].name, self.ds[k].name): v for (i, k), v in counts.items()}
+        names = {(levels[i].name, self.ds[k].name): v[:3] for (i, k), v in counts.items()}
         return {"energy": total, "network": network, "cycles": cycles, "valid": prep["valid"], "counts": names}
+
+    def slot_order(self, perms: list[tuple[str, ...]], prep: dict) -> tuple[tuple[int, int, int], ...]:
+        """The temporal slots (level, t, dim index) in flattened (outer -> inner) order: all that
+        ``evaluate_batch`` uses of ``perms``, so loop orders with equal slot orders give equal results.
+        Slots whose factor is 1 for every candidate cannot change any count and are left out."""
+        present = prep["present"]
+        return tuple((l, t, self.di[d]) for t, l in enumerate(self.temporal_levels) for d in perms[t]
+                     if present[t, self.di[d]])
+
+    @staticmethod
+    def _slot_arrays(seq: dict, tslots, F: np.ndarray) -> None:
+        """Slot-major arrays [M, n] (scans over the slots then run along contiguous rows): factors ``FA``,
+        whether each is > 1, ``excl`` the product of the slots strictly outside each one, slot levels/dims."""
+        n, M = len(F), len(tslots)
+        Adim = np.array([d for _, _, d in tslots], dtype=np.int64)
+        FA = np.ascontiguousarray(F[:, [t for _, t, _ in tslots], Adim].T)
+        seq.update(FA=FA, nonunit=FA > 1, Adim=Adim, Alev=np.array([l for l, _, _ in tslots], dtype=np.int64),
+                   excl=np.concatenate([np.ones((1, n), dtype=np.int64), np.cumprod(FA, axis=0)[:-1]], axis=0),
+                   ar1=np.arange(1, M + 1)[:, None], last={})
 
     def _fetches(self, k, i, seq, prep):
         n = prep["n"]
@@ -613,8 +703,13 @@ class Space:
         m = seq["prefix"][i]
         if m == 0:
             return tile.copy()
-        j = seq["lastrel"][1][m - 1]
-        last = seq["lastnon"][m - 1]
+        # among the m slots above level i, per candidate: the innermost with a factor > 1 (``last``) and the
+        # innermost with a factor > 1 over a dimension indexing data space k (``j``); -1 = none
+        nonunit, ar1 = seq["nonunit"][:m], seq["ar1"][:m]
+        if m not in seq["last"]:
+            seq["last"][m] = (nonunit * ar1).max(axis=0) - 1
+        last = seq["last"][m]
+        j = ((nonunit & self.rel[k][seq["Adim"][:m]][:, None]) * ar1).max(axis=0) - 1
         has_rel = j >= 0
         jj = np.maximum(j, 0)
         rows = np.arange(n)
@@ -624,15 +719,11 @@ class Space:
         step = prep["AS"][seq["Alev"][jj], rows, dimj]
         rext = prep["rext"][(i, k)]
         slide = tile
-        for d in range(self.D):
-            moved = [r for r in range(self.coef[k].shape[0]) if self.coef[k][r, d] != 0]
-            if len(moved) != 1:
-                continue
+        for d, r, c in self.slide_terms[k]:
             sel = dimj == d
             if not sel.any():
                 continue
-            r = moved[0]
-            shift = self.coef[k][r, d] * step
+            shift = c * step
             part = np.where(shift >= rext[r], tile, tile // rext[r] * shift)
             slide = np.where(sel, part, slide)
         whole = outer * bj * tile
@@ -712,7 +803,7 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
                 spaces.append(sp_)
     else:
         spaces = [Space(problem, profile, dataflow, options)]
-    best = (math.inf, None)  # (value, (space, sp, perms, F row))
+    best = (math.inf, None)  # (value, (space, sp, perms, F row, its batch results))
     evaluated = 0
     seen_sp = set()
     for space, sp in [(s_, o) for s_ in spaces for o in s_.spatial_options()]:
@@ -730,27 +821,35 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
 
         prep = space.prepare(sp, F)
 
+        # the results of a batch depend on the loop orders only through the slot order (orders differing
+        # only in dimensions without loops at that level are the same nest): each is evaluated once
+        # (value, row, that row's results: what _verify checks against the engine should it be the best)
+        memo: dict[tuple, tuple[float, int, dict]] = {}
+
         def run(perms):
             nonlocal evaluated
-            res = space.evaluate_batch(sp, perms, F, prep)
-            evaluated += len(F)
-            v = _score(res, objective)
-            k = int(np.argmin(v))
-            return float(v[k]), k
+            key = space.slot_order(perms, prep)
+            if key not in memo:
+                res = space.evaluate_batch(sp, perms, F, prep)
+                evaluated += len(F)
+                v = _score(res, objective)
+                k = int(np.argmin(v))
+                memo[key] = (float(v[k]), k, _row(res, k))
+            return memo[key]
 
         if options.exhaustive or options.all_permutations:
             for perms in itertools.product(*opts):
-                v, k = run(list(perms))
+                v, k, row = run(list(perms))
                 if v < best[0]:
-                    best = (v, (space, sp, list(perms), F[k]))
+                    best = (v, (space, sp, list(perms), F[k], row))
         else:
             # coordinate descent over loop orders, starting from the best uniform choice
             cur, cur_v = None, math.inf
             for u in range(max(len(o) for o in opts)):
                 perms = [o[min(u, len(o) - 1)] for o in opts]
-                v, k = run(perms)
+                v, k, row = run(perms)
                 if v < cur_v:
-                    cur, cur_v, cur_k = perms, v, k
+                    cur, cur_v, cur_k, cur_row = perms, v, k, row
             if cur is None:
                 continue
             for _ in range(options.max_passes):
@@ -763,20 +862,20 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
                             continue
                         trial = list(cur)
                         trial[t] = choice
-                        v, k = run(trial)
+                        v, k, row = run(trial)
                         if v < cur_v:
-                            cur, cur_v, cur_k, improved = trial, v, k, True
+                            cur, cur_v, cur_k, cur_row, improved = trial, v, k, row, True
                 if not improved:
                     break
             if cur_v < best[0]:
-                best = (cur_v, (space, sp, cur, F[cur_k]))
+                best = (cur_v, (space, sp, cur, F[cur_k], cur_row))
     result = None
     if best[1] is not None:
-        space, sp, perms, Frow = best[1]
+        space, sp, perms, Frow, row = best[1]
         m = space.to_mapping(sp, perms, Frow)
         stats = evaluate(problem, profile, m)
         if verify:
-            _verify(space, sp, perms, Frow, stats)
+            _verify(row, stats)
         result = _result(m, stats, profile, objective, evaluated, "search")
     if options.include_template:
         try:
@@ -812,20 +911,26 @@ def _result(m: Mapping, stats: LayerStats, profile, objective, evaluated, source
     return MapperResult(m, stats, e, stats.cycles, objective, v, evaluated, 0.0, source)
 
 
-def _verify(space: Space, sp, perms, Frow, stats: LayerStats) -> None:
-    """The vectorized counts of one candidate must equal the engine's exactly."""
-    res = space.evaluate_batch(sp, perms, Frow[None])
+def _row(res: dict, k: int) -> dict:
+    """Row ``k`` of ``evaluate_batch`` results as plain numbers (what ``_verify`` compares)."""
+    return {"counts": {key: tuple(int(a[k]) for a in v) for key, v in res["counts"].items()},
+            "cycles": int(res["cycles"][k]), "energy": float(res["energy"][k])}
+
+
+def _verify(row: dict, stats: LayerStats) -> None:
+    """The vectorized counts of the chosen candidate (the very numbers its batch scored it by) must equal
+    the engine's exactly."""
     diffs = []
     for r in stats.rows:
         key = (r["level"], r["dataspace"])
-        got = tuple(int(a[0]) for a in res["counts"].get(key, (np.zeros(1),) * 3))
+        got = row["counts"].get(key, (0, 0, 0))
         want = (r["reads"], r["fills"], r["updates"])
         if got != want:
             diffs.append(f"{key}: vectorized {got} vs engine {want}")
-    if int(res["cycles"][0]) != stats.cycles:
-        diffs.append(f"cycles: vectorized {int(res['cycles'][0])} vs engine {stats.cycles}")
-    if not math.isclose(float(res["energy"][0]), stats.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
-        diffs.append(f"energy: vectorized {float(res['energy'][0])} vs engine {stats.energy_pj}")
+    if row["cycles"] != stats.cycles:
+        diffs.append(f"cycles: vectorized {row['cycles']} vs engine {stats.cycles}")
+    if not math.isclose(row["energy"], stats.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
+        diffs.append(f"energy: vectorized {row['energy']} vs engine {stats.energy_pj}")
     if diffs:
         raise EnergySimError("mapper: vectorized evaluation disagrees with counts.evaluate: " + "; ".join(diffs))
 

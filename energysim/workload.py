@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, Literal
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
@@ -148,49 +147,75 @@ def _prod(xs) -> int:
 
 
 class Network:
-    """A workload graph: a networkx DiGraph whose nodes are layer names carrying ``layer`` attributes.
+    """A workload graph: layers by name plus the edges between them (tensor ``shape`` per edge).
 
-    Edges carry the ``shape`` of the tensor that flows along them. Iteration yields layers in a
-    deterministic topological order (the order the tracer met them).
+    ``graph`` is the networkx DiGraph view (nodes are layer names carrying ``layer`` attributes, edges carry
+    ``shape``). It is built on first use, because importing networkx takes about a tenth of a second and
+    reading a network and mapping it never needs it; once built it is kept in step with ``add_layer`` and
+    ``replace_layer``. Iteration yields layers in a deterministic topological order (the order the tracer
+    met them).
     """
 
     def __init__(self, name: str, input_shape: tuple[int, ...]):
         self.name = name
         self.input_shape = tuple(input_shape)
-        self.graph = nx.DiGraph()
-        self._order: list[str] = []
+        self._layers: dict[str, Layer] = {}  # insertion order = topological order
+        self._edges: list[tuple[str, str, tuple[int, ...]]] = []
+        self._nodes: set[str] = set()  # the graph's node names: layers and edge sources
+        self._graph = None
+
+    @property
+    def graph(self):
+        if self._graph is None:
+            import networkx as nx
+
+            g = nx.DiGraph()
+            for name, layer in self._layers.items():
+                g.add_node(name, layer=layer)
+            for src, dst, shape in self._edges:
+                g.add_edge(src, dst, shape=shape)
+            self._graph = g
+        return self._graph
 
     def add_layer(self, layer: Layer, inputs: list[tuple[str, tuple[int, ...]]] = ()) -> None:
-        if layer.name in self.graph:
+        if layer.name in self._nodes:
             raise ValueError(f"duplicate layer name {layer.name!r} in network {self.name!r}")
-        self.graph.add_node(layer.name, layer=layer)
-        self._order.append(layer.name)
-        for src, shape in inputs:
-            self.graph.add_edge(src, layer.name, shape=tuple(shape))
+        self._layers[layer.name] = layer
+        edges = [(src, layer.name, tuple(shape)) for src, shape in inputs]
+        self._edges += edges
+        self._nodes.add(layer.name)
+        self._nodes.update(src for src, _, _ in edges)
+        if self._graph is not None:
+            self._graph.add_node(layer.name, layer=layer)
+            for src, dst, shape in edges:
+                self._graph.add_edge(src, dst, shape=shape)
 
     def unique_name(self, name: str) -> str:
         """``name``, or ``name#2``, ``name#3``, ... if taken (a module called more than once)."""
-        if name not in self.graph:
+        if name not in self._nodes:
             return name
         i = 2
-        while f"{name}#{i}" in self.graph:
+        while f"{name}#{i}" in self._nodes:
             i += 1
         return f"{name}#{i}"
 
     def replace_layer(self, layer: Layer) -> None:
         """Swap the attributes of an existing node (same name), e.g. after folding an op into it."""
-        self.graph.nodes[layer.name]["layer"] = layer
+        if layer.name not in self._layers:
+            raise KeyError(layer.name)
+        self._layers[layer.name] = layer
+        if self._graph is not None:
+            self._graph.nodes[layer.name]["layer"] = layer
 
     def __iter__(self) -> Iterator[Layer]:
-        for n in self._order:
-            yield self.graph.nodes[n]["layer"]
+        return iter(list(self._layers.values()))
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._layers)
 
     def __getitem__(self, name: str) -> Layer:
         try:
-            return self.graph.nodes[name]["layer"]
+            return self._layers[name]
         except KeyError:
             raise KeyError(f"no layer named {name!r} in network {self.name!r}") from None
 

@@ -258,6 +258,38 @@ def test_mapping_path_imports_no_torch_or_pandas():
             "p = energysim.Problem.from_layer(energysim.Layer(name='l', kind='conv', op='Conv2d', N=1, M=8, C=4,"
             " P=4, Q=4, R=3, S=3, H=6, W=6))\n"
             "search(p, energysim.load_profile('eyeriss-65nm'))\n"
-            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'networkx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_search_helpers_match_numpy_reference():
+    # the tiling enumeration's helpers are exact stand-ins for their numpy/itertools references
+    from energysim.mapper import _best_first, _product_grid, _unique_small
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        vals = [rng.integers(1, 40, size=rng.integers(1, 5)) for _ in range(rng.integers(1, 7))]
+        want = np.array(list(itertools.product(*vals))).reshape(-1, len(vals))
+        assert np.array_equal(_product_grid(vals), want)
+        keys = rng.integers(0, 25, size=rng.integers(1, 200))
+        got = _unique_small(keys, 25)
+        u, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        assert all(np.array_equal(a, b) for a, b in zip(got, (u, first, inv.reshape(-1))))
+        fill = rng.integers(0, 6, size=rng.integers(1, 300)) / 5.0  # many ties
+        cap = int(rng.integers(1, 50))
+        assert np.array_equal(_best_first(fill, cap), np.lexsort((np.arange(len(fill)), -fill))[:cap])
+
+
+def test_network_graph_is_built_on_demand():
+    from energysim.workload import Network
+
+    net = Network("n", (1, 3, 8, 8))
+    net.add_layer(_conv(name="a"))
+    net.add_layer(_conv(name="b"), [("a", (1, 16, 6, 6))])
+    assert net._graph is None and [l.name for l in net] == ["a", "b"]
+    assert list(net.graph.predecessors("b")) == ["a"] and net.graph.edges["a", "b"]["shape"] == (1, 16, 6, 6)
+    net.add_layer(_conv(name="c"), [("b", (1, 16, 6, 6))])  # a built graph is kept in step
+    net.replace_layer(_conv(name="a", M=32))
+    assert list(net.graph.successors("b")) == ["c"] and net.graph.nodes["a"]["layer"].M == 32
+    assert net["a"].M == 32 and net.unique_name("a") == "a#2"
