@@ -84,7 +84,6 @@ class KMeansRegularizer:
             st.update(self._prepare(st))
             self.state[spec.name] = st
         self._states = [self.state[spec.name] for spec in self.specs]
-        self._mods = (None, [])
         self.updates += 1
 
     def on_epoch_end(self, epoch: int) -> None:
@@ -100,9 +99,7 @@ class KMeansRegularizer:
         which its backward hands back as the weight's gradient.
         """
         model = model if model is not None else self.model
-        if self._mods[0] is not model:  # modules are looked up once per model (and again at each refresh)
-            self._mods = (model, [get_module(model, spec.name) for spec in self.specs])
-        weights = [mod.weight for mod in self._mods[1]]
+        weights = [get_module(model, spec.name).weight for spec in self.specs]
         return _KMeansTerm.apply(self, self.lam, self._states, *weights)
 
     def _fit(self, W, k, spec, old, seed) -> dict:
