@@ -1,10 +1,17 @@
-"""Seeded, vectorized k-means in torch: k-means++ seeding and Lloyd iterations with Hamerly bounds.
+"""Seeded k-means: k-means++ seeding and exact Lloyd iterations, by one of two backends.
 
 Samples are the rows of ``X`` (shape ``(N, d)``; for a layer that is ``W.T`` from :mod:`dkm.grouping`).
-Distances use ``||x||^2 - 2 x.c + ||c||^2`` on chunks (one matmul each), so no ``N x K x d`` tensor is built.
-Hamerly's bounds (an upper bound on the distance to the own centre, a lower bound on the second nearest) let
-later iterations skip the points whose assignment cannot change; the result is the same as plain Lloyd's up
-to floating-point ties. Every random choice comes from a ``torch.Generator`` seeded by ``seed``.
+
+- ``"tree"`` (d <= 4, needs numba: ``pip install deep-kmeans-energy[fast]``): k-d-tree filtering (Kanungo et
+  al. 2002) in :mod:`dkm._kmeans_tree`. Whole tree cells whose nearest centre is certain are assigned at once,
+  and only what changes cluster is updated, so an iteration touches the cells along the cluster boundaries.
+- ``"torch"``: distances ``||x||^2 - 2 x.c + ||c||^2`` on chunks (one matmul each, no ``N x K x d`` tensor)
+  with Hamerly's bounds (an upper bound on the distance to the own centre, a lower bound on the second
+  nearest), which let later iterations skip the points whose assignment cannot change.
+
+``"auto"`` (the default) takes the tree when numba can be imported and d <= 4. Both give the labels of plain
+Lloyd (same init, same stopping rule, same handling of empty clusters) up to floating-point near-ties. Every
+random choice comes from a ``torch.Generator`` seeded by ``seed``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,23 @@ import torch
 from .errors import DKMError
 
 _CHUNK_ELEMS = 1 << 19  # distance entries per chunk: big enough for BLAS, small enough to stay in cache
+#: Largest sample dimension for the k-d-tree backend (it pads coordinates to 4; the pruning weakens as d grows).
+TREE_MAX_D = 4
+BACKENDS = ("auto", "tree", "torch")
+_tree = None  # the dkm._kmeans_tree module once imported, False when numba is missing
+
+
+def _tree_module():
+    """:mod:`dkm._kmeans_tree`, imported on first use (numba takes ~0.4 s to import); None without numba."""
+    global _tree
+    if _tree is None:
+        try:
+            from . import _kmeans_tree
+        except ImportError:
+            _tree = False
+        else:
+            _tree = _kmeans_tree
+    return _tree or None
 
 
 @dataclass
@@ -100,14 +124,42 @@ def _relocate_empty(X, C, labels, counts):
     return C
 
 
+def _use_tree(backend: str, d: int, N: int, name: str) -> bool:
+    """Whether ``kmeans`` takes the k-d-tree path (``backend`` already checked to be one of BACKENDS)."""
+    fits = 1 <= d <= TREE_MAX_D and N < 2**31 - 1
+    if backend == "torch" or (backend == "auto" and not fits):
+        return False
+    if not fits:
+        raise DKMError(f"layer {name!r}: k-means backend 'tree' needs sample dimension 1..{TREE_MAX_D}, got {d}")
+    if _tree_module() is None:
+        if backend == "tree":
+            raise DKMError(f"layer {name!r}: k-means backend 'tree' needs numba "
+                           "(pip install deep-kmeans-energy[fast])")
+        return False
+    return True
+
+
+def _kmeans_tree(X: torch.Tensor, C: torch.Tensor, max_iter: int, tol: float) -> KMeansResult:
+    kt = _tree_module()
+    Xn = X.numpy()
+    tol_abs = float(tol) * float(X.double().var(0, unbiased=False).mean()) if tol else 0.0
+    tree = kt.build(Xn, kt.LEAF_SIZE, kt.CELLS_PER_LEAF)
+    C, labels, n_iter, inertia = kt.lloyd(Xn, *tree, C.numpy(), int(max_iter), tol_abs)
+    return KMeansResult(torch.from_numpy(C), torch.from_numpy(labels), float(inertia), int(n_iter))
+
+
 def kmeans(X: torch.Tensor, k: int, *, seed: int = 0, max_iter: int = 100, tol: float = 1e-4,
-           init: torch.Tensor | None = None, name: str = "") -> KMeansResult:
+           init: torch.Tensor | None = None, name: str = "", backend: str = "auto") -> KMeansResult:
     """Cluster the rows of ``X`` (``(N, d)``) into ``k`` groups.
 
     ``tol`` is relative, as in scikit-learn: stop when the summed squared centre shift is at most
     ``tol * mean(var(X, axis=0))``; always stop when no label changes. ``K >= N`` is a no-op (every sample
     is its own centre) and warns. ``K < 1`` or NaN/inf samples raise :class:`DKMError` naming ``name``.
+    ``backend`` is ``"auto"``, ``"tree"`` or ``"torch"`` (see the module docstring); the result does not
+    depend on it beyond floating-point near-ties.
     """
+    if backend not in BACKENDS:
+        raise DKMError(f"layer {name!r}: k-means backend must be one of {BACKENDS}, got {backend!r}")
     X = X.detach().to(torch.float32).contiguous()
     check_samples(X, k, name)
     N, d = X.shape
@@ -116,7 +168,10 @@ def kmeans(X: torch.Tensor, k: int, *, seed: int = 0, max_iter: int = 100, tol: 
         return KMeansResult(X.clone(), torch.arange(N), 0.0, 0)
     if init is not None and tuple(init.shape) != (k, d):
         raise DKMError(f"layer {name!r}: init centres must have shape {(k, d)}, got {tuple(init.shape)}")
+    tree = _use_tree(backend, d, N, name)
     C = kmeans_plusplus(X, k, seed) if init is None else init.detach().to(torch.float32).clone()
+    if tree:
+        return _kmeans_tree(X, C.contiguous(), max_iter, tol)
     X64 = X.double()
     xx = (X * X).sum(1)
     tol_abs = float(tol) * float(X64.var(0, unbiased=False).mean())
