@@ -26,12 +26,13 @@ give the same nest -- they differ only in dimensions without loops at a level --
 
 The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
 spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept
-(up to twice as many) (per axis, options using less than
-half of the best are dropped); a level takes temporal loops only over dimensions that index something it
-keeps; at the outermost on-chip level, tiles that could still take one more prime factor and fit are
-dropped; partial tilings are ranked by how full they make their level and at most ``tile_cap`` kept (and at
-most ``max_pairs`` (partial, option) pairs examined per level); loop orders are chosen by coordinate descent
-from the best uniform choice (level by level, each option with the others fixed, until nothing improves).
+(up to twice as many) (per axis, options using less than half of the best are dropped); a level takes temporal
+loops only over dimensions that index something it keeps; at the outermost on-chip level, tiles that could still
+take one more prime factor and fit are dropped; partial tilings are ranked by how full they make their level and
+at most ``tile_cap`` kept (at the outermost on-chip level round-robin over its distinct tiles, ``per_tile`` each
+per round) and at most ``max_pairs`` (partial, option) pairs examined per level; loop orders are chosen by
+coordinate descent from the best uniform choice (level by level, each option with the others fixed, until
+nothing improves).
 Tilings that already overflow an outer level are dropped (exact). ``exhaustive=True`` turns all pruning off
 (every tiling x every spatial unrolling x the full product of loop orders).
 
@@ -75,6 +76,9 @@ class MapperOptions:
     max_spatial_dims: int = 2  # dimensions per mesh axis and fan-out
     spatial_candidates: int = 4  # spatial unrollings kept (most utilized PEs first); 0 = all
     tile_cap: int = 1500  # partial tilings kept per level (search mode)
+    # outermost on-chip level: partial tilings kept per distinct tile there before any tile gets more (0 = rank
+    # by fill alone)
+    per_tile: int = 1
     max_pairs: int = 500_000  # (partial tiling, level option) pairs examined per level (search mode)
     exhaustive: bool = False  # no pruning at all
     all_permutations: bool = False  # every loop order instead of the dominant ones
@@ -151,6 +155,23 @@ def _best_first(values: np.ndarray, cap: int) -> np.ndarray:
         sel = np.nonzero(values >= kth)[0]
         return sel[np.argsort(-values[sel], kind="stable")[:cap]]
     return np.argsort(-values, kind="stable")
+
+
+def _diverse_best_first(values: np.ndarray, keys: np.ndarray, cap: int, per_key: int) -> np.ndarray:
+    """Indices of at most ``cap`` entries: best ``values`` first, but at most ``per_key`` entries per distinct
+    key before any key gets more (then the next ``per_key`` of each, and so on); ties in index order."""
+    order = np.argsort(-values, kind="stable")
+    if len(values) <= cap or per_key <= 0:
+        return order[:cap]
+    k = keys[order]
+    srt = np.argsort(k, kind="stable")
+    ks = k[srt]
+    start = np.r_[0, np.nonzero(ks[1:] != ks[:-1])[0] + 1]
+    run = np.repeat(start, np.diff(np.r_[start, len(ks)]))
+    occ = np.empty(len(k), dtype=np.int64)
+    occ[srt] = np.arange(len(ks)) - run
+    pick = np.lexsort((np.arange(len(order)), occ // per_key))[:cap]
+    return order[np.sort(pick)]
 
 
 def _smallest_prime(n: int) -> int:
@@ -426,7 +447,11 @@ class Space:
                             grow |= g2
                     keep = ~grow
                     ui, gi, ext = ui[keep], gi[keep], ext[keep]
-                parts.append((ui, gi, self._fill(lvl, ext) if search else None))
+                tkey = None
+                if search and t == 1:
+                    tile = uinner[ui] * lgrid[gi]
+                    tkey = sum(div_index[d][tile[:, d]] * int(radix[d]) for d in range(self.D))
+                parts.append((ui, gi, self._fill(lvl, ext) if search else None, tkey))
             ui = np.concatenate([p[0] for p in parts])
             gi = np.concatenate([p[1] for p in parts])
             # the (partial, option) pairs in (partial, option) order: partial p takes the surviving options
@@ -437,8 +462,15 @@ class Space:
             pi = np.repeat(np.arange(len(left)), per_p)
             vi = start[inv[pi]] + (np.arange(len(pi)) - np.repeat(np.cumsum(per_p) - per_p, per_p))
             if search and len(pi):
-                # best-filled first (ties in enumeration order); keep at most tile_cap
-                order = _best_first(np.concatenate([p[2] for p in parts])[vi], self.opt.tile_cap)
+                # best-filled first (ties in enumeration order); keep at most tile_cap. At the outermost on-chip
+                # level (whose tile sets the DRAM traffic) at most per_tile per distinct tile before any tile gets
+                # more: by fill alone, the many inner splits of a few full tiles crowd every other tile out
+                fill = np.concatenate([p[2] for p in parts])[vi]
+                if t == 1 and self.opt.per_tile:
+                    order = _diverse_best_first(fill, np.concatenate([p[3] for p in parts])[vi], self.opt.tile_cap,
+                                                self.opt.per_tile)
+                else:
+                    order = _best_first(fill, self.opt.tile_cap)
                 pi, vi = pi[order], vi[order]
             opt = lgrid[gi[vi]]
             F2 = F[pi]  # a copy (fancy indexing)
