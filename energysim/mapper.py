@@ -66,6 +66,7 @@ from .problem import Problem
 from .profile import HardwareProfile
 
 OBJECTIVES = ("energy", "cycles", "edp")
+_EXHAUSTIVE_BLOCK = 400_000  # tilings per evaluated block in exhaustive mode (bounds memory to a few GB)
 CONSTRAINTS = ("rs", "ws", "os")
 
 
@@ -355,6 +356,12 @@ class Space:
 
     def tilings(self, sp: dict) -> np.ndarray:
         """Temporal factors [n, T, D] for spatial unrolling ``sp`` (every tile fits)."""
+        return next(self.tiling_blocks(sp))
+
+    def tiling_blocks(self, sp: dict, block_rows: int | None = None):
+        """Yield the tilings of ``tilings(sp)`` as arrays [n, T, D]: all in one array when ``block_rows`` is None,
+        else depth first in blocks of at most ``block_rows`` partial or whole tilings (exhaustive mode: the full
+        product would not fit in memory on large layers; the rows are the same, in another order)."""
         S = self.spatial_factor_array(sp)
         rem = self.bounds // S.prod(axis=0)
         # spatial factors at levels >= l, per temporal level
@@ -375,33 +382,45 @@ class Space:
         roomy = [not self.fit_groups[l] or bool(self._fits(l, (sp_below[l] * rem)[None, :])[0])
                  for l in range(self.L)]
         lgrids: dict[tuple, np.ndarray] = {}  # per set of dimensions a level takes loops over
-        for t in range(self.T - 1, 0, -1):
+        level_grids: dict[int, tuple] = {}
+
+        def level_grid(t: int):
+            """Level t's options before and after the exact capacity filter, what it loops over, and the levels
+            whose capacity its tiles are checked against."""
+            if t not in level_grids:
+                lvl = self.temporal_levels[t]
+                lgrid = grid
+                relevant = np.zeros(self.D, dtype=bool)
+                for k, ds in enumerate(self.ds):
+                    if ds.name in self.keeps[lvl]:
+                        relevant |= self.rel[k]
+                if search:
+                    # search: a level takes only loops over dimensions that index something it keeps (the rows of
+                    # ``grid`` with 1 in the others, in the same order)
+                    rkey = tuple(relevant)
+                    if rkey not in lgrids:
+                        lgrids[rkey] = _product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(divs)])
+                    lgrid = lgrids[rkey]
+                n_all = len(lgrid)  # the max_pairs bound counts every option
+                # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
+                # overflows with any inner tile (tiles only grow with their extents): drop it before pairing (exact)
+                checks = [l2 for l2 in [lvl] + [self.temporal_levels[t2] for t2 in range(1, t)] if not roomy[l2]]
+                ok = np.ones(len(lgrid), dtype=bool)
+                for l2 in checks:
+                    ok &= self._fits(l2, sp_below[l2][None, :] * lgrid)
+                lgrid = lgrid[ok]
+                level_grids[t] = (n_all, lgrid, relevant, checks)
+            return level_grids[t]
+
+        def step(t: int, F: np.ndarray, left: np.ndarray):
+            """Extend the partial tilings (F, left) by level t's options."""
             lvl = self.temporal_levels[t]
-            lgrid = grid
-            relevant = np.zeros(self.D, dtype=bool)
-            for k, ds in enumerate(self.ds):
-                if ds.name in self.keeps[lvl]:
-                    relevant |= self.rel[k]
-            if search:
-                # search: a level takes only loops over dimensions that index something it keeps (the rows of
-                # ``grid`` with 1 in the others, in the same order)
-                rkey = tuple(relevant)
-                if rkey not in lgrids:
-                    lgrids[rkey] = _product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(divs)])
-                lgrid = lgrids[rkey]
+            n_all, lgrid, relevant, checks = level_grid(t)
             # pairs (partial, option) with option | left
-            if search and len(left) * len(lgrid) > self.opt.max_pairs:
+            if search and len(left) * n_all > self.opt.max_pairs:
                 # bound the work: keep the best-filled partial tilings (the list is sorted by fill)
-                keep_n = max(1, self.opt.max_pairs // len(lgrid))
+                keep_n = max(1, self.opt.max_pairs // n_all)
                 F, left = F[:keep_n], left[:keep_n]
-            # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
-            # overflows with any inner tile (tiles only grow with their extents): drop it before pairing
-            # (exact; after the max_pairs bound above, which counts every option)
-            checks = [l2 for l2 in [lvl] + [self.temporal_levels[t2] for t2 in range(1, t)] if not roomy[l2]]
-            ok = np.ones(len(lgrid), dtype=bool)
-            for l2 in checks:
-                ok &= self._fits(l2, sp_below[l2][None, :] * lgrid)
-            lgrid = lgrid[ok]
             # Partial tilings with the same remainders have the same inner tile (inner * left = rem), so
             # whether an option divides, fits, could grow and how full it makes the level depend only on the
             # (distinct remainder u, option g) pair: those tests run over the few distinct remainders, and the
@@ -476,13 +495,36 @@ class Space:
             F2 = F[pi]  # a copy (fancy indexing)
             F2[:, t, :] = opt
             F, left = F2, left[pi] // opt
-            if len(F) == 0:
-                break
-        F[:, 0, :] = left
-        if len(F):
-            ext0 = sp_below[0][None, :] * F.prod(axis=1)
-            F = F[self._fits(0, ext0)]
-        return F
+            return F, left
+
+        def finish(F: np.ndarray, left: np.ndarray) -> np.ndarray:
+            F[:, 0, :] = left
+            if len(F):
+                ext0 = sp_below[0][None, :] * F.prod(axis=1)
+                F = F[self._fits(0, ext0)]
+            return F
+
+        if block_rows is None:
+            for t in range(self.T - 1, 0, -1):
+                F, left = step(t, F, left)
+                if len(F) == 0:
+                    break
+            yield finish(F, left)
+            return
+
+        def depth_first(t: int, F: np.ndarray, left: np.ndarray):
+            if t == 0:
+                F = finish(F, left)
+                if len(F):
+                    yield F
+                return
+            rows = max(1, block_rows // max(1, len(level_grid(t)[1])))  # partials whose pairs fit a block
+            for a in range(0, len(F), rows):
+                F2, left2 = step(t, F[a:a + rows], left[a:a + rows])
+                if len(F2):
+                    yield from depth_first(t - 1, F2, left2)
+
+        yield from depth_first(self.T - 1, F, left)
 
     # ---- loop orders -----------------------------------------------------------------------------------
     def perm_options(self, sp: dict | None = None) -> list[list[tuple[str, ...]]]:
@@ -846,61 +888,62 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
         if sig in seen_sp:
             continue
         seen_sp.add(sig)
-        F = space.tilings(sp)
-        if len(F) == 0:
-            continue
+        # exhaustive: the tilings in blocks (all of them at once would not fit in memory on large layers)
+        blocks = space.tiling_blocks(sp, _EXHAUSTIVE_BLOCK if options.exhaustive else None)
         opts = space.perm_options(sp)
-
-        prep = space.prepare(sp, F)
-
-        # the results of a batch depend on the loop orders only through the slot order (orders differing
-        # only in dimensions without loops at that level are the same nest): each is evaluated once
-        # (value, row, that row's results: what _verify checks against the engine should it be the best)
-        memo: dict[tuple, tuple[float, int, dict]] = {}
-
-        def run(perms):
-            nonlocal evaluated
-            key = space.slot_order(perms, prep)
-            if key not in memo:
-                res = space.evaluate_batch(sp, perms, F, prep)
-                evaluated += len(F)
-                v = _score(res, objective)
-                k = int(np.argmin(v))
-                memo[key] = (float(v[k]), k, _row(res, k))
-            return memo[key]
-
-        if options.exhaustive or options.all_permutations:
-            for perms in itertools.product(*opts):
-                v, k, row = run(list(perms))
-                if v < best[0]:
-                    best = (v, (space, sp, list(perms), F[k], row))
-        else:
-            # coordinate descent over loop orders, starting from the best uniform choice
-            cur, cur_v = None, math.inf
-            for u in range(max(len(o) for o in opts)):
-                perms = [o[min(u, len(o) - 1)] for o in opts]
-                v, k, row = run(perms)
-                if v < cur_v:
-                    cur, cur_v, cur_k, cur_row = perms, v, k, row
-            if cur is None:
+        for F in blocks:
+            if len(F) == 0:
                 continue
-            for _ in range(options.max_passes):
-                improved = False
-                for t, o in enumerate(opts):
-                    if len(o) < 2:
-                        continue
-                    for choice in o:
-                        if choice == cur[t]:
+            prep = space.prepare(sp, F)
+
+            # the results of a batch depend on the loop orders only through the slot order (orders differing
+            # only in dimensions without loops at that level are the same nest): each is evaluated once
+            # (value, row, that row's results: what _verify checks against the engine should it be the best)
+            memo: dict[tuple, tuple[float, int, dict]] = {}
+
+            def run(perms):
+                nonlocal evaluated
+                key = space.slot_order(perms, prep)
+                if key not in memo:
+                    res = space.evaluate_batch(sp, perms, F, prep)
+                    evaluated += len(F)
+                    v = _score(res, objective)
+                    k = int(np.argmin(v))
+                    memo[key] = (float(v[k]), k, _row(res, k))
+                return memo[key]
+
+            if options.exhaustive or options.all_permutations:
+                for perms in itertools.product(*opts):
+                    v, k, row = run(list(perms))
+                    if v < best[0]:
+                        best = (v, (space, sp, list(perms), F[k], row))
+            else:
+                # coordinate descent over loop orders, starting from the best uniform choice
+                cur, cur_v = None, math.inf
+                for u in range(max(len(o) for o in opts)):
+                    perms = [o[min(u, len(o) - 1)] for o in opts]
+                    v, k, row = run(perms)
+                    if v < cur_v:
+                        cur, cur_v, cur_k, cur_row = perms, v, k, row
+                if cur is None:
+                    continue
+                for _ in range(options.max_passes):
+                    improved = False
+                    for t, o in enumerate(opts):
+                        if len(o) < 2:
                             continue
-                        trial = list(cur)
-                        trial[t] = choice
-                        v, k, row = run(trial)
-                        if v < cur_v:
-                            cur, cur_v, cur_k, cur_row, improved = trial, v, k, row, True
-                if not improved:
-                    break
-            if cur_v < best[0]:
-                best = (cur_v, (space, sp, cur, F[cur_k], cur_row))
+                        for choice in o:
+                            if choice == cur[t]:
+                                continue
+                            trial = list(cur)
+                            trial[t] = choice
+                            v, k, row = run(trial)
+                            if v < cur_v:
+                                cur, cur_v, cur_k, cur_row, improved = trial, v, k, row, True
+                    if not improved:
+                        break
+                if cur_v < best[0]:
+                    best = (cur_v, (space, sp, cur, F[cur_k], cur_row))
     result = None
     if best[1] is not None:
         space, sp, perms, Frow, row = best[1]

@@ -322,3 +322,23 @@ def test_split_scratchpad_case_finds_the_exhaustive_optimum():
     r = search(Problem.from_layer(conv3), small_profile(True), None, cache=False)
     assert r.value == 975_964_416.0
     assert r.mapping.levels[1].temporal == {"M": 16, "P": 13, "Q": 13}
+
+
+def test_exhaustive_tilings_in_blocks_are_the_same_rows(monkeypatch):
+    # exhaustive mode enumerates tilings depth first in bounded blocks (memory); same rows, same optimum
+    import energysim.mapper as mapper_mod
+
+    problem = Problem.from_layer(_conv(M=8, C=4, P=4, Q=4, H=6, W=6))
+    profile = load_profile("eyeriss-65nm")
+    space = Space(problem, profile, "ws", MapperOptions(exhaustive=True))
+    sp = space.spatial_options()[0]
+    whole = space.tilings(sp)
+    blocks = list(space.tiling_blocks(sp, 50))
+    assert len(blocks) > 1 and all(len(b) <= 50 for b in blocks)
+    as_set = lambda a: {tuple(r.ravel()) for r in a}  # noqa: E731
+    rows = np.concatenate(blocks)
+    assert len(rows) == len(whole) and as_set(rows) == as_set(whole)
+    opts = MapperOptions(exhaustive=True, include_template=False)
+    want = search(problem, profile, "ws", options=opts, cache=False).value
+    monkeypatch.setattr(mapper_mod, "_EXHAUSTIVE_BLOCK", 37)
+    assert search(problem, profile, "ws", options=opts, cache=False).value == want
