@@ -418,9 +418,14 @@ class Space:
             n_all, lgrid, relevant, checks = level_grid(t)
             # pairs (partial, option) with option | left
             if search and len(left) * n_all > self.opt.max_pairs:
-                # bound the work: keep the best-filled partial tilings (the list is sorted by fill)
+                # bound the work: keep max_pairs // n_all partial tilings, best-filled first (the list is sorted
+                # by fill) but round-robin over their distinct remainders. Partials with the same remainder
+                # differ only in how the inner levels split it, and take the same options here; by fill alone the
+                # budget went to the inner splits of a few remainders
                 keep_n = max(1, self.opt.max_pairs // n_all)
-                F, left = F[:keep_n], left[:keep_n]
+                rkey = sum(div_index[d][left[:, d]] * int(radix[d]) for d in range(self.D))
+                o = _diverse_best_first(-np.arange(len(left), dtype=np.float64), rkey, keep_n, 1)
+                F, left = F[o], left[o]
             # Partial tilings with the same remainders have the same inner tile (inner * left = rem), so
             # whether an option divides, fits, could grow and how full it makes the level depend only on the
             # (distinct remainder u, option g) pair: those tests run over the few distinct remainders, and the
