@@ -30,10 +30,9 @@ spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus tho
 loops only over dimensions that index something it keeps; at the outermost on-chip level, tiles that could still
 take one more prime factor and fit are dropped; partial tilings are ranked by how full they make their level and
 at most ``tile_cap`` kept (at the outermost on-chip level round-robin over its distinct tiles, ``per_tile`` each
-per round) and at most ``max_pairs`` (partial, option) pairs examined per level; loop orders are chosen by
-coordinate descent from the best uniform choice (level by level, each option with the others fixed, until
-nothing improves).
-Tilings that already overflow an outer level are dropped (exact). ``exhaustive=True`` turns all pruning off
+per round) and at most ``max_pairs`` (partial, option) pairs examined per level (the partials round-robin over
+their distinct remainders); loop orders are chosen by coordinate descent from the best uniform choice (level by
+level, each option with the others fixed, until nothing improves). Tilings that already overflow an outer level are dropped (exact). ``exhaustive=True`` turns all pruning off
 (every tiling x every spatial unrolling x the full product of loop orders).
 
 The best candidate is always re-evaluated with ``counts.evaluate`` and checked to give identical counts and
