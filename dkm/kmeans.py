@@ -139,10 +139,9 @@ def _use_tree(backend: str, d: int, N: int, name: str) -> bool:
     return True
 
 
-def _kmeans_tree(X: torch.Tensor, C: torch.Tensor, max_iter: int, tol: float) -> KMeansResult:
+def _kmeans_tree(X: torch.Tensor, C: torch.Tensor, max_iter: int, tol_abs: float) -> KMeansResult:
     kt = _tree_module()
     Xn = X.numpy()
-    tol_abs = float(tol) * float(X.double().var(0, unbiased=False).mean()) if tol else 0.0
     tree = kt.build(Xn, kt.LEAF_SIZE, kt.CELLS_PER_LEAF)
     C, labels, n_iter, inertia = kt.lloyd(Xn, *tree, C.numpy(), int(max_iter), tol_abs)
     return KMeansResult(torch.from_numpy(C), torch.from_numpy(labels), float(inertia), int(n_iter))
@@ -170,11 +169,11 @@ def kmeans(X: torch.Tensor, k: int, *, seed: int = 0, max_iter: int = 100, tol: 
         raise DKMError(f"layer {name!r}: init centres must have shape {(k, d)}, got {tuple(init.shape)}")
     tree = _use_tree(backend, d, N, name)
     C = kmeans_plusplus(X, k, seed) if init is None else init.detach().to(torch.float32).clone()
-    if tree:
-        return _kmeans_tree(X, C.contiguous(), max_iter, tol)
     X64 = X.double()
+    tol_abs = float(tol) * float(X64.var(0, unbiased=False).mean()) if tol else 0.0
+    if tree:
+        return _kmeans_tree(X, C.contiguous(), max_iter, tol_abs)
     xx = (X * X).sum(1)
-    tol_abs = float(tol) * float(X64.var(0, unbiased=False).mean())
     labels, u, l = _top2(X, xx, C)
     # Cluster sums are kept up to date from the points that change label (not recomputed over N).
     sums = torch.zeros(k, d, dtype=torch.float64).index_add_(0, labels, X64)

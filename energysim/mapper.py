@@ -157,21 +157,25 @@ def _best_first(values: np.ndarray, cap: int) -> np.ndarray:
     return np.argsort(-values, kind="stable")
 
 
-def _diverse_best_first(values: np.ndarray, keys: np.ndarray, cap: int, per_key: int) -> np.ndarray:
-    """Indices of at most ``cap`` entries: best ``values`` first, but at most ``per_key`` entries per distinct
-    key before any key gets more (then the next ``per_key`` of each, and so on); ties in index order."""
-    order = np.argsort(-values, kind="stable")
-    if len(values) <= cap or per_key <= 0:
-        return order[:cap]
-    k = keys[order]
-    srt = np.argsort(k, kind="stable")
-    ks = k[srt]
+def _round_robin(keys: np.ndarray, cap: int, per_key: int = 1) -> np.ndarray:
+    """Positions of at most ``cap`` entries of a ranked list (best first) with the given ``keys``: the first
+    ``per_key`` of every key, then the next ``per_key`` of every key, and so on, each round in list order; the
+    positions come back in list order."""
+    if len(keys) <= cap:
+        return np.arange(len(keys))
+    srt = np.argsort(keys, kind="stable")
+    ks = keys[srt]
     start = np.r_[0, np.nonzero(ks[1:] != ks[:-1])[0] + 1]
-    run = np.repeat(start, np.diff(np.r_[start, len(ks)]))
-    occ = np.empty(len(k), dtype=np.int64)
-    occ[srt] = np.arange(len(ks)) - run
-    pick = np.lexsort((np.arange(len(order)), occ // per_key))[:cap]
-    return order[np.sort(pick)]
+    occ = np.empty(len(keys), dtype=np.int64)  # rank of each entry among those with its key
+    occ[srt] = np.arange(len(ks)) - np.repeat(start, np.diff(np.r_[start, len(ks)]))
+    return np.sort(np.lexsort((np.arange(len(keys)), occ // per_key))[:cap])
+
+
+def _diverse_best_first(values: np.ndarray, keys: np.ndarray, cap: int, per_key: int) -> np.ndarray:
+    """Indices of at most ``cap`` entries, largest ``values`` first (ties in index order), taken round-robin over
+    ``keys`` (``per_key`` per key per round; see :func:`_round_robin`)."""
+    order = np.argsort(-values, kind="stable")
+    return order[_round_robin(keys[order], cap, per_key)]
 
 
 def _smallest_prime(n: int) -> int:
@@ -375,6 +379,11 @@ class Space:
         for d, dv in enumerate(divs):
             div_index[d][dv] = np.arange(len(dv))
         radix = np.cumprod([1] + [len(dv) for dv in divs[:0:-1]])[::-1]
+
+        def row_key(rows: np.ndarray) -> np.ndarray:
+            """Each row (one divisor of rem per dimension) as its row number in ``grid``."""
+            return sum(div_index[d][rows[:, d]] * int(radix[d]) for d in range(self.D))
+
         div_table = [dv[:, None] % dv[None, :] == 0 for dv in divs]  # [a, b]: divisor b divides divisor a
         search = not self.opt.exhaustive
         # levels where even the largest tile (every remaining factor inside it) fits need no capacity test
@@ -421,16 +430,13 @@ class Space:
                 # by fill) but round-robin over their distinct remainders. Partials with the same remainder
                 # differ only in how the inner levels split it, and take the same options here; by fill alone the
                 # budget went to the inner splits of a few remainders
-                keep_n = max(1, self.opt.max_pairs // n_all)
-                rkey = sum(div_index[d][left[:, d]] * int(radix[d]) for d in range(self.D))
-                o = _diverse_best_first(-np.arange(len(left), dtype=np.float64), rkey, keep_n, 1)
-                F, left = F[o], left[o]
+                keep = _round_robin(row_key(left), max(1, self.opt.max_pairs // n_all))
+                F, left = F[keep], left[keep]
             # Partial tilings with the same remainders have the same inner tile (inner * left = rem), so
             # whether an option divides, fits, could grow and how full it makes the level depend only on the
             # (distinct remainder u, option g) pair: those tests run over the few distinct remainders, and the
             # (partial, option) pairs are only indexed, never materialized as [pairs, D] arrays.
-            lidx = [div_index[d][left[:, d]] for d in range(self.D)]
-            ukey, first, inv = _unique_small(sum(lidx[d] * int(radix[d]) for d in range(self.D)), len(grid))
+            ukey, first, inv = _unique_small(row_key(left), len(grid))
             uleft = left[first]
             uinner = rem[None, :] // uleft
             # divides[u, g]: option g divides remainder u, one small table per dimension the level takes
@@ -438,7 +444,7 @@ class Space:
             divides = np.ones((len(ukey), len(lgrid)), dtype=bool)
             for d in np.nonzero(relevant if search else np.ones(self.D, dtype=bool))[0]:
                 gidx = div_index[d][lgrid[:, d]]
-                divides &= div_table[d][lidx[d][first]][:, gidx]
+                divides &= div_table[d][div_index[d][uleft[:, d]]][:, gidx]
             parts = []
             chunk = max(1, 2_000_000 // max(1, len(lgrid)))  # bound memory (exhaustive mode)
             for u0 in range(0, len(ukey), chunk):
@@ -473,7 +479,7 @@ class Space:
                 tkey = None
                 if search and t == 1:
                     tile = uinner[ui] * lgrid[gi]
-                    tkey = sum(div_index[d][tile[:, d]] * int(radix[d]) for d in range(self.D))
+                    tkey = row_key(tile)
                 parts.append((ui, gi, self._fill(lvl, ext) if search else None, tkey))
             ui = np.concatenate([p[0] for p in parts])
             gi = np.concatenate([p[1] for p in parts])
