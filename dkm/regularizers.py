@@ -33,12 +33,21 @@ computes ``lam R`` with two fused products per layer (spectral ``F'X`` then ``ad
 for MKL; hard the sparse (CSR) cluster-sum product ``A X`` then ``addmm(X, A', means)``) and the loss from
 ``||lam R||``; the backward hands those tensors back as the gradients (autograd adds the model's gradient into
 them in place). Overhead per step, batch 32, one thread: ``benchmarks/reg_overhead.py`` and docs/dkm.md.
+
+Backends for that per-step work (``backend=``): ``"torch"`` runs the products above; ``"numba"`` computes each
+layer's ``lam R`` and its share of the loss in one compiled kernel of two passes over the samples
+(:mod:`dkm._reg_kernels`, samples of s <= 8; MKL runs these skinny products far below memory speed); ``"auto"``
+(the default) uses the kernels when numba is installed for the layers of at least ``NUMBA_MIN_WEIGHTS`` weights
+and for smaller layers of the same kernel shape, and torch otherwise (the first use of a shape on a machine
+compiles it, 0.3-3 s, which small layers alone would not pay back). Both compute the same terms; they
+differ by float32 rounding only.
 """
 
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
@@ -49,6 +58,25 @@ from .kmeans import check_samples, kmeans
 from .layers import LayerSpec, get_module
 from .share import zero_columns
 
+BACKENDS = ("auto", "numba", "torch")
+#: Smallest layer (weights) for which ``backend="auto"`` uses a compiled kernel.
+NUMBA_MIN_WEIGHTS = 16384
+_KERNEL_MAX_S = 8  # dkm._reg_kernels.MAX_S (that module imports numba)
+_kernels = None  # the dkm._reg_kernels module once imported, False when numba is missing
+
+
+def _kernel_module():
+    """:mod:`dkm._reg_kernels`, imported on first use; None without numba."""
+    global _kernels
+    if _kernels is None:
+        try:
+            from . import _reg_kernels
+        except ImportError:
+            _kernels = False
+        else:
+            _kernels = _reg_kernels
+    return _kernels or None
+
 
 class KMeansRegularizer:
     """Common part: per-layer state (zero mask and F or assignment), refreshed every ``update_every`` epochs."""
@@ -56,12 +84,17 @@ class KMeansRegularizer:
     kind = "base"
 
     def __init__(self, model: nn.Module, specs: list[LayerSpec], lam: float = 1e-4, update_every: int = 5,
-                 seed: int = 0):
+                 seed: int = 0, backend: str = "auto"):
         if lam < 0:
             raise DKMError(f"lam must be >= 0, got {lam!r}")
         if update_every < 1:
             raise DKMError(f"update_every (T, epochs) must be >= 1, got {update_every!r}")
+        if backend not in BACKENDS:
+            raise DKMError(f"regularizer backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "numba" and _kernel_module() is None:
+            raise DKMError("regularizer backend 'numba' needs numba (pip install deep-kmeans-energy[fast])")
         self.model, self.specs, self.lam, self.update_every, self.seed = model, specs, float(lam), update_every, seed
+        self.backend = backend
         self.state: dict[str, dict] = {}
         self.updates = 0
         self.update()
@@ -84,6 +117,9 @@ class KMeansRegularizer:
             st.update(self._prepare(st))
             self.state[spec.name] = st
         self._states = [self.state[spec.name] for spec in self.specs]
+        shapes = self._kernel_shapes()
+        for st in self._states:
+            st["kernel"] = self._kernel(st) if self._kernel_key(st) in shapes else None
         self.updates += 1
 
     def on_epoch_end(self, epoch: int) -> None:
@@ -102,6 +138,25 @@ class KMeansRegularizer:
         weights = [get_module(model, spec.name).weight for spec in self.specs]
         return _KMeansTerm.apply(self, self.lam, self._states, *weights)
 
+    def _kernel_shapes(self) -> set:
+        """Kernel shapes to use: with ``auto``, those of the layers of at least NUMBA_MIN_WEIGHTS weights (smaller
+        layers of the same shape share the compiled kernel); with ``numba``, all; with ``torch``, none."""
+        if self.backend == "torch" or _kernel_module() is None:
+            return set()
+        fits = [st for st in self._states if st["s"] <= _KERNEL_MAX_S and st.get("r", 1) >= 1]
+        big = fits if self.backend == "numba" else [st for st in fits if st["n"] * st["s"] >= NUMBA_MIN_WEIGHTS]
+        return {self._kernel_key(st) for st in big}
+
+    def _residual(self, w: torch.Tensor, st: dict, a: float) -> tuple[torch.Tensor, float | None]:
+        """``(a R, ||a R||^2)`` for one layer's weight ``w``: ``a R`` a fresh tensor of ``w``'s shape, with
+        ``R = X - proj(X)`` and ``X = W.T`` the ``(N, s)`` samples; the squared norm is None when the torch
+        path computed ``a R`` (the caller takes all those norms in one call)."""
+        if st["kernel"] is not None and w.dtype == torch.float32 and w.is_contiguous():
+            out = torch.empty(w.shape)
+            ss = self._run_kernel(st, w.detach().view(-1).numpy(), np.float32(a), out.view(-1).numpy())
+            return out, ss
+        return self._residual_torch(w, st, a), None
+
     def _fit(self, W, k, spec, old, seed) -> dict:
         raise NotImplementedError
 
@@ -109,10 +164,20 @@ class KMeansRegularizer:
         """Per-step operands (over all N samples, zero columns included) built once per refresh."""
         raise NotImplementedError
 
-    def _residual(self, w: torch.Tensor, st: dict, a: float) -> torch.Tensor:
-        """``a * R`` for one layer's weight ``w``, as a fresh tensor of ``w``'s shape:
-        ``R = X - proj(X)`` with ``X = W.T`` the ``(N, s)`` samples. As few torch calls as possible: right after
-        the model's forward each costs about 10 us on the 2-core development machine (cold caches)."""
+    def _kernel_key(self, st):
+        """The shape that picks this layer's kernel."""
+        raise NotImplementedError
+
+    def _kernel(self, st):
+        """This layer's compiled kernel (see :mod:`dkm._reg_kernels`)."""
+        raise NotImplementedError
+
+    def _run_kernel(self, st, x: np.ndarray, a: np.float32, out: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def _residual_torch(self, w: torch.Tensor, st: dict, a: float) -> torch.Tensor:
+        """``a R`` by torch products. As few torch calls as possible: right after the model's forward each costs
+        about 10 us on the 2-core development machine (cold caches)."""
         raise NotImplementedError
 
 
@@ -127,13 +192,20 @@ class _KMeansTerm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, reg, lam, states, *weights):
         a = lam if lam > 0 else 1.0
-        res = [reg._residual(w if w.dtype == torch.float32 else w.float(), st, a) for w, st in zip(weights, states)]
+        outs = [reg._residual(w if w.dtype == torch.float32 else w.float(), st, a) for w, st in zip(weights, states)]
+        res = [r for r, _ in outs]
         ctx.reg, ctx.lam, ctx.a, ctx.states, ctx.res = reg, lam, a, states, res
         ctx.save_for_backward(*weights)
         if not res:
             return torch.zeros(())
-        norms = torch.stack(torch._foreach_norm(res))
-        out = torch.dot(norms, norms).mul_(0.5 * lam / (a * a))
+        total = sum(q for _, q in outs if q is not None)  # from the kernels, float64
+        todo = [r for r, q in outs if q is None]
+        if todo:
+            norms = torch.stack(torch._foreach_norm(todo))
+            out = torch.dot(norms, norms).add_(total)
+        else:
+            out = torch.tensor(total, dtype=torch.float32)
+        out.mul_(0.5 * lam / (a * a))
         return out if out.dtype == weights[0].dtype else out.to(weights[0].dtype)
 
     @staticmethod
@@ -141,7 +213,7 @@ class _KMeansTerm(torch.autograd.Function):
     def backward(ctx, grad):
         res, ctx.res = ctx.res, None  # hand the tensors over (no other reference: accumulation can be in place)
         if res is None:  # a second backward through a retained graph: recompute
-            res = [ctx.reg._residual(w if w.dtype == torch.float32 else w.float(), st, ctx.a)
+            res = [ctx.reg._residual(w if w.dtype == torch.float32 else w.float(), st, ctx.a)[0]
                    for w, st in zip(ctx.saved_tensors, ctx.states)]
         f = float(grad) * ctx.lam / ctx.a
         grads = [None, None, None]
@@ -184,14 +256,24 @@ class SpectralRegularizer(KMeansRegularizer):
         if st["rest"] is not None:  # zero columns: rows of zeros in F, so F F' x_i = 0 and they cost ||x_i||^2
             F = torch.zeros(n, F.shape[1]).index_copy_(0, st["rest"], F)
         r, m = F.shape[1], _block(n, s)
+        F = F.contiguous()
         Fb = F.reshape(n // m, m * r)
         G = torch.zeros(m * r, m * s)  # Fb' Xb, refilled per step
         Pk = torch.zeros(m * r, m * s)  # kron(I_m, F' X), refilled per step
-        return {"Fb": Fb, "FbT": Fb.T, "m": m, "G": G, "Pk": Pk,
+        return {"Fb": Fb, "FbT": Fb.T, "m": m, "G": G, "Pk": Pk, "r": r, "f_flat": F.view(-1).numpy(),
                 "G_diag": G.view(m, r, m, s).diagonal(dim1=0, dim2=2),  # (r, s, m) views
                 "Pk_diag": Pk.view(m, r, m, s).diagonal(dim1=0, dim2=2)}
 
-    def _residual(self, w, st, a):
+    def _kernel_key(self, st):
+        return ("spectral", st["r"], st["s"])
+
+    def _kernel(self, st):
+        return _kernel_module().spectral(st["r"], st["s"])
+
+    def _run_kernel(self, st, x, a, out):
+        return st["kernel"](x, st["f_flat"], a, out)
+
+    def _residual_torch(self, w, st, a):
         # R = X - F (F' X); F' X is (W F)', an (r x s) product. Row-blocked (m > 1): F' X is the sum of the
         # diagonal blocks of Fb' Xb and F (F' X) is Fb kron(I_m, F' X) (exact: the other blocks are zeros).
         Xb = w.view(-1, st["m"] * st["s"]) if w.is_contiguous() else w.reshape(-1, st["m"] * st["s"])
@@ -235,9 +317,24 @@ class HardRegularizer(KMeansRegularizer):
             i32 = torch.int32  # MKL's sparse kernels take 32-bit indices (int64 ones are converted per call)
             A = torch.sparse_csr_tensor(crow.to(i32), order.to(i32), torch.ones(len(lab)), (k, n))
             At = torch.sparse_csr_tensor(crow_t.to(i32), lab.to(i32), torch.ones(len(lab)), (n, k))
-        return {"A": A, "At": At, "inv_counts_col": st["inv_counts"].view(-1, 1)}
+        # for the kernel: every sample's label, zero columns in an extra slot k whose mean is 0
+        lab_all = torch.full((n,), k, dtype=torch.int32)
+        lab_all[idx] = lab.to(torch.int32)
+        inv = np.zeros(k + 1)
+        inv[:k] = 1.0 / np.maximum(np.bincount(lab.numpy(), minlength=k), 1)
+        return {"A": A, "At": At, "inv_counts_col": st["inv_counts"].view(-1, 1),
+                "lab_all": lab_all.numpy(), "inv64": inv}
 
-    def _residual(self, w, st, a):
+    def _kernel_key(self, st):
+        return ("hard", st["s"])
+
+    def _kernel(self, st):
+        return _kernel_module().hard(st["s"])
+
+    def _run_kernel(self, st, x, a, out):
+        return st["kernel"](x, st["lab_all"], st["inv64"], a, out)
+
+    def _residual_torch(self, w, st, a):
         # x_i - mean_a(i), the means from the cluster sums A X; zero columns (empty rows of A') keep x_i
         X = w.view(-1, st["s"]) if w.is_contiguous() else w.reshape(-1, st["s"])
         out = torch.empty(w.shape)

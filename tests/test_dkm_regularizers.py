@@ -194,7 +194,8 @@ def _reference(reg, net, specs, lam):
             counts = torch.bincount(lab, minlength=k).double()
             F = torch.zeros(W.shape[1], k, dtype=torch.float64)
             F[torch.arange(W.shape[1]), lab] = 1 / counts[lab].sqrt()
-        total = total + torch.trace(W.T @ W) - torch.trace(F.T @ W.T @ W @ F)
+        WF = W @ F  # Tr(F'W'WF) = ||WF||^2, without the N x N product W'W
+        total = total + torch.trace(W @ W.T) - torch.trace(WF.T @ WF)
     loss = lam / 2 * total
     return float(loss.detach()), torch.autograd.grad(loss, weights)
 
@@ -203,15 +204,31 @@ def get_module_weight(net, name):
     return net.get_submodule(name).weight
 
 
+try:
+    import numba  # noqa: F401
+    BACKENDS = ["torch", "numba", "auto"]
+except ImportError:  # the compiled kernels are optional
+    BACKENDS = ["torch", "auto"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["spectral", "hard"])
 @pytest.mark.parametrize("sparsity", [None, {"conv": 0.25, "big": 0.3, "odd": 0.1}])
-def test_fused_loss_and_gradient_match_autograd_reference(kind, sparsity):
+def test_fused_loss_and_gradient_match_autograd_reference(kind, sparsity, backend):
     torch.manual_seed(0)
     net = _Layers()
     specs = resolve_layers(net, clusters={"conv": 4, "big": 16, "odd": 8, "small": 3}, sparsity=sparsity,
                            linear_vector_size=4)
     cls = SpectralRegularizer if kind == "spectral" else HardRegularizer
-    reg = cls(net, specs, lam=LAM)
+    reg = cls(net, specs, lam=LAM, backend=backend)
+    kernels = {name: st["kernel"] is not None for name, st in reg.state.items()}
+    if backend == "torch" or "numba" not in BACKENDS:
+        assert not any(kernels.values())
+    elif backend == "numba":
+        assert all(kernels.values())
+    else:  # auto: the large layers, and a small layer of the same kernel shape (hard: s = 4; spectral: r = 3
+        # for "small" with K = 3, so not the shape of the large layers' r = s = 4)
+        assert kernels == {"conv": False, "big": True, "odd": True, "small": kind == "hard"}
     if kind == "spectral":  # K >= s everywhere: make F stale so the term is not trivially zero
         with torch.no_grad():
             for p in (net.conv.weight, net.big.weight, net.odd.weight, net.small.weight):
@@ -234,13 +251,14 @@ def test_fused_loss_and_gradient_match_autograd_reference(kind, sparsity):
             assert torch.allclose(Gz, LAM * W[:, reg.state[spec.name]["zero"]], rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["spectral", "hard"])
-def test_fused_gradient_accumulates_scales_and_survives_retain_graph(kind):
+def test_fused_gradient_accumulates_scales_and_survives_retain_graph(kind, backend):
     torch.manual_seed(1)
     net = _Layers()
     specs = resolve_layers(net, clusters={"conv": 4, "big": 16, "odd": 8, "small": 3}, sparsity={"big": 0.2},
                            linear_vector_size=4)
-    reg = (SpectralRegularizer if kind == "spectral" else HardRegularizer)(net, specs, lam=LAM)
+    reg = (SpectralRegularizer if kind == "spectral" else HardRegularizer)(net, specs, lam=LAM, backend=backend)
     with torch.no_grad():
         net.big.weight.add_(0.05 * torch.randn_like(net.big.weight))
     net.zero_grad(set_to_none=True)
@@ -262,3 +280,54 @@ def test_fused_gradient_accumulates_scales_and_survives_retain_graph(kind):
     loss = reg.loss(net)
     loss.backward()
     assert loss.item() == 0.0 and float(net.big.weight.grad.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("kind", ["spectral", "hard"])
+def test_backends_agree_and_odd_weights_take_the_torch_path(kind):
+    """Kernel and torch paths give the same loss and gradients; a non-contiguous or float64 weight falls back to
+    the torch products (the kernels read float32 memory as rows) with the same result."""
+    if "numba" not in BACKENDS:
+        pytest.skip("numba not installed")
+    cls = SpectralRegularizer if kind == "spectral" else HardRegularizer
+    results = []
+    for backend in ("torch", "numba"):
+        torch.manual_seed(2)
+        net = _Layers()
+        specs = resolve_layers(net, clusters={"conv": 4, "big": 16, "odd": 8, "small": 3}, sparsity={"odd": 0.2},
+                               linear_vector_size=4)
+        reg = cls(net, specs, lam=LAM, backend=backend)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        net.zero_grad(set_to_none=True)
+        loss = reg.loss(net)
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in (net.conv.weight, net.big.weight, net.odd.weight)]))
+    (l0, g0), (l1, g1) = results
+    assert l1 == pytest.approx(l0, rel=1e-5)
+    for a, b in zip(g0, g1):  # float32 rounding apart: the model gradient is added to lam R in both
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(a.abs().max()))
+    # the same regularizer on a transposed copy of the big weight (same values, not contiguous) and in float64
+    w = net.big.weight.detach()
+    st = reg.state["big"]
+    assert st["kernel"] is not None
+    r_kernel, ss = reg._residual(w, st, LAM)
+    r_strided, ss2 = reg._residual(w.T.contiguous().T, st, LAM)
+    assert ss is not None and ss2 is None
+    assert torch.allclose(r_kernel, r_strided, rtol=1e-4, atol=1e-6 * float(r_kernel.abs().max()))
+    assert float((r_kernel.double() ** 2).sum()) == pytest.approx(ss, rel=1e-5)
+
+
+def test_backend_errors(monkeypatch):
+    from dkm import regularizers
+    from dkm.errors import DKMError
+
+    net = _net()
+    specs = resolve_layers(net, clusters=[2])
+    with pytest.raises(DKMError, match="backend must be one of .*'cuda'"):
+        SpectralRegularizer(net, specs, backend="cuda")
+    monkeypatch.setattr(regularizers, "_kernels", False)  # as if numba were missing
+    with pytest.raises(DKMError, match="'numba' needs numba"):
+        HardRegularizer(net, specs, backend="numba")
+    reg = HardRegularizer(net, specs, backend="auto")  # auto falls back to torch
+    assert all(st["kernel"] is None for st in reg.state.values())
