@@ -22,26 +22,18 @@ from dataclasses import dataclass
 
 import torch
 
+from . import _compiled
 from .errors import DKMError
 
 _CHUNK_ELEMS = 1 << 19  # distance entries per chunk: big enough for BLAS, small enough to stay in cache
 #: Largest sample dimension for the k-d-tree backend (it pads coordinates to 4; the pruning weakens as d grows).
 TREE_MAX_D = 4
 BACKENDS = ("auto", "tree", "torch")
-_tree = None  # the dkm._kmeans_tree module once imported, False when numba is missing
 
 
 def _tree_module():
-    """:mod:`dkm._kmeans_tree`, imported on first use (numba takes ~0.4 s to import); None without numba."""
-    global _tree
-    if _tree is None:
-        try:
-            from . import _kmeans_tree
-        except ImportError:
-            _tree = False
-        else:
-            _tree = _kmeans_tree
-    return _tree or None
+    """:mod:`dkm._kmeans_tree`, or None without numba."""
+    return _compiled.load("_kmeans_tree")
 
 
 @dataclass
@@ -133,8 +125,7 @@ def _use_tree(backend: str, d: int, N: int, name: str) -> bool:
         raise DKMError(f"layer {name!r}: k-means backend 'tree' needs sample dimension 1..{TREE_MAX_D}, got {d}")
     if _tree_module() is None:
         if backend == "tree":
-            raise DKMError(f"layer {name!r}: k-means backend 'tree' needs numba "
-                           "(pip install deep-kmeans-energy[fast])")
+            raise DKMError(f"layer {name!r}: k-means backend 'tree' needs numba ({_compiled.INSTALL_HINT})")
         return False
     return True
 

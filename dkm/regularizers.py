@@ -52,6 +52,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from . import _compiled
 from .errors import DKMError
 from .grouping import group
 from .kmeans import check_samples, kmeans
@@ -62,20 +63,11 @@ BACKENDS = ("auto", "numba", "torch")
 #: Smallest layer (weights) for which ``backend="auto"`` uses a compiled kernel.
 NUMBA_MIN_WEIGHTS = 16384
 _KERNEL_MAX_S = 8  # dkm._reg_kernels.MAX_S (that module imports numba)
-_kernels = None  # the dkm._reg_kernels module once imported, False when numba is missing
 
 
 def _kernel_module():
-    """:mod:`dkm._reg_kernels`, imported on first use; None without numba."""
-    global _kernels
-    if _kernels is None:
-        try:
-            from . import _reg_kernels
-        except ImportError:
-            _kernels = False
-        else:
-            _kernels = _reg_kernels
-    return _kernels or None
+    """:mod:`dkm._reg_kernels`, or None without numba."""
+    return _compiled.load("_reg_kernels")
 
 
 class KMeansRegularizer:
@@ -92,7 +84,7 @@ class KMeansRegularizer:
         if backend not in BACKENDS:
             raise DKMError(f"regularizer backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "numba" and _kernel_module() is None:
-            raise DKMError("regularizer backend 'numba' needs numba (pip install deep-kmeans-energy[fast])")
+            raise DKMError(f"regularizer backend 'numba' needs numba ({_compiled.INSTALL_HINT})")
         self.model, self.specs, self.lam, self.update_every, self.seed = model, specs, float(lam), update_every, seed
         self.backend = backend
         self.state: dict[str, dict] = {}

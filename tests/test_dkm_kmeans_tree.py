@@ -8,6 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dkm import _compiled
 from dkm.errors import DKMError
 from dkm.kmeans import kmeans, kmeans_plusplus
 
@@ -167,7 +168,7 @@ def test_backend_choice_and_fallback(monkeypatch):
     with pytest.raises(DKMError, match="backend 'tree' needs sample dimension"):
         kmeans(torch.rand(100, 6), 4, backend="tree")
     assert kmeans(torch.rand(100, 6), 4).centers.shape == (4, 6)  # auto: the torch path for d > 4
-    monkeypatch.setattr(km, "_tree", False)  # as if numba were not installed
+    monkeypatch.setitem(_compiled._modules, "_kmeans_tree", None)  # as if numba were not installed
     assert km._tree_module() is None
     with pytest.raises(DKMError, match="needs numba"):
         kmeans(X, 4, backend="tree")
