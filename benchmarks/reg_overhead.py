@@ -5,7 +5,9 @@ K list for CR 45); also LeNet-5 with its conv layers only (as the paper regulari
 the ratio, and the cost of one F / assignment refresh (done every T epochs, not per step).
 ``--backend`` picks the per-step path (``auto``: compiled kernels for large layers when numba is installed;
 ``numba``: kernels for every layer; ``torch``: torch products only). The first construction of each regularizer
-includes compiling its kernels (once per shape and process) and is printed apart from the refresh.
+includes compiling its kernels (the first time on a machine; later they load from numba's disk cache) and is
+printed apart from the refresh. The kernels run on one thread, so with ``--threads 2`` the model's step gets
+faster and the same overhead a larger share of it; one thread is the like-for-like measure.
 Usage: OMP_NUM_THREADS=1 python benchmarks/reg_overhead.py --threads 1 [--steps 60] [--backend auto|numba|torch]
        [--models lenet5,lenet5-conv,wrn16_4]
 """
