@@ -312,10 +312,9 @@ class HardRegularizer(KMeansRegularizer):
         # for the kernel: every sample's label, zero columns in an extra slot k whose mean is 0
         lab_all = torch.full((n,), k, dtype=torch.int32)
         lab_all[idx] = lab.to(torch.int32)
-        inv = np.zeros(k + 1)
-        inv[:k] = 1.0 / np.maximum(np.bincount(lab.numpy(), minlength=k), 1)
+        inv = torch.cat([st["inv_counts"].double(), torch.zeros(1, dtype=torch.float64)])
         return {"A": A, "At": At, "inv_counts_col": st["inv_counts"].view(-1, 1),
-                "lab_all": lab_all.numpy(), "inv64": inv}
+                "lab_all": lab_all.numpy(), "inv64": inv.numpy()}
 
     def _kernel_key(self, st):
         return ("hard", st["s"])
