@@ -45,6 +45,10 @@ BLOCK = 1024  # rows summed in float32 before the float64 total
 # reassociation lets LLVM pack the per-row sums into vectors; no nnan/ninf: NaN and inf still propagate
 _FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 
+#: numba signatures: kernel(x, f, a, out) and kernel(x, lab, inv, a, out), each returning sum(out**2)
+SPECTRAL_SIGNATURE = "float64(float32[::1], float32[::1], float32, float32[::1])"
+HARD_SIGNATURE = "float64(float32[::1], int32[::1], float64[::1], float32, float32[::1])"
+
 _lock = threading.Lock()
 _spectral: dict[tuple[int, int], object] = {}
 _hard: dict[int, object] = {}
@@ -149,8 +153,8 @@ def _python_function(name: str, source: str):
     """The generated function, from a file in :func:`cache_dir` (so that numba can cache it) or, when that
     fails, from memory; returns ``(function, cacheable)``."""
     source = "import numpy as np\n\n\n" + source + "\n"
-    path = cache_dir() / f"{name}_{hashlib.sha256(source.encode()).hexdigest()[:16]}.py"
-    try:
+    try:  # RuntimeError: no home folder
+        path = cache_dir() / f"{name}_{hashlib.sha256(source.encode()).hexdigest()[:16]}.py"
         if not path.is_file() or path.read_text() != source:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -162,7 +166,7 @@ def _python_function(name: str, source: str):
         spec.loader.exec_module(module)
         sys.modules[modname] = module  # numba's cached code looks its globals' module up by name
         return module.kernel, True
-    except OSError:
+    except (OSError, RuntimeError):
         ns = {"np": np}
         exec(compile(source, f"<dkm._reg_kernels {name}>", "exec"), ns)  # noqa: S102 - our own generated source
         return ns["kernel"], False
@@ -174,7 +178,13 @@ def _compile(name: str, source: str, signature: str):
         old = config.LOOP_VECTORIZE, config.SLP_VECTORIZE
         config.LOOP_VECTORIZE, config.SLP_VECTORIZE = 0, 1
         try:  # an explicit signature compiles (or loads from the cache) now, while the flags are set
-            return nb.njit(signature, nogil=True, fastmath=_FASTMATH, boundscheck=False, cache=cacheable)(fn)
+            options = dict(nogil=True, fastmath=_FASTMATH, boundscheck=False)
+            try:
+                return nb.njit(signature, cache=cacheable, **options)(fn)
+            except RuntimeError:  # numba found no folder to cache in
+                if not cacheable:
+                    raise
+                return nb.njit(signature, **options)(fn)
         finally:
             config.LOOP_VECTORIZE, config.SLP_VECTORIZE = old
 
@@ -187,8 +197,7 @@ def spectral(r: int, s: int):
         raise ValueError(f"spectral kernel needs 1 <= r <= s <= {MAX_S}, got r={r}, s={s}")
     key = (r, s)
     if key not in _spectral:
-        _spectral[key] = _compile(f"spectral_r{r}_s{s}", _spectral_source(r, s),
-                                  "float64(float32[::1], float32[::1], float32, float32[::1])")
+        _spectral[key] = _compile(f"spectral_r{r}_s{s}", _spectral_source(r, s), SPECTRAL_SIGNATURE)
     return _spectral[key]
 
 
@@ -199,6 +208,5 @@ def hard(s: int):
     if not 1 <= s <= MAX_S:
         raise ValueError(f"hard kernel needs 1 <= s <= {MAX_S}, got s={s}")
     if s not in _hard:
-        _hard[s] = _compile(f"hard_s{s}", _hard_source(s),
-                            "float64(float32[::1], int32[::1], float64[::1], float32, float32[::1])")
+        _hard[s] = _compile(f"hard_s{s}", _hard_source(s), HARD_SIGNATURE)
     return _hard[s]

@@ -108,3 +108,20 @@ def test_generated_kernels_are_cached_on_disk_and_work_without_a_cache(tmp_path)
     assert _run(code, tmp_path / "c") == "1 0.0"  # loaded from numba's cache
     (tmp_path / "file").write_text("not a folder")
     assert _run(code, tmp_path / "file") == "0 0.0"  # folder cannot be made: compiled in memory
+
+
+def test_compile_without_numba_cache(monkeypatch, tmp_path):
+    """When numba finds no folder to cache in (it raises at decoration), the kernel is compiled uncached."""
+    monkeypatch.setenv("DKM_KERNEL_CACHE", str(tmp_path))
+    real = rk.nb.njit
+
+    def njit(*args, cache=False, **kw):
+        if cache:
+            raise RuntimeError("cannot cache function 'kernel': no locator available")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rk.nb, "njit", njit)
+    k = rk._compile("hard_s1", rk._hard_source(1), rk.HARD_SIGNATURE)
+    out = np.empty(3, np.float32)
+    assert k(np.array([1, 2, 6], np.float32), np.zeros(3, np.int32), np.array([1 / 3, 0.0]), np.float32(1), out) == 14.0
+    assert np.array_equal(out, [-2, -1, 3])
