@@ -59,6 +59,8 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="keep rows of other settings from the last run (benchmarks/_work/dkm_mnist.json)")
     a = ap.parse_args()
+    if a.seeds and a.reuse:
+        ap.error("--reuse keeps rows of the one-seed table; it does not combine with --seeds")
     torch.set_num_threads(a.threads)
     pre_e, re_e, ft_e = (6, 3, 1) if a.quick else (12, 6, 2)
     settings = {k: SETTINGS[k] for k in (["b", "c"] if a.quick else a.settings.split(","))}

@@ -50,8 +50,7 @@ SPECTRAL_SIGNATURE = "float64(float32[::1], float32[::1], float32, float32[::1])
 HARD_SIGNATURE = "float64(float32[::1], int32[::1], float64[::1], float32, float32[::1])"
 
 _lock = threading.Lock()
-_spectral: dict[tuple[int, int], object] = {}
-_hard: dict[int, object] = {}
+_kernels: dict[str, object] = {}  # compiled kernels by name
 
 
 def _unroll(r: int, s: int) -> tuple[int, int]:
@@ -189,16 +188,20 @@ def _compile(name: str, source: str, signature: str):
             config.LOOP_VECTORIZE, config.SLP_VECTORIZE = old
 
 
+def _kernel(name: str, source, signature: str):
+    """The compiled kernel ``name``, compiled from ``source()`` on first use in this process."""
+    if name not in _kernels:
+        _kernels[name] = _compile(name, source(), signature)
+    return _kernels[name]
+
+
 def spectral(r: int, s: int):
     """The compiled ``kernel(x, f, a, out) -> sum(out**2)`` for ``F`` with ``r`` columns and samples of ``s``
     (``1 <= r <= s <= MAX_S``): ``x``, ``out`` flat float32 ``(N s,)``, ``f`` flat float32 ``(N r,)``,
     ``a`` float32."""
     if not 1 <= r <= s <= MAX_S:
         raise ValueError(f"spectral kernel needs 1 <= r <= s <= {MAX_S}, got r={r}, s={s}")
-    key = (r, s)
-    if key not in _spectral:
-        _spectral[key] = _compile(f"spectral_r{r}_s{s}", _spectral_source(r, s), SPECTRAL_SIGNATURE)
-    return _spectral[key]
+    return _kernel(f"spectral_r{r}_s{s}", lambda: _spectral_source(r, s), SPECTRAL_SIGNATURE)
 
 
 def hard(s: int):
@@ -207,6 +210,4 @@ def hard(s: int):
     (``1 / cluster size``; 0 for the zero slot), ``a`` float32."""
     if not 1 <= s <= MAX_S:
         raise ValueError(f"hard kernel needs 1 <= s <= {MAX_S}, got s={s}")
-    if s not in _hard:
-        _hard[s] = _compile(f"hard_s{s}", _hard_source(s), HARD_SIGNATURE)
-    return _hard[s]
+    return _kernel(f"hard_s{s}", lambda: _hard_source(s), HARD_SIGNATURE)

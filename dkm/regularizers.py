@@ -62,12 +62,16 @@ from .share import zero_columns
 BACKENDS = ("auto", "numba", "torch")
 #: Smallest layer (weights) for which ``backend="auto"`` uses a compiled kernel.
 NUMBA_MIN_WEIGHTS = 16384
-_KERNEL_MAX_S = 8  # dkm._reg_kernels.MAX_S (that module imports numba)
 
 
 def _kernel_module():
     """:mod:`dkm._reg_kernels`, or None without numba."""
     return _compiled.load("_reg_kernels")
+
+
+def _kernel_key(st: dict) -> tuple:
+    """The shape that picks a layer's kernel within one regularizer: ``(r, s)`` (hard has no r)."""
+    return st.get("r"), st["s"]
 
 
 class KMeansRegularizer:
@@ -111,7 +115,7 @@ class KMeansRegularizer:
         self._states = [self.state[spec.name] for spec in self.specs]
         shapes = self._kernel_shapes()
         for st in self._states:
-            st["kernel"] = self._kernel(st) if self._kernel_key(st) in shapes else None
+            st["kernel"] = self._kernel(st) if _kernel_key(st) in shapes else None
         self.updates += 1
 
     def on_epoch_end(self, epoch: int) -> None:
@@ -133,11 +137,12 @@ class KMeansRegularizer:
     def _kernel_shapes(self) -> set:
         """Kernel shapes to use: with ``auto``, those of the layers of at least NUMBA_MIN_WEIGHTS weights (smaller
         layers of the same shape share the compiled kernel); with ``numba``, all; with ``torch``, none."""
-        if self.backend == "torch" or _kernel_module() is None:
+        kernels = _kernel_module()
+        if self.backend == "torch" or kernels is None:
             return set()
-        fits = [st for st in self._states if st["s"] <= _KERNEL_MAX_S and st.get("r", 1) >= 1]
+        fits = [st for st in self._states if st["s"] <= kernels.MAX_S and st.get("r", 1) >= 1]
         big = fits if self.backend == "numba" else [st for st in fits if st["n"] * st["s"] >= NUMBA_MIN_WEIGHTS]
-        return {self._kernel_key(st) for st in big}
+        return {_kernel_key(st) for st in big}
 
     def _residual(self, w: torch.Tensor, st: dict, a: float) -> tuple[torch.Tensor, float | None]:
         """``(a R, ||a R||^2)`` for one layer's weight ``w``: ``a R`` a fresh tensor of ``w``'s shape, with
@@ -154,10 +159,6 @@ class KMeansRegularizer:
 
     def _prepare(self, st) -> dict:
         """Per-step operands (over all N samples, zero columns included) built once per refresh."""
-        raise NotImplementedError
-
-    def _kernel_key(self, st):
-        """The shape that picks this layer's kernel."""
         raise NotImplementedError
 
     def _kernel(self, st):
@@ -256,9 +257,6 @@ class SpectralRegularizer(KMeansRegularizer):
                 "G_diag": G.view(m, r, m, s).diagonal(dim1=0, dim2=2),  # (r, s, m) views
                 "Pk_diag": Pk.view(m, r, m, s).diagonal(dim1=0, dim2=2)}
 
-    def _kernel_key(self, st):
-        return ("spectral", st["r"], st["s"])
-
     def _kernel(self, st):
         return _kernel_module().spectral(st["r"], st["s"])
 
@@ -315,9 +313,6 @@ class HardRegularizer(KMeansRegularizer):
         inv = torch.cat([st["inv_counts"].double(), torch.zeros(1, dtype=torch.float64)])
         return {"A": A, "At": At, "inv_counts_col": st["inv_counts"].view(-1, 1),
                 "lab_all": lab_all.numpy(), "inv64": inv.numpy()}
-
-    def _kernel_key(self, st):
-        return ("hard", st["s"])
 
     def _kernel(self, st):
         return _kernel_module().hard(st["s"])

@@ -322,8 +322,8 @@ def test_backend_errors(monkeypatch):
     from dkm import _compiled
     from dkm.errors import DKMError
 
-    net = _net()
-    specs = resolve_layers(net, clusters=[2])
+    net = _Layers()  # "big" and "odd" would use kernels with numba (see the fused test above)
+    specs = resolve_layers(net, clusters={"conv": 4, "big": 16, "odd": 8, "small": 3}, linear_vector_size=4)
     with pytest.raises(DKMError, match="backend must be one of .*'cuda'"):
         SpectralRegularizer(net, specs, backend="cuda")
     monkeypatch.setitem(_compiled._modules, "_reg_kernels", None)  # as if numba were missing
@@ -331,3 +331,6 @@ def test_backend_errors(monkeypatch):
         HardRegularizer(net, specs, backend="numba")
     reg = HardRegularizer(net, specs, backend="auto")  # auto falls back to torch
     assert all(st["kernel"] is None for st in reg.state.values())
+    net.zero_grad(set_to_none=True)
+    reg.loss(net).backward()  # and the torch path runs
+    assert net.big.weight.grad is not None
