@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from energysim.timeloop import TimeloopCase  # noqa: E402
+from energysim.interop.timeloop.case import TimeloopCase  # noqa: E402
 
 DEFAULT_CASES = str(ROOT.parent / "shared" / "validation" / "timeloop" / "*")
 BRUTE_FORCE_MAX_MACS = 100_000
@@ -51,12 +51,12 @@ def timeloop_cases(dirs: list[str]) -> list[dict]:
 
 
 def resnet50() -> None:
-    from energysim.counts import evaluate
-    from energysim.dataflows import map_problem
-    from energysim.estimate import estimate
-    from energysim.problem import Problem
-    from energysim.profile import load_profile
-    from energysim.trace import trace_model
+    from energysim.model.counts import evaluate
+    from energysim.mapping.templates import map_problem
+    from energysim.analysis.estimate import estimate
+    from energysim.model.problem import Problem
+    from energysim.arch.profile import load_profile
+    from energysim.workload.trace import trace_model
 
     t0 = time.perf_counter()
     net = trace_model("resnet50")

@@ -24,12 +24,12 @@ import sys
 import time
 
 from energysim import trace_model
-from energysim.counts import evaluate
-from energysim.dataflows import map_problem, utilized_pes
-from energysim.mapping import LevelMapping, Mapping
-from energysim.problem import Problem
-from energysim.profile import load_profile
-from energysim.sparse_costs import SparseOptions, apply
+from energysim.model.counts import evaluate
+from energysim.mapping.templates import map_problem, utilized_pes
+from energysim.model.mapping import LevelMapping, Mapping
+from energysim.model.problem import Problem
+from energysim.arch.profile import load_profile
+from energysim.costs.sparsity.transform import SparseOptions, apply
 
 LAYERS = ["features.0", "features.4", "features.8", "features.10", "features.12"]
 LABELS = ["CONV1", "CONV2", "CONV3", "CONV4", "CONV5"]
@@ -76,7 +76,7 @@ def joint_multicast_profile(profile):
     network multicasts one buffer read to every PE whose (row, column) tag matches, across the whole array:
     one fan-out, whose multicast the engine then counts jointly. Nothing else changes.
     """
-    from energysim.profile import HardwareProfile
+    from energysim.arch.profile import HardwareProfile
 
     d = profile.model_dump(by_alias=True, exclude_none=True)
     d["levels"] = [lv for lv in d["levels"] if lv["name"] != "PE_columns"]

@@ -100,9 +100,9 @@ def run_ours(setting: str, source: str) -> dict:
     sys.path.insert(0, str(ROOT))
     t0 = time.perf_counter()
     import energysim
-    from energysim.mapper import MapperOptions, clear_cache, search
-    from energysim.problem import Problem
-    from energysim.profile import load_profile
+    from energysim.mapping.search.mapper import MapperOptions, clear_cache, search
+    from energysim.model.problem import Problem
+    from energysim.arch.profile import load_profile
 
     clear_cache()
     t1 = time.perf_counter()

@@ -46,7 +46,7 @@ def _run(a: argparse.Namespace) -> int:
             raise DKMError(f"--state-dict file {a.state_dict!r} does not exist")
         state = torch.load(a.state_dict, map_location="cpu", weights_only=True)
     log = None if a.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    from energysim.codebook_costs import CodebookTerms
+    from energysim.costs.codebook.costs import CodebookTerms
 
     terms = CodebookTerms(index_traffic=not a.no_index_traffic, lut=not a.no_lut,
                           codebook_load=not a.no_codebook_load, compute_reuse=a.compute_reuse)

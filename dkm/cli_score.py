@@ -25,7 +25,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from energysim.codebook_costs import CodebookTerms
+    from energysim.costs.codebook.costs import CodebookTerms
 
     from .score import score, write_outputs
 

@@ -37,15 +37,15 @@ import pandas as pd
 import torch
 
 from energysim import zoo
-from energysim.codebook import CodebookRecord
-from energysim.codebook_costs import TERM_NAMES, CodebookCosts, CodebookTerms
-from energysim.counts import evaluate
-from energysim.estimate import mapping_for
+from energysim.costs.codebook.record import CodebookRecord
+from energysim.costs.codebook.costs import TERM_NAMES, CodebookCosts, CodebookTerms
+from energysim.model.counts import evaluate
+from energysim.analysis.estimate import mapping_for
 from energysim.errors import EnergySimError
-from energysim.metrics import paper_metric
-from energysim.problem import Problem
-from energysim.profile import load_profile
-from energysim.trace import trace
+from energysim.analysis.paper_metric import paper_metric
+from energysim.model.problem import Problem
+from energysim.arch.profile import load_profile
+from energysim.workload.trace import trace
 
 from .errors import DKMError
 from .grouping import group

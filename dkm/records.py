@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from energysim.codebook import CodebookRecord
+from energysim.costs.codebook.record import CodebookRecord
 
 from .share import SharedLayer
 

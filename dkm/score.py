@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from energysim import zoo
-from energysim.codebook_costs import CodebookTerms, estimate_compressed
-from energysim.estimate import estimate
-from energysim.plots import plot_side_by_side
-from energysim.profile import load_profile
-from energysim.report import EnergyReport
-from energysim.trace import trace
+from energysim.costs.codebook.costs import CodebookTerms, estimate_compressed
+from energysim.analysis.estimate import estimate
+from energysim.analysis.plots import plot_side_by_side
+from energysim.arch.profile import load_profile
+from energysim.analysis.report import EnergyReport
+from energysim.workload.trace import trace
 
 from .errors import DKMError
 

@@ -9,27 +9,25 @@ Units: counts in words, energies in pJ, capacities in words, widths in bits, tim
 (``trace``, ``trace_model``) or the ``zoo`` is used, pandas when a table is built (reports, ``to_frame``).
 """
 
-from .errors import EnergySimError
-from .workload import Layer, Network
-# ``trace`` and ``estimate`` are also submodule names: they are bound here, eagerly, because importing the
-# submodule later (``import energysim.trace``) would otherwise leave the module under that name
-from .trace import trace, trace_model
-from .problem import DataSpace, Problem
-from .profile import HardwareProfile, MacUnit, StorageLevel, list_profiles, load_profile
-from .mapping import LevelMapping, Loop, Mapping
-from .counts import LayerStats, evaluate
-from .dataflows import DATAFLOWS, map_problem
-from .report import EnergyReport, LayerEnergy
-from .estimate import estimate, estimate_layer
+from energysim.errors import EnergySimError
+from energysim.workload.graph import Layer, Network
+from energysim.workload.trace import trace, trace_model
+from energysim.model.problem import DataSpace, Problem
+from energysim.arch.profile import HardwareProfile, MacUnit, StorageLevel, list_profiles, load_profile
+from energysim.model.mapping import LevelMapping, Loop, Mapping
+from energysim.model.counts import LayerStats, evaluate
+from energysim.mapping.templates import DATAFLOWS, map_problem
+from energysim.analysis.report import EnergyReport, LayerEnergy
+from energysim.analysis.estimate import estimate, estimate_layer
 
 # imported on first use (module-level __getattr__): name -> submodule
 _LAZY = {
-    "zoo": None,  # the submodule itself (torch)
-    "CodebookRecord": "codebook",
-    "paper_metric": "metrics",
-    "paper_metric_total": "metrics",
-    "TimeloopCase": "timeloop",
-    "check_cases": "timeloop",
+    "zoo": "workload.zoo",  # the submodule itself (torch)
+    "CodebookRecord": "costs.codebook.record",
+    "paper_metric": "analysis.paper_metric",
+    "paper_metric_total": "analysis.paper_metric",
+    "TimeloopCase": "interop.timeloop.case",
+    "check_cases": "interop.timeloop.case",
 }
 
 __all__ = [
@@ -45,8 +43,8 @@ def __getattr__(name: str):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    mod = importlib.import_module(f".{_LAZY[name] or name}", __name__)
-    value = mod if _LAZY[name] is None else getattr(mod, name)
+    mod = importlib.import_module(f".{_LAZY[name]}", __name__)
+    value = mod if name == "zoo" else getattr(mod, name)
     globals()[name] = value  # later lookups do not come back here
     return value
 
@@ -57,6 +55,6 @@ def __dir__():
 
 def from_onnx(path, batch=None, **kw):
     """Build a ``Network`` from an ONNX file (needs the ``onnx`` extra). See ``energysim.onnx_import``."""
-    from .onnx_import import from_onnx as _from_onnx
+    from energysim.workload.onnx_import import from_onnx as _from_onnx
 
     return _from_onnx(path, batch=batch, **kw)

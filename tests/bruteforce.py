@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 from math import prod
 
-from energysim.mapping import Mapping
-from energysim.problem import Problem
-from energysim.profile import HardwareProfile
+from energysim.model.mapping import Mapping
+from energysim.model.problem import Problem
+from energysim.arch.profile import HardwareProfile
 
 
 def _strides(loops):

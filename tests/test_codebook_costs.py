@@ -9,14 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from energysim.codebook import CodebookRecord
-from energysim.codebook_costs import (
+from energysim.costs.codebook.record import CodebookRecord
+from energysim.costs.codebook.costs import (
     TERM_NAMES, CodebookCosts, CodebookTerms, distinct_codewords, estimate_compressed,
 )
 from energysim.errors import EnergySimError
-from energysim.estimate import estimate
-from energysim.profile import HardwareProfile, load_profile
-from energysim.trace import trace, trace_model
+from energysim.analysis.estimate import estimate
+from energysim.arch.profile import HardwareProfile, load_profile
+from energysim.workload.trace import trace, trace_model
 
 PROFILE = "eyeriss-65nm"
 

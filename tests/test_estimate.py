@@ -8,12 +8,12 @@ from hypothesis import given, settings, strategies as st
 
 from energysim import EnergySimError, Layer, trace_model
 from energysim.cli import main as cli_main
-from energysim.counts import evaluate
-from energysim.dataflows import DATAFLOWS, map_problem, utilized_pes
-from energysim.estimate import estimate
-from energysim.plots import plot_side_by_side, write_figures
-from energysim.problem import Problem
-from energysim.profile import list_profiles, load_profile
+from energysim.model.counts import evaluate
+from energysim.mapping.templates import DATAFLOWS, map_problem, utilized_pes
+from energysim.analysis.estimate import estimate
+from energysim.analysis.plots import plot_side_by_side, write_figures
+from energysim.model.problem import Problem
+from energysim.arch.profile import list_profiles, load_profile
 
 PROFILES = ["eyeriss-65nm", "eyeriss-32nm", "simple-45nm", "tpu-like"]
 

@@ -12,14 +12,14 @@ import pytest
 
 from energysim import EnergySimError, Layer
 from energysim.cli import main as cli_main
-from energysim.counts import evaluate
-from energysim.dataflows import map_problem
-from energysim.estimate import estimate_layer
-from energysim.mapper import MapperOptions, Space, parse_dataflow, search
-from energysim.mapping import LevelMapping, Mapping
-from energysim.problem import Problem
-from energysim.profile import HardwareProfile, load_profile
-from energysim.timeloop import TimeloopCase
+from energysim.model.counts import evaluate
+from energysim.mapping.templates import map_problem
+from energysim.analysis.estimate import estimate_layer
+from energysim.mapping.search.mapper import MapperOptions, Space, parse_dataflow, search
+from energysim.model.mapping import LevelMapping, Mapping
+from energysim.model.problem import Problem
+from energysim.arch.profile import HardwareProfile, load_profile
+from energysim.interop.timeloop.case import TimeloopCase
 from shared_paths import TIMELOOP  # noqa: E402
 
 PROFILES = ["eyeriss-65nm", "eyeriss-32nm", "simple-45nm", "tpu-like"]
@@ -133,7 +133,7 @@ def test_search_never_worse_than_template(profile, shape, dataflow):
     assert r.stats.energy_pj <= tmpl.energy_pj * (1 + 1e-12)
     r.mapping.validate_for(problem, prof)
     # the constrained search keeps the dataflow's spatial dimensions
-    from energysim.dataflows import TEMPLATES
+    from energysim.mapping.templates import TEMPLATES
 
     t = TEMPLATES[dataflow]
     for lm in r.mapping.levels:
@@ -254,7 +254,7 @@ def test_mapping_path_imports_no_torch_or_pandas():
     import sys
 
     code = ("import sys, energysim\n"
-            "from energysim.mapper import search\n"
+            "from energysim.mapping.search.mapper import search\n"
             "p = energysim.Problem.from_layer(energysim.Layer(name='l', kind='conv', op='Conv2d', N=1, M=8, C=4,"
             " P=4, Q=4, R=3, S=3, H=6, W=6))\n"
             "search(p, energysim.load_profile('eyeriss-65nm'))\n"
@@ -265,7 +265,7 @@ def test_mapping_path_imports_no_torch_or_pandas():
 
 def test_search_helpers_match_numpy_reference():
     # the tiling enumeration's helpers are exact stand-ins for their numpy/itertools references
-    from energysim.mapper import _best_first, _diverse_best_first, _product_grid, _unique_small
+    from energysim.mapping.search.mapper import _best_first, _diverse_best_first, _product_grid, _unique_small
 
     rng = np.random.default_rng(0)
     for _ in range(100):
@@ -295,7 +295,7 @@ def test_search_helpers_match_numpy_reference():
 
 
 def test_network_graph_is_built_on_demand():
-    from energysim.workload import Network
+    from energysim.workload.graph import Network
 
     net = Network("n", (1, 3, 8, 8))
     net.add_layer(_conv(name="a"))
@@ -329,7 +329,7 @@ def test_split_scratchpad_cases_find_the_exhaustive_optimum(layer, optimum):
 
 def test_exhaustive_tilings_in_blocks_are_the_same_rows(monkeypatch):
     # exhaustive mode enumerates tilings depth first in bounded blocks (memory); same rows, same optimum
-    import energysim.mapper as mapper_mod
+    import energysim.mapping.search.mapper as mapper_mod
 
     problem = Problem.from_layer(_conv(M=8, C=4, P=4, Q=4, H=6, W=6))
     profile = load_profile("eyeriss-65nm")

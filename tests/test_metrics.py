@@ -7,8 +7,8 @@ import pytest
 from torch import nn
 
 from energysim import EnergySimError, trace, trace_model
-from energysim.codebook import CodebookRecord
-from energysim.metrics import COLUMNS, PaperMetric, dot_product_cost_fa, paper_metric, paper_metric_total
+from energysim.costs.codebook.record import CodebookRecord
+from energysim.analysis.paper_metric import COLUMNS, PaperMetric, dot_product_cost_fa, paper_metric, paper_metric_total
 
 
 Rec = CodebookRecord
@@ -81,7 +81,7 @@ def test_sharing_reduces_only_the_weight_term():
 
 
 def test_codebook_record_type_if_present():
-    codebook = pytest.importorskip("energysim.codebook")
+    codebook = pytest.importorskip("energysim.costs.codebook.record")
     Rec2 = codebook.CodebookRecord
     try:
         rec = Rec2(layer="0", k=4, vector_size=3, rows=18, index_bits=2, entropy_bits=1.5, assignments=None)

@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from energysim.errors import EnergySimError
-from energysim.problem import DataSpace, Problem
-from energysim.workload import Layer
+from energysim.model.problem import DataSpace, Problem
+from energysim.workload.graph import Layer
 from shared_paths import TIMELOOP  # noqa: E402
 
 CASES = str(TIMELOOP)

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from energysim.errors import EnergySimError
-from energysim.profile import HardwareProfile, list_profiles, load_profile
+from energysim.arch.profile import HardwareProfile, list_profiles, load_profile
 
 
 def _eyeriss_dict():

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from energysim.cli import main
-from energysim.counts import evaluate
-from energysim.profile import load_profile
-from energysim.timeloop import TimeloopCase, _reference_from_case_json, parse_stats_txt
+from energysim.model.counts import evaluate
+from energysim.arch.profile import load_profile
+from energysim.interop.timeloop.case import TimeloopCase, _reference_from_case_json, parse_stats_txt
 from shared_paths import TIMELOOP  # noqa: E402
 
 CASES = sorted(glob.glob(str(TIMELOOP / "*")))

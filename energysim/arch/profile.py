@@ -1,0 +1,414 @@
+"""Hardware profiles: the memory hierarchy and MAC array of an accelerator, read from YAML.
+
+Units used throughout: energies in **pJ per access of one block** (a block is ``block_size`` words, i.e. one
+vector access of the physical memory), capacities in **words**, widths in **bits**, bandwidths in **words per
+cycle**, clock in **Hz**.
+
+A profile lists storage levels from the outermost (DRAM) to the innermost (register files), then the MAC unit.
+The spatial fan-out from one level to the next is derived from instance counts: a level with 1 instance above a
+level with 168 instances (``mesh_x=14``, ``mesh_y=12``) fans out 14 x 12. A ``dummy`` level holds nothing; it
+only marks where a spatial fan-out sits (Timeloop's ``dummy_storage``), e.g. between a global buffer and the
+rows and columns of a PE array.
+
+Example (abridged)::
+
+    name: tiny
+    clock_hz: 2.0e8
+    word_bits: 16
+    levels:
+      - {name: DRAM, class: dram, read_pj: 200, write_pj: 200}
+      - {name: RF, class: regfile, depth: 64, instances: 4, mesh_x: 4, read_pj: 1, write_pj: 1}
+    mac: {energy_pj: 1, instances: 4, mesh_x: 4}
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from energysim.errors import EnergySimError
+
+#: The data spaces of a CNN layer, in Timeloop's order.
+DATA_SPACES: tuple[str, ...] = ("Weights", "Inputs", "Outputs")
+
+LevelClass = Literal["dram", "sram", "regfile", "dummy", "other"]
+
+
+def _mesh_x(instances: int, mesh_x: int | None, mesh_y: int) -> int:
+    """``mesh_x`` completed from ``instances / mesh_y`` and checked against ``instances``."""
+    if mesh_x is None:
+        if instances % mesh_y:
+            raise ValueError(f"instances={instances} is not divisible by mesh_y={mesh_y}")
+        mesh_x = instances // mesh_y
+    if mesh_x * mesh_y != instances:
+        raise ValueError(f"mesh_x*mesh_y = {mesh_x}*{mesh_y} = {mesh_x * mesh_y} differs from instances={instances}")
+    return mesh_x
+
+
+class StorageLevel(BaseModel):
+    """One storage level (all its instances share these specs).
+
+    Attributes:
+        name: unique level name, used by mappings and reports.
+        cls: ``dram`` | ``sram`` | ``regfile`` | ``dummy`` | ``other`` (YAML key ``class``). ``dummy`` levels
+            keep nothing and cost nothing; they only place a spatial fan-out.
+        depth: capacity of one instance in words (Timeloop's *size* = rows x block_size). ``None`` = unbounded
+            (DRAM).
+        word_bits: bits per word (Timeloop's *datawidth*); ``None`` = the profile's ``word_bits``.
+        block_size: words per physical access (Timeloop's width / datawidth). Energies are per block.
+        instances: number of instances of this level (= ``mesh_x * mesh_y``).
+        mesh_x, mesh_y: physical arrangement of the instances; ``mesh_x`` defaults to ``instances / mesh_y``.
+        keeps: data spaces this level may hold (default: all; ``[]`` for dummy levels). A mapping may bypass
+            more, never keep one outside this list.
+        capacity_split: optional per-data-space capacity in words (partitioned buffers): each listed data
+            space must fit its own share; the data spaces not listed share what is left of ``depth``
+            (e.g. Eyeriss: 108 kB with 8 kB reserved for filters, the other 100 kB shared by ifmaps and psums).
+        read_pj: energy of one block read (pJ).
+        write_pj: energy of one block fill, i.e. a write of data coming from the parent (pJ).
+        update_pj: energy of one block update, i.e. a write of a partial sum coming back from a child (pJ);
+            defaults to ``write_pj``.
+        leak_pj: leakage per cycle per instance (pJ).
+        read_bandwidth, write_bandwidth: words per cycle per instance; ``None`` = unlimited.
+        multiple_buffering: capacity multiplier reserved for double buffering (tiles must fit
+            ``depth / multiple_buffering``).
+        network_hop_pj: optional energy per word per hop on the network below this level (pJ). Recorded for
+            profiles that know it; the counting engine does not price network hops yet (Timeloop's reference
+            cases have zero network energy).
+        area_um2_per_bit: optional silicon area per stored bit of one instance (um^2), used only by the area
+            model (``energysim.area``); ``None`` = the class default there (SRAM / register file, scaled to
+            ``technology``; DRAM and dummy levels are off-chip or empty and count 0).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    cls: LevelClass = Field("sram", alias="class")
+    depth: int | None = Field(None, ge=1)
+    word_bits: int | None = Field(None, ge=1)
+    block_size: int = Field(1, ge=1)
+    instances: int = Field(1, ge=1)
+    mesh_x: int | None = Field(None, ge=1)
+    mesh_y: int = Field(1, ge=1)
+    keeps: list[str] | None = None
+    capacity_split: dict[str, int] | None = None
+    read_pj: float | None = Field(None, ge=0)
+    write_pj: float | None = Field(None, ge=0)
+    update_pj: float | None = Field(None, ge=0)
+    leak_pj: float = Field(0.0, ge=0)
+    read_bandwidth: float | None = Field(None, gt=0)
+    write_bandwidth: float | None = Field(None, gt=0)
+    multiple_buffering: float = Field(1.0, ge=1)
+    network_hop_pj: float | None = Field(None, ge=0)
+    area_um2_per_bit: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "StorageLevel":
+        self.mesh_x = _mesh_x(self.instances, self.mesh_x, self.mesh_y)
+        if self.cls == "dummy":
+            if self.keeps:
+                raise ValueError(f"a dummy level keeps nothing, got keeps={self.keeps}")
+            self.keeps = []
+            self.read_pj = self.read_pj or 0.0
+            self.write_pj = self.write_pj or 0.0
+        else:
+            for f in ("read_pj", "write_pj"):
+                if getattr(self, f) is None:
+                    raise ValueError(f"missing energy {f} (pJ per {self.block_size}-word block access)")
+        if self.update_pj is None:
+            self.update_pj = self.write_pj
+        if self.keeps is not None:
+            bad = [d for d in self.keeps if d not in DATA_SPACES]
+            if bad:
+                raise ValueError(f"keeps has unknown data space(s) {bad}; known: {list(DATA_SPACES)}")
+        if self.capacity_split:
+            for d, words in self.capacity_split.items():
+                if d not in DATA_SPACES:
+                    raise ValueError(f"capacity_split has unknown data space {d!r}")
+                if words < 0:
+                    raise ValueError(f"capacity_split[{d}] = {words} must be >= 0")
+            if self.depth is not None and sum(self.capacity_split.values()) > self.depth:
+                raise ValueError(f"capacity_split {self.capacity_split} reserves more than depth={self.depth} words")
+        return self
+
+    def kept(self) -> list[str]:
+        """The data spaces this level may hold."""
+        return list(DATA_SPACES) if self.keeps is None else list(self.keeps)
+
+    def capacity_groups(self, kept) -> list[tuple[tuple[str, ...], int | None]]:
+        """How the kept data spaces share this level: ``[(data spaces, usable words), ...]``; the tiles of
+        each group must fit together. ``None`` = unbounded."""
+        kept = [d for d in kept]
+        if not self.capacity_split:
+            return [(tuple(kept), self.capacity())] if kept else []
+        groups = [((d,), self.capacity(d)) for d in kept if d in self.capacity_split]
+        rest = tuple(d for d in kept if d not in self.capacity_split)
+        if rest:
+            left = None if self.depth is None else self.depth - sum(self.capacity_split.values())
+            groups.append((rest, None if left is None else int(left / self.multiple_buffering)))
+        return groups
+
+    def capacity(self, data_space: str | None = None) -> int | None:
+        """Usable words of one instance (for one data space when the capacity is split); None = unbounded."""
+        if self.capacity_split and data_space is not None and data_space in self.capacity_split:
+            return int(self.capacity_split[data_space] / self.multiple_buffering)
+        if self.depth is None:
+            return None
+        return int(self.depth / self.multiple_buffering)
+
+
+class MacUnit(BaseModel):
+    """The arithmetic units (one MAC each).
+
+    Attributes:
+        name: label in reports (default ``mac``).
+        energy_pj: energy of one multiply-accumulate (pJ) at the profile's precision.
+        energy_pj_by_bits: optional energies keyed by operand width in bits, for precision sweeps.
+        instances, mesh_x, mesh_y: number and arrangement of MAC units.
+        word_bits: operand width in bits; ``None`` = the profile's ``word_bits``.
+        area_um2: optional area of one MAC unit (um^2), used only by the area model (``energysim.area``);
+            ``None`` = a default from the operand width, scaled to the profile's ``technology``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "mac"
+    energy_pj: float = Field(ge=0)
+    energy_pj_by_bits: dict[int, float] | None = None
+    instances: int = Field(1, ge=1)
+    mesh_x: int | None = Field(None, ge=1)
+    mesh_y: int = Field(1, ge=1)
+    word_bits: int | None = Field(None, ge=1)
+    area_um2: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _mesh(self) -> "MacUnit":
+        self.mesh_x = _mesh_x(self.instances, self.mesh_x, self.mesh_y)
+        return self
+
+    def energy_at(self, bits: int | None = None) -> float:
+        """pJ per MAC at ``bits`` operand width (falls back to ``energy_pj``)."""
+        if bits is not None and self.energy_pj_by_bits and bits in self.energy_pj_by_bits:
+            return self.energy_pj_by_bits[bits]
+        return self.energy_pj
+
+
+class SparsitySupport(BaseModel):
+    """Optional zero handling and feature-map coding of an accelerator (see ``energysim.sparse_costs``).
+
+    Absent (``None``) on a profile = dense processing, exactly the engine's counts.
+
+    Attributes:
+        gating: data spaces whose zero operands *gate* the MAC: the MAC energy and the register-file reads
+            and psum updates that MAC would cause are skipped, the cycle is not (Eyeriss gates on zero inputs).
+        skipping: data spaces whose zero operands are *skipped*: as gating, plus the zero operand's own
+            innermost read and the cycle.
+        rlc_levels: storage levels at which Inputs and Outputs (final outputs, not partial sums) are stored
+            run-length coded (e.g. ``[DRAM]``); their traffic there shrinks to the coded size.
+        rlc_dataspaces: which of Inputs / Outputs are coded at ``rlc_levels``.
+        run_bits, pairs_per_word, rlc_word_bits: the coding format (Eyeriss: 5-bit run + 16-bit level, three
+            pairs per 64-bit word).
+        default_density: non-zero fraction per data space used when a layer has no explicit density.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    gating: list[str] = Field(default_factory=list)
+    skipping: list[str] = Field(default_factory=list)
+    rlc_levels: list[str] = Field(default_factory=list)
+    rlc_dataspaces: list[str] = Field(default_factory=lambda: ["Inputs", "Outputs"])
+    run_bits: int = Field(5, ge=1)
+    pairs_per_word: int = Field(3, ge=1)
+    rlc_word_bits: int = Field(64, ge=1)
+    default_density: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SparsitySupport":
+        for what in ("gating", "skipping", "rlc_dataspaces"):
+            bad = [d for d in getattr(self, what) if d not in DATA_SPACES]
+            if bad:
+                raise ValueError(f"{what} has unknown data space(s) {bad}; known: {list(DATA_SPACES)}")
+        for d, v in self.default_density.items():
+            if d not in DATA_SPACES:
+                raise ValueError(f"default_density has unknown data space {d!r}")
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"default_density[{d}] = {v!r} must be in [0, 1]")
+        return self
+
+
+class CodebookUnit(BaseModel):
+    """Optional per-PE codebook (lookup table) of a profile, for codebook-compressed weights
+    (``energysim.codebook_costs``). All fields are optional; a cost model that needs a missing one says so.
+
+    Attributes:
+        lut_read_pj: energy of reading one weight word from the PE's codebook LUT (pJ per word).
+        lut_write_pj: energy of writing one codebook word into the LUT when the codebook is loaded (pJ per
+            word); ``None`` = ``lut_read_pj``.
+        lut_depth_words: capacity of one PE's LUT in words; ``None`` = unbounded. Informational: a layer whose
+            codebook is larger is flagged in the report (the cost model does not re-load codebooks).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lut_read_pj: float | None = Field(None, ge=0)
+    lut_write_pj: float | None = Field(None, ge=0)
+    lut_depth_words: int | None = Field(None, ge=1)
+
+
+class HardwareProfile(BaseModel):
+    """An accelerator: storage levels (outer -> inner) and the MAC unit.
+
+    Attributes:
+        name: profile name (the YAML file stem for shipped profiles).
+        description: free text, sources of the numbers.
+        technology: process node, e.g. ``"32nm"``.
+        clock_hz: clock frequency (Hz), used to turn cycles into seconds.
+        energy_unit: what the energies are in: ``pJ`` (default), or a normalized unit for profiles in relative
+            costs (e.g. ``"RF access"`` for Eyeriss's normalized energies); reports and figures use it.
+        word_bits: default word width in bits for levels that do not set their own.
+        levels: storage levels, outermost first.
+        mac: the arithmetic unit.
+        sparsity: optional zero handling / run-length coding support (``SparsitySupport``); ``None`` = dense.
+        codebook: optional per-PE codebook LUT costs (``CodebookUnit``; YAML key ``codebook``), used only to
+            price codebook-compressed weights (``energysim.codebook_costs``); ``None`` when not known.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    technology: str = ""
+    clock_hz: float = Field(1e9, gt=0)
+    energy_unit: str = Field("pJ", min_length=1)
+    word_bits: int = Field(16, ge=1)
+    levels: list[StorageLevel] = Field(min_length=1)
+    mac: MacUnit
+    sparsity: SparsitySupport | None = None
+    codebook: CodebookUnit | None = None
+
+    @model_validator(mode="after")
+    def _hierarchy(self) -> "HardwareProfile":
+        names = [l.name for l in self.levels]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate level name(s) {dup}")
+        chain = [(l.name, l.instances, l.mesh_x, l.mesh_y) for l in self.levels]
+        chain.append((self.mac.name, self.mac.instances, self.mac.mesh_x, self.mac.mesh_y))
+        for (pn, pi, px, py), (cn, ci, cx, cy) in zip(chain, chain[1:]):
+            if ci % pi or cx % px or cy % py:
+                raise ValueError(
+                    f"level {cn!r} has instances={ci} (mesh {cx}x{cy}) which is not a multiple of the "
+                    f"{pi} (mesh {px}x{py}) instances of its parent {pn!r}"
+                )
+        for l in self.levels:
+            if l.word_bits is None:
+                l.word_bits = self.word_bits
+        if self.mac.word_bits is None:
+            self.mac.word_bits = self.word_bits
+        return self
+
+    # ---- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "profile") -> "HardwareProfile":
+        """Validate a plain dict; errors become one ``EnergySimError`` naming the field path and value."""
+        if not isinstance(data, dict):
+            raise EnergySimError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise EnergySimError(f"{source}: {format_validation_error(exc, data)}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "HardwareProfile":
+        """Load and validate a profile YAML file."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise EnergySimError(f"cannot read hardware profile {str(path)!r}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise EnergySimError(f"hardware profile {str(path)!r} is not valid YAML: {exc}") from None
+        return cls.from_dict(data, source=f"hardware profile {str(path)!r}")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
+
+    # ---- queries ------------------------------------------------------------------------------------
+    def level(self, name: str) -> StorageLevel:
+        for l in self.levels:
+            if l.name == name:
+                return l
+        raise EnergySimError(f"profile {self.name!r} has no level {name!r}; levels: {[l.name for l in self.levels]}")
+
+    def level_index(self, name: str) -> int:
+        return [l.name for l in self.levels].index(self.level(name).name)
+
+    @property
+    def level_names(self) -> list[str]:
+        return [l.name for l in self.levels]
+
+    def fanout(self, i: int) -> tuple[int, int]:
+        """Spatial fan-out (x, y) from one instance of level ``i`` to the next level (or the MACs)."""
+        p = self.levels[i]
+        c = self.levels[i + 1] if i + 1 < len(self.levels) else self.mac
+        return c.mesh_x // p.mesh_x, c.mesh_y // p.mesh_y
+
+
+def format_validation_error(exc: ValidationError, data=None) -> str:
+    """One line per problem: ``levels[2] (name 'glb').depth = -3: Input should be greater than or equal to 1``."""
+    parts = []
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        path = ""
+        node = data
+        for key in loc:
+            if isinstance(key, int):
+                path += f"[{key}]"
+                try:
+                    node = node[key]
+                    if isinstance(node, dict) and "name" in node:
+                        path += f" (name {node['name']!r})"
+                except (TypeError, IndexError, KeyError):
+                    node = None
+            else:
+                path += ("." if path else "") + str(key)
+                try:
+                    node = node[key] if isinstance(node, dict) else None
+                except (TypeError, KeyError):
+                    node = None
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        if err.get("type") == "missing":
+            parts.append(f"{path}: missing required field")
+        elif err.get("type") in ("extra_forbidden",):
+            parts.append(f"{path}: unknown field (value {err.get('input')!r})")
+        elif "input" in err and not isinstance(err["input"], (dict, list)):
+            parts.append(f"{path} = {err['input']!r}: {msg}")
+        else:
+            parts.append(f"{path or '<top>'}: {msg}")
+    return "; ".join(parts)
+
+
+def _profiles_dir():
+    return importlib.resources.files("hw_profiles")
+
+
+def list_profiles() -> list[str]:
+    """Names of the profiles shipped in the ``hw_profiles`` package."""
+    return sorted(p.name[:-5] for p in _profiles_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
+    """A shipped profile by name (``"eyeriss-32nm"``) or a profile YAML file by path."""
+    if isinstance(name_or_path, HardwareProfile):
+        return name_or_path
+    s = str(name_or_path)
+    if s.endswith((".yaml", ".yml")) or "/" in s or Path(s).exists():
+        return HardwareProfile.from_yaml(s)
+    res = _profiles_dir() / f"{s}.yaml"
+    if not res.is_file():
+        raise EnergySimError(f"unknown hardware profile {s!r}; shipped profiles: {list_profiles()}")
+    with importlib.resources.as_file(res) as p:
+        return HardwareProfile.from_yaml(p)

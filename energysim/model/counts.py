@@ -1,0 +1,236 @@
+"""The counting engine: reads, fills and updates per storage level and data space for one mapped problem,
+with Timeloop's semantics (DESIGN.md section 3), in closed form over the loop nest.
+
+Rules, per data space ``d``, for a level ``i`` that keeps ``d`` (its *parent* is the next outer level that keeps
+``d``; its *child* the next inner one, or the MACs):
+
+* **Fetches into a level** (per instance). Take the temporal loops above ``i`` (all outer levels, bypassing ones
+  included), outer -> inner, and the innermost of them that indexes ``d``. Loops inside it that do not index
+  ``d`` keep the tile in place and cost nothing. Every iteration of it and of the loops outside it brings a new
+  tile, except when it is the innermost loop of all: then consecutive iterations slide the tile and only the
+  new part comes in (when the step moves one rank by less than the tile's span; a step that moves two ranks
+  brings a whole tile, as Timeloop's box difference does).
+* **Read-only data**: fills(i) = fetches(i); reads(i) = fetches of one child x children / multicast, where a
+  fan-out's multicast counts children whose tiles coincide (same rank offsets under that fan-out's spatial
+  loops), fan-out by fan-out. The MACs read one word of each operand per MAC.
+* **Read-write data** (partial sums): every child tile visit is drained back, so updates(i) = drains of one
+  child x children / reduction (spatial reduction in the network: children holding the same outputs). The
+  first update of each element needs no read: reads(i) = updates(i) - distinct elements of one instance; the
+  first visit of a tile is not filled: fills(i) = fetches(i) - distinct elements.
+* Totals are per-instance counts x utilized instances (the product of the spatial factors above the level).
+* Energy (pJ) per level and data space, per instance: ``ceil(reads/B)*E_read + ceil(fills/B)*E_write +
+  ceil(updates/B)*E_update`` (B = block size), times utilized instances. Leakage = E_leak x cycles x utilized
+  instances. MAC energy = E_mac x MACs.
+* Cycles = max(MACs / utilized MACs, per-level accesses / bandwidth).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from math import prod
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from energysim.errors import EnergySimError
+from energysim.model.mapping import Loop, Mapping
+from energysim.model.problem import DataSpace, Problem
+from energysim.arch.profile import HardwareProfile
+
+if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
+    import pandas as pd
+
+
+@dataclass
+class LayerStats:
+    """The counts and energy of one mapped problem.
+
+    ``rows`` holds one record per (level, dataspace) kept there: per-instance ``reads``/``fills``/``updates``
+    (words), ``instances`` (utilized), totals ``*_total`` and ``energy_pj``. ``leak_pj`` is per level.
+    """
+
+    name: str
+    macs: int
+    mac_energy_pj: float
+    cycles: int
+    utilization: float
+    rows: list[dict]
+    leak_pj: dict[str, float]
+    level_names: list[str]
+    mac_name: str = "mac"
+    extra: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per level x data space: level, dataspace, instances, reads, fills, updates (per instance),
+        reads_total, fills_total, updates_total (all instances) and energy_pj."""
+        import pandas as pd
+
+        cols = ["level", "dataspace", "instances", "reads", "fills", "updates", "reads_total", "fills_total",
+                "updates_total", "energy_pj"]
+        return pd.DataFrame(self.rows, columns=cols)
+
+    @property
+    def energy_by_level(self) -> dict[str, float]:
+        """pJ per storage level (access energy of all its data spaces plus leakage), and the MACs last."""
+        out = {n: 0.0 for n in self.level_names}
+        for r in self.rows:
+            out[r["level"]] += r["energy_pj"]
+        for n, e in self.leak_pj.items():
+            out[n] += e
+        out[self.mac_name] = self.mac_energy_pj
+        return out
+
+    @property
+    def energy_by_dataspace(self) -> dict[str, float]:
+        """pJ of storage accesses per data space (leakage and MACs excluded; see ``energy_pj``)."""
+        out: dict[str, float] = {}
+        for r in self.rows:
+            out[r["dataspace"]] = out.get(r["dataspace"], 0.0) + r["energy_pj"]
+        return out
+
+    @property
+    def leak_energy_pj(self) -> float:
+        return math.fsum(self.leak_pj.values())
+
+    @property
+    def energy_pj(self) -> float:
+        """Total pJ = sum of ``energy_by_level`` (accesses + leakage + MACs)."""
+        return math.fsum(self.energy_by_level.values())
+
+    def count(self, level: str, data_space: str, what: str) -> int:
+        """Per-instance count ``what`` (reads/fills/updates) at ``level`` for ``data_space`` (0 if not kept)."""
+        for r in self.rows:
+            if r["level"] == level and r["dataspace"] == data_space:
+                return r[what]
+        return 0
+
+
+def _relevant(ds: DataSpace, dim: str) -> bool:
+    return any(d == dim and c != 0 for rank in ds.ranks for d, c in rank)
+
+
+def fetches(ds: DataSpace, loops: list[Loop], level: int, tile_extent: dict[str, int]) -> int:
+    """Words brought into one instance of ``level`` over the whole run (first tile included)."""
+    tile = ds.tile_size(tile_extent)
+    above = [k for k, l in enumerate(loops) if l.level < level and not l.spatial]
+    rel = [k for k in above if _relevant(ds, loops[k].dim)]
+    if not rel:
+        return tile
+    j = rel[-1]
+    outer = prod(loops[k].bound for k in above if k < j)
+    if j != above[-1]:
+        return outer * loops[j].bound * tile
+    return outer * (tile + (loops[j].bound - 1) * _slide(ds, loops, j, tile_extent, tile))
+
+
+def _slide(ds: DataSpace, loops: list[Loop], j: int, tile_extent: dict[str, int], tile: int) -> int:
+    """New words when loop ``j`` advances by one with everything inside it fixed."""
+    dim = loops[j].dim
+    step = prod(l.bound for l in loops[j + 1:] if l.dim == dim)
+    extents = ds.rank_extents(tile_extent)
+    moved = [(k, sum(c for d, c in rank if d == dim) * step) for k, rank in enumerate(ds.ranks)]
+    moved = [(k, s) for k, s in moved if s]
+    if len(moved) != 1:
+        return tile
+    k, shift = moved[0]
+    if shift >= extents[k]:
+        return tile
+    return tile // extents[k] * shift
+
+
+def distinct_children(ds: DataSpace, loops: list[Loop], level: int) -> tuple[int, int]:
+    """(children, children with distinct tiles) of one instance of ``level`` under its own spatial loops."""
+    idx = [k for k, l in enumerate(loops) if l.level == level and l.spatial]
+    if not idx:
+        return 1, 1
+    bounds = [loops[k].bound for k in idx]
+    n = prod(bounds)
+    grid = np.indices(bounds).reshape(len(bounds), -1)
+    offs = []
+    for rank in ds.ranks:
+        o = np.zeros(n, dtype=np.int64)
+        for g, k in enumerate(idx):
+            l = loops[k]
+            c = sum(cc for d, cc in rank if d == l.dim)
+            if c:
+                step = prod(m.bound for m in loops[k + 1:] if m.dim == l.dim)
+                o += grid[g] * (c * step)
+        offs.append(o)
+    if not offs:
+        return n, 1
+    distinct = len(np.unique(np.stack(offs, axis=1), axis=0))
+    return n, distinct
+
+
+def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None = None) -> LayerStats:
+    """Count accesses and price them. Raises ``EnergySimError`` for a mapping that does not fit."""
+    mapping.validate_for(problem, profile)
+    loops = mapping.loops(problem, profile)
+    keeps = mapping.keeps(problem, profile)
+    extents = mapping.tile_extents(problem, profile)
+    L = len(profile.levels)
+    # utilized instances of level i = spatial factors above it; index L = the MACs
+    inst = [prod(l.bound for l in loops if l.spatial and l.level < i) for i in range(L + 1)]
+    macs = problem.macs
+    per_mac = macs // inst[L]
+
+    counts: dict[tuple[int, str], dict] = {}
+    for ds in problem.data_spaces:
+        kept = [i for i in range(L) if ds.name in keeps[i]]
+        if not kept:
+            raise EnergySimError(f"data space {ds.name} is kept at no level")
+        fetch = {i: fetches(ds, loops, i, extents[i]) for i in kept}
+        fetch[L] = per_mac  # one operand word per MAC
+        # children of one instance with distinct tiles, fan-out by fan-out (multicast / spatial reduction)
+        distinct = [distinct_children(ds, loops, j)[1] for j in range(L)]
+        for pos, i in enumerate(kept):
+            c = kept[pos + 1] if pos + 1 < len(kept) else L
+            from_children = fetch[c] * prod(distinct[i:c])
+            if ds.read_write:
+                ext = {d: problem.bounds[d] // prod(l.bound for l in loops if l.spatial and l.level < i and l.dim == d)
+                       for d in problem.dims}
+                partition = ds.tile_size(ext)
+                updates = from_children
+                reads = updates - partition
+                fills = 0 if pos == 0 else fetch[i] - partition
+            else:
+                reads, updates = from_children, 0
+                fills = 0 if pos == 0 else fetch[i]
+            counts[(i, ds.name)] = {"reads": reads, "fills": fills, "updates": updates}
+
+    rows = []
+    compute_cycles = per_mac
+    cycles = compute_cycles
+    for i, lv in enumerate(profile.levels):
+        rd = wr = 0
+        for ds in problem.data_spaces:
+            if (i, ds.name) not in counts:
+                continue
+            c = counts[(i, ds.name)]
+            B = lv.block_size
+            e = (math.ceil(c["reads"] / B) * lv.read_pj + math.ceil(c["fills"] / B) * lv.write_pj
+                 + math.ceil(c["updates"] / B) * lv.update_pj) * inst[i]
+            rows.append({"level": lv.name, "dataspace": ds.name, "instances": inst[i], **c,
+                         "reads_total": c["reads"] * inst[i], "fills_total": c["fills"] * inst[i],
+                         "updates_total": c["updates"] * inst[i], "energy_pj": e})
+            rd += c["reads"]
+            wr += c["fills"] + c["updates"]
+        if lv.read_bandwidth:
+            cycles = max(cycles, math.ceil(rd / lv.read_bandwidth))
+        if lv.write_bandwidth:
+            cycles = max(cycles, math.ceil(wr / lv.write_bandwidth))
+    leak = {lv.name: lv.leak_pj * cycles * inst[i] for i, lv in enumerate(profile.levels) if lv.leak_pj}
+    mac_e = profile.mac.energy_at(profile.mac.word_bits) * macs
+    return LayerStats(
+        name=name or problem.name,
+        macs=macs,
+        mac_energy_pj=mac_e,
+        cycles=int(cycles),
+        utilization=macs / (cycles * profile.mac.instances),
+        rows=rows,
+        leak_pj=leak,
+        level_names=profile.level_names,
+        mac_name=profile.mac.name,
+        extra={"compute_cycles": compute_cycles, "utilized_instances": dict(zip(profile.level_names, inst))},
+    )

@@ -1,0 +1,313 @@
+"""Explicit loop-nest mappings: per storage level (outer -> inner) temporal factors with their loop order,
+spatial factors over X and Y (the fan-out to the next level), and which data spaces the level keeps.
+
+A level's *tile* of a data space is what the loops of that level and of every level below it touch (its own
+spatial loops included): that is what one instance must hold. Loop orders here are written **outer -> inner**
+(Timeloop's mapping YAML writes them inner-first; ``from_timeloop`` converts).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from math import prod
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from energysim.errors import EnergySimError
+from energysim.model.problem import Problem
+from energysim.arch.profile import HardwareProfile, format_validation_error
+
+
+class LevelMapping(BaseModel):
+    """The loops of one storage level.
+
+    Attributes:
+        level: the profile level name.
+        temporal: factor per dimension of this level's temporal loops (missing = 1).
+        permutation: temporal loop order, outer -> inner. Dimensions with a factor > 1 must all appear;
+            empty = the problem's dimension order.
+        spatial_x, spatial_y: factor per dimension of the spatial loops that fan this level out to the next
+            level (or to the MACs) along the X and Y mesh axes.
+        spatial_permutation: order of the spatial loops for printing (outer -> inner); empty = X before Y.
+        keep: data spaces this level holds; ``None`` = all those the profile level can hold. The others
+            bypass it: their tiles are served by the next ancestor that keeps them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: str
+    temporal: dict[str, int] = Field(default_factory=dict)
+    permutation: list[str] = Field(default_factory=list)
+    spatial_x: dict[str, int] = Field(default_factory=dict)
+    spatial_y: dict[str, int] = Field(default_factory=dict)
+    spatial_permutation: list[str] = Field(default_factory=list)
+    keep: list[str] | None = None
+
+    def spatial(self) -> dict[str, int]:
+        """Combined spatial factor per dimension (X times Y)."""
+        out = dict(self.spatial_x)
+        for d, f in self.spatial_y.items():
+            out[d] = out.get(d, 1) * f
+        return out
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One loop of the flattened nest: ``level`` index in the profile, ``dim``, ``bound`` (> 1), spatial axis
+    (``"X"``/``"Y"``) or ``None`` for a temporal loop."""
+
+    level: int
+    dim: str
+    bound: int
+    axis: str | None = None
+
+    @property
+    def spatial(self) -> bool:
+        return self.axis is not None
+
+
+class Mapping(BaseModel):
+    """A full mapping: one ``LevelMapping`` per profile level, outer -> inner (levels left out get unit loops
+    and the profile's default keeps)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    levels: list[LevelMapping]
+
+    # ---- normalisation ------------------------------------------------------------------------------
+    def resolved(self, profile: HardwareProfile) -> list[LevelMapping]:
+        """One ``LevelMapping`` per profile level in profile order (missing ones filled with defaults)."""
+        by_name: dict[str, LevelMapping] = {}
+        names = profile.level_names
+        last = -1
+        for lm in self.levels:
+            if lm.level not in names:
+                raise EnergySimError(f"mapping names level {lm.level!r}, which profile {profile.name!r} lacks; "
+                                     f"levels: {names}")
+            if lm.level in by_name:
+                raise EnergySimError(f"mapping lists level {lm.level!r} twice")
+            i = names.index(lm.level)
+            if i < last:
+                raise EnergySimError(f"mapping level {lm.level!r} is out of order; list levels outer -> inner as "
+                                     f"in the profile: {names}")
+            last = i
+            by_name[lm.level] = lm
+        return [by_name.get(n) or LevelMapping(level=n) for n in names]
+
+    def keeps(self, problem: Problem, profile: HardwareProfile) -> list[frozenset[str]]:
+        """Per profile level, the data spaces it keeps under this mapping."""
+        out = []
+        for lm, lv in zip(self.resolved(profile), profile.levels):
+            allowed = [d for d in lv.kept() if d in problem.data_space_names]
+            out.append(frozenset(allowed if lm.keep is None else lm.keep))
+        return out
+
+    def loops(self, problem: Problem, profile: HardwareProfile) -> list[Loop]:
+        """The flattened nest, outer -> inner, unit loops dropped. Per level: temporal loops, then spatial."""
+        out: list[Loop] = []
+        for i, lm in enumerate(self.resolved(profile)):
+            perm = lm.permutation or list(problem.dims)
+            for d in perm:
+                f = lm.temporal.get(d, 1)
+                if f > 1:
+                    out.append(Loop(i, d, f))
+            sp = lm.spatial_permutation or (list(lm.spatial_x) + [d for d in lm.spatial_y if d not in lm.spatial_x])
+            done = set()
+            for d in sp:
+                for axis, fac in (("X", lm.spatial_x), ("Y", lm.spatial_y)):
+                    if fac.get(d, 1) > 1 and (d, axis) not in done:
+                        out.append(Loop(i, d, fac[d], axis))
+                        done.add((d, axis))
+            for axis, fac in (("X", lm.spatial_x), ("Y", lm.spatial_y)):
+                for d, f in fac.items():
+                    if f > 1 and (d, axis) not in done:
+                        out.append(Loop(i, d, f, axis))
+        return out
+
+    def tile_extents(self, problem: Problem, profile: HardwareProfile) -> list[dict[str, int]]:
+        """Per level, the extent of each dimension covered by one instance's tile (its loops and all below)."""
+        lms = self.resolved(profile)
+        ext = {d: 1 for d in problem.dims}
+        out: list[dict[str, int]] = []
+        for lm in reversed(lms):
+            for d, f in list(lm.temporal.items()) + list(lm.spatial().items()):
+                ext[d] = ext.get(d, 1) * f
+            out.append(dict(ext))
+        return out[::-1]
+
+    # ---- validation ---------------------------------------------------------------------------------
+    def validate_for(self, problem: Problem, profile: HardwareProfile) -> None:
+        """Raise ``EnergySimError`` naming the level and value when the mapping does not fit."""
+        lms = self.resolved(profile)
+        dims = set(problem.dims)
+        for lm in lms:
+            for what, fac in (("temporal", lm.temporal), ("spatial_x", lm.spatial_x), ("spatial_y", lm.spatial_y)):
+                for d, f in fac.items():
+                    if d not in dims:
+                        raise EnergySimError(f"mapping level {lm.level!r}: {what} names unknown dimension {d!r}; "
+                                             f"problem dimensions: {list(problem.dims)}")
+                    if not isinstance(f, int) or f < 1:
+                        raise EnergySimError(f"mapping level {lm.level!r}: {what}[{d}] = {f!r} must be an integer >= 1")
+            for d in lm.permutation:
+                if d not in dims:
+                    raise EnergySimError(f"mapping level {lm.level!r}: permutation names unknown dimension {d!r}")
+            if lm.permutation:
+                missing = [d for d, f in lm.temporal.items() if f > 1 and d not in lm.permutation]
+                if missing:
+                    raise EnergySimError(f"mapping level {lm.level!r}: permutation {lm.permutation} lacks "
+                                         f"dimension(s) {missing} that have temporal factors > 1")
+                if len(set(lm.permutation)) != len(lm.permutation):
+                    raise EnergySimError(f"mapping level {lm.level!r}: permutation {lm.permutation} repeats a dimension")
+        # factors multiply to the bounds
+        for d in problem.dims:
+            parts = []
+            total = 1
+            for lm in lms:
+                f = lm.temporal.get(d, 1) * lm.spatial().get(d, 1)
+                total *= f
+                if f > 1:
+                    parts.append(f"{lm.level} {f}")
+            if total != problem.bounds[d]:
+                raise EnergySimError(f"mapping: factors of dimension {d} multiply to {total} "
+                                     f"({' x '.join(parts) or 'none'}) but its bound is {problem.bounds[d]}")
+        # spatial factors fit the fan-out
+        for i, lm in enumerate(lms):
+            fx, fy = profile.fanout(i)
+            for axis, fac, cap in (("X", lm.spatial_x, fx), ("Y", lm.spatial_y, fy)):
+                n = prod(fac.values()) if fac else 1
+                if n > cap:
+                    desc = "*".join(f"{d}{f}" for d, f in fac.items())
+                    raise EnergySimError(f"mapping level {lm.level!r}: spatial-{axis} factors {desc} = {n} exceed "
+                                         f"the fan-out {cap} along {axis} (to the next level)")
+        # keeps
+        ds_names = problem.data_space_names
+        for lm, lv in zip(lms, profile.levels):
+            if lm.keep is None:
+                continue
+            for d in lm.keep:
+                if d not in ds_names:
+                    raise EnergySimError(f"mapping level {lm.level!r}: keep names unknown data space {d!r}")
+                if d not in lv.kept():
+                    raise EnergySimError(f"mapping level {lm.level!r}: keep has {d}, which the "
+                                         f"{lv.cls} level cannot hold (profile keeps {lv.kept()})")
+        keeps = self.keeps(problem, profile)
+        missing = [d for d in ds_names if d not in keeps[0]]
+        if missing:
+            raise EnergySimError(f"mapping level {lms[0].level!r} (outermost) must keep every data space; it "
+                                 f"bypasses {missing}")
+        # capacity
+        extents = self.tile_extents(problem, profile)
+        for i, (lv, kept) in enumerate(zip(profile.levels, keeps)):
+            sizes = {d: problem.data_space(d).tile_size(extents[i]) for d in ds_names if d in kept}
+            for group, cap in lv.capacity_groups(sizes):
+                used = sum(sizes[d] for d in group)
+                if cap is not None and used > cap:
+                    desc = " + ".join(f"{d} {sizes[d]}" for d in group)
+                    raise EnergySimError(f"mapping level {lv.name!r}: tiles {desc} = {used} words exceed "
+                                         f"{'its' if not lv.capacity_split else 'their share of the'} capacity of "
+                                         f"{cap} words")
+
+    # ---- printing -----------------------------------------------------------------------------------
+    def to_text(self, problem: Problem, profile: HardwareProfile) -> str:
+        """The nest in Timeloop's map.txt style: level headers with kept tiles, loops outer -> inner."""
+        extents = self.tile_extents(problem, profile)
+        keeps = self.keeps(problem, profile)
+        loops = self.loops(problem, profile)
+        lines: list[str] = []
+        depth = 0
+        for i, lv in enumerate(profile.levels):
+            if lines and lines[-1].startswith("|"):
+                lines.append("")
+            tiles = " ".join(f"{d}:{problem.data_space(d).tile_size(extents[i])} "
+                             f"({problem.data_space(d).tile_size(extents[i])})"
+                             for d in problem.data_space_names if d in keeps[i])
+            header = f"{lv.name} [ {tiles + ' ' if tiles else ''}] "
+            lines.append(header)
+            mine = [l for l in loops if l.level == i]
+            if mine:
+                lines.append("-" * (len(header) - 1))
+                for l in mine:
+                    tag = f" (Spatial-{l.axis})" if l.spatial else ""
+                    lines.append(f"|{'  ' * depth} for {l.dim} in [0:{l.bound}){tag}")
+                    depth += 1
+        lines.append(f"|{'  ' * depth} << Compute >>")
+        return "\n".join(lines)
+
+    # ---- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "mapping") -> "Mapping":
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise EnergySimError(f"{source}: {format_validation_error(exc, data)}") from None
+
+    @classmethod
+    def from_timeloop(cls, entries: list[dict], problem: Problem, profile: HardwareProfile) -> "Mapping":
+        """A Timeloop v0.4 ``mapping`` list (targets with ``temporal``/``spatial``/``bypass``/``datatype``
+        entries; permutations inner-first; spatial ``split`` = number of leading permutation dims on X)."""
+        if isinstance(entries, dict) and "mapping" in entries:
+            entries = entries["mapping"]
+        if not isinstance(entries, list):
+            raise EnergySimError("timeloop mapping: expected a list of directives")
+        names = profile.level_names
+        acc: dict[str, dict] = {n: {"level": n} for n in names}
+        for k, e in enumerate(entries):
+            t = e.get("target")
+            if t not in acc:
+                raise EnergySimError(f"timeloop mapping entry {k}: target {t!r} is not a level of the profile {names}")
+            kind = e.get("type")
+            a = acc[t]
+            if kind in ("bypass", "datatype"):
+                keep = list(e.get("keep") or [])
+                byp = set(e.get("bypass") or [])
+                if "keep" not in e:
+                    keep = [d for d in problem.data_space_names if d not in byp]
+                a["keep"] = keep
+                continue
+            perm = _parse_perm(e.get("permutation", ""), problem.dims)
+            factors = _parse_factors(e.get("factors", ""), problem.dims, f"timeloop mapping entry {k} ({t})")
+            order = perm + [d for d in problem.dims if d not in perm]  # inner-first
+            if kind == "temporal":
+                a["temporal"] = {d: f for d, f in factors.items() if f != 1}
+                a["permutation"] = [d for d in reversed(order)]
+            elif kind == "spatial":
+                split = int(e.get("split", len(order)))
+                xs = {d: factors.get(d, 1) for d in order[:split] if factors.get(d, 1) != 1}
+                ys = {d: factors.get(d, 1) for d in order[split:] if factors.get(d, 1) != 1}
+                a["spatial_x"], a["spatial_y"] = xs, ys
+                a["spatial_permutation"] = [d for d in reversed(order) if factors.get(d, 1) != 1]
+            else:
+                raise EnergySimError(f"timeloop mapping entry {k} ({t}): unknown type {kind!r}")
+        return cls.from_dict({"levels": [acc[n] for n in names]}, source="timeloop mapping")
+
+
+def _parse_perm(p, dims) -> list[str]:
+    if isinstance(p, list):
+        return [str(x) for x in p]
+    p = str(p).strip()
+    if not p:
+        return []
+    if re.search(r"[\s,]", p):
+        return [x for x in re.split(r"[\s,]+", p) if x]
+    if all(len(d) == 1 for d in dims):
+        return list(p)
+    out, rest = [], p  # multi-letter dimension names: greedy longest match
+    while rest:
+        m = max((d for d in dims if rest.startswith(d)), key=len, default=None)
+        if m is None:
+            raise EnergySimError(f"timeloop permutation {p!r}: cannot split into dimensions {list(dims)}")
+        out.append(m)
+        rest = rest[len(m):]
+    return out
+
+
+def _parse_factors(f, dims, where) -> dict[str, int]:
+    if isinstance(f, dict):
+        return {str(k): int(v) for k, v in f.items()}
+    out = {}
+    for d, v in re.findall(r"([A-Za-z_][A-Za-z_]*?)\s*=?\s*(\d+)", str(f)):
+        if d not in dims:
+            raise EnergySimError(f"{where}: factor for unknown dimension {d!r}")
+        out[d] = int(v)
+    return out

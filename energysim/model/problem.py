@@ -1,0 +1,194 @@
+"""A generic Timeloop-style problem: named loop dimensions with bounds, and data spaces given by projections.
+
+Each data space (tensor) has ranks; each rank index is a sum of ``coefficient * dimension`` terms, e.g. the
+input rank ``R*Wdilation + P*Wstride``. A loop-nest tile of the problem (a bound per dimension) touches, in each
+rank, the interval spanned by its terms; like Timeloop we take the product of those intervals (an axis-aligned
+box) as the tile's size in words. Padding is not part of the projection (Timeloop ignores it too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Mapping as _Mapping
+
+from energysim.errors import EnergySimError
+
+
+@dataclass(frozen=True)
+class DataSpace:
+    """One tensor: ``ranks[k]`` is a tuple of ``(dimension, coefficient)`` terms; the rank index is their sum.
+
+    ``read_write`` marks the output (partial sums are read, updated and written back).
+    """
+
+    name: str
+    ranks: tuple[tuple[tuple[str, int], ...], ...]
+    read_write: bool = False
+
+    @property
+    def dims(self) -> frozenset[str]:
+        """Dimensions that index this data space (the others are irrelevant: iterating them reuses the tile)."""
+        return frozenset(d for rank in self.ranks for d, _ in rank)
+
+    def rank_extents(self, extent: _Mapping[str, int]) -> list[int]:
+        """Per-rank index span of a tile that covers ``extent[d]`` consecutive values of each dimension."""
+        return [sum(c * (extent.get(d, 1) - 1) for d, c in rank) + 1 for rank in self.ranks]
+
+    def tile_size(self, extent: _Mapping[str, int]) -> int:
+        """Words in a tile spanning ``extent[d]`` values of each dimension (axis-aligned box, as Timeloop)."""
+        return prod(self.rank_extents(extent))
+
+    def offset(self, index: _Mapping[str, int]) -> tuple[int, ...]:
+        """Rank coordinates of the point with dimension indices ``index`` (missing dimensions are 0)."""
+        return tuple(sum(c * index.get(d, 0) for d, c in rank) for rank in self.ranks)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Loop dimensions with bounds, and the data spaces they index.
+
+    Attributes:
+        name: shape name (``CNN_Layer``, ``Conv1D``...).
+        dims: dimension names in a fixed order.
+        bounds: loop bound of each dimension.
+        data_spaces: the tensors; by convention Weights, Inputs, Outputs.
+        coefficients: the named coefficients (strides, dilations) used to build the projections.
+    """
+
+    name: str
+    dims: tuple[str, ...]
+    bounds: dict[str, int]
+    data_spaces: tuple[DataSpace, ...]
+    coefficients: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for d in self.dims:
+            b = self.bounds.get(d)
+            if not isinstance(b, int) or isinstance(b, bool) or b < 1:
+                raise EnergySimError(f"problem {self.name!r}: bound of dimension {d} = {b!r} must be an integer >= 1")
+        extra = set(self.bounds) - set(self.dims)
+        if extra:
+            raise EnergySimError(f"problem {self.name!r}: bounds given for unknown dimension(s) {sorted(extra)}")
+        names = [ds.name for ds in self.data_spaces]
+        if len(set(names)) != len(names):
+            raise EnergySimError(f"problem {self.name!r}: duplicate data space names {names}")
+        for ds in self.data_spaces:
+            for rank in ds.ranks:
+                for d, c in rank:
+                    if d not in self.dims:
+                        raise EnergySimError(
+                            f"problem {self.name!r}: data space {ds.name} projects unknown dimension {d!r}"
+                        )
+                    if not isinstance(c, int) or c < 0:
+                        raise EnergySimError(
+                            f"problem {self.name!r}: data space {ds.name} coefficient of {d} = {c!r} must be an int >= 0"
+                        )
+
+    # ---- queries ------------------------------------------------------------------------------------
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates: the product of all bounds."""
+        return prod(self.bounds[d] for d in self.dims)
+
+    @property
+    def data_space_names(self) -> list[str]:
+        return [ds.name for ds in self.data_spaces]
+
+    def data_space(self, name: str) -> DataSpace:
+        for ds in self.data_spaces:
+            if ds.name == name:
+                return ds
+        raise EnergySimError(f"problem {self.name!r} has no data space {name!r}; it has {self.data_space_names}")
+
+    def tensor_size(self, name: str) -> int:
+        """Words of the whole tensor (its box over the full bounds)."""
+        return self.data_space(name).tile_size(self.bounds)
+
+    @property
+    def output(self) -> DataSpace:
+        """The read-write data space."""
+        for ds in self.data_spaces:
+            if ds.read_write:
+                return ds
+        raise EnergySimError(f"problem {self.name!r} has no read-write (output) data space")
+
+    # ---- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_layer(cls, layer) -> "Problem":
+        """Timeloop's CNN-layer shape for an ``energysim.workload.Layer`` with MACs.
+
+        Inputs are indexed ``[N][G][C][R*Wdilation + P*Wstride][S*Hdilation + Q*Hstride]``: Timeloop pairs R
+        with P under the names Wstride/Wdilation; our ``Layer`` calls that axis height, so
+        ``Wstride = stride_h`` and ``Hstride = stride_w``. Grouped and depthwise convolutions get a ``G``
+        dimension (``groups``) with ``C`` and ``M`` per group, so MACs = N*M*(C/groups)*P*Q*R*S.
+        """
+        if not layer.has_macs:
+            raise EnergySimError(f"layer {layer.name!r} (kind {layer.kind}) has no MACs; it has no loop-nest problem")
+        g = layer.groups
+        coef = {
+            "Wstride": layer.stride_h,
+            "Hstride": layer.stride_w,
+            "Wdilation": layer.dilation_h,
+            "Hdilation": layer.dilation_w,
+        }
+        bounds = {"N": layer.N, "M": layer.M // g, "C": layer.C // g, "P": layer.P, "Q": layer.Q, "R": layer.R, "S": layer.S}
+        dims = ("N", "M", "C", "P", "Q", "R", "S")
+        gr: tuple = ()
+        if g > 1:
+            dims = ("G",) + dims
+            bounds["G"] = g
+            gr = ((("G", 1),),)
+        w = ((("C", 1),), (("M", 1),), (("R", 1),), (("S", 1),))
+        i = ((("N", 1),), (("C", 1),), (("R", coef["Wdilation"]), ("P", coef["Wstride"])),
+             (("S", coef["Hdilation"]), ("Q", coef["Hstride"])))
+        o = ((("N", 1),), (("M", 1),), (("P", 1),), (("Q", 1),))
+        if g > 1:
+            w, i, o = gr + w, (i[0],) + gr + i[1:], (o[0],) + gr + o[1:]
+        return cls(
+            name=layer.name,
+            dims=dims,
+            bounds=bounds,
+            data_spaces=(DataSpace("Weights", w), DataSpace("Inputs", i), DataSpace("Outputs", o, read_write=True)),
+            coefficients=coef,
+        )
+
+    @classmethod
+    def from_timeloop(cls, spec: dict) -> "Problem":
+        """The ``problem`` section of a Timeloop v0.4 (processed) input, or the whole input containing it."""
+        if "problem" in spec and isinstance(spec["problem"], dict):
+            spec = spec["problem"]
+        try:
+            shape, inst = spec["shape"], spec["instance"]
+        except (KeyError, TypeError):
+            raise EnergySimError("timeloop problem: expected keys 'shape' and 'instance'") from None
+        coef: dict[str, int] = {}
+        for c in shape.get("coefficients", []) or []:
+            coef[c["name"]] = int(c.get("default", 1))
+        dims = tuple(shape.get("dimensions", []))
+        for k, v in inst.items():
+            if k in coef and k not in dims:
+                coef[k] = int(v)
+        bounds = {}
+        for d in dims:
+            if d not in inst:
+                raise EnergySimError(f"timeloop problem: instance has no bound for dimension {d!r}")
+            bounds[d] = inst[d]
+
+        def term(t):
+            if len(t) == 1:
+                return (t[0], 1)
+            d, c = (t[0], t[1]) if t[0] in dims else (t[1], t[0])
+            if isinstance(c, str):
+                if c not in coef:
+                    raise EnergySimError(f"timeloop problem: unknown coefficient {c!r} in projection term {t}")
+                c = coef[c]
+            return (d, int(c))
+
+        spaces = []
+        for ds in shape.get("data_spaces", []):
+            proj = ds["projection"]
+            ranks = tuple(tuple(term(t) for t in rank) for rank in proj)
+            spaces.append(DataSpace(ds["name"], ranks, bool(ds.get("read_write", False))))
+        return cls(name=shape.get("name", "problem"), dims=dims, bounds=bounds, data_spaces=tuple(spaces),
+                   coefficients=coef)

@@ -1,0 +1,597 @@
+"""Build a workload graph (``Network``) from an ONNX file, with the same vocabulary as ``energysim.trace``.
+
+Op mapping (ONNX op_type -> layer kind):
+
+- ``Conv`` -> ``conv`` / ``grouped`` / ``depthwise`` (by ``group``); ``Gemm`` and ``MatMul`` with a constant
+  weight -> ``linear``. A MatMul of two activations has no weights and is ``unsupported``.
+- ``MaxPool`` / ``AveragePool`` / ``GlobalAveragePool`` / ``GlobalMaxPool`` -> ``pool`` (a global pool has the
+  whole map as its window, as trace records adaptive pooling to 1x1).
+- ``Add`` / ``Mul`` / ``Sum`` -> ``add``; ``Concat`` -> ``concat``; ``Relu``, ``Clip``, ``Sigmoid``, ``Tanh``,
+  ``LeakyRelu``, ``Softmax`` (and a few more) -> ``activation``; ``LRN`` -> ``norm``.
+- ``BatchNormalization`` is folded into the producing conv/linear (recorded in its ``fused``) when that layer's
+  output feeds nothing else, as trace does; otherwise it is a ``norm`` node. ``fold_bn=False`` never folds.
+- ``Flatten``, ``Reshape``, ``Dropout``, ``Identity``, ``Squeeze``, ``Unsqueeze`` move no data: they are recorded
+  in the producing layer's ``fused``.
+- ``Constant`` nodes and initializers are not layers. Nodes that only compute on constants or on tensor
+  *shapes* (``Shape`` -> ``Gather`` -> ``Concat`` chains that feed a ``Reshape``) are host-side bookkeeping and
+  are skipped; they never become layers.
+- An ``Add`` whose other operand is a constant right after a constant-weight ``MatMul`` is that linear
+  layer's bias (how exporters write ``nn.Linear`` without Gemm).
+
+Layer names: the ONNX node name, except for the torch exporter's scope form. ``/layer1/layer1.0/conv1/Conv``
+becomes the module's qualified name (``layer1.0.conv1``, the name ``trace`` gives it) for ops that are modules
+in torch (conv, linear, norm, pool); other ops keep the module path plus the op (``layer1.0/Add``), because the
+scope alone cannot tell a ReLU module from a function called inside the enclosing module. Root-scope ops are
+lower-cased (``/Add_1`` -> ``add_1``) and unnamed nodes are named as torch.fx names functions (``add``,
+``add_1``, ...). Duplicates get ``#2``, ``#3`` as in trace.
+
+Shapes: the importer computes the output shape of every op it understands itself, from the (possibly
+batch-overridden) input shape and the weight shapes, so that a batch override also reaches through constant
+``Reshape`` targets; ``onnx.shape_inference.infer_shapes`` (with data propagation) supplies the rest
+(unsupported ops under ``strict=False``, ``Reshape`` targets computed from ``Shape``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from energysim.errors import EnergySimError
+from energysim.workload.trace import _spatial
+from energysim.workload.graph import Layer, Network
+
+_ACTIVATIONS = {
+    "Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "Softmax", "LogSoftmax", "PRelu", "Elu", "Selu",
+    "HardSigmoid", "HardSwish", "Gelu", "Softplus", "Mish",
+}
+_PASS = {"Flatten", "Reshape", "Dropout", "Identity", "Squeeze", "Unsqueeze"}
+_ELEMENTWISE = {"Add", "Mul", "Sum"}
+_POOLS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
+_NORMS = {"LRN"}
+#: ops that are modules in torch, so a torch-exported scope name is the module's qualified name
+_MODULE_OPS = {"Conv", "Gemm", "MatMul", "BatchNormalization", "LRN", *_POOLS}
+#: ops that produce tensor metadata, not activations
+_META_OPS = {"Shape", "Size", "Constant", "ConstantOfShape"}
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise EnergySimError(
+            "ONNX import needs the optional 'onnx' package: pip install 'deep-kmeans-energy[onnx]' (or pip install onnx)"
+        ) from None
+    return onnx
+
+
+def _load(onnx, path) -> Any:
+    if isinstance(path, onnx.ModelProto):
+        return path
+    p = Path(os.fspath(path))
+    if not p.exists():
+        raise EnergySimError(f"ONNX file {str(p)!r} not found")
+    if p.is_dir():
+        raise EnergySimError(f"ONNX path {str(p)!r} is a directory, not a file")
+    try:
+        # only tensor shapes matter here, so weights stored as external data are not read (as ZigZag does;
+        # its example models ship without their external weight files)
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError, external-data errors, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EnergySimError(f"{str(p)!r} is not a readable ONNX model: {first}") from None
+    # protobuf parses many byte strings (an empty file, some text) into an empty message without complaint
+    if not model.graph.node or not model.graph.input:
+        raise EnergySimError(f"{str(p)!r} is not an ONNX model: it has no graph (no nodes or no inputs)")
+    return model
+
+
+def _dims(onnx_type) -> tuple | None:
+    """Dims of a tensor type: ints where static, str or None where symbolic/unknown; None if no shape."""
+    t = onnx_type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    out = []
+    for d in t.shape.dim:
+        if d.HasField("dim_value"):
+            out.append(int(d.dim_value))
+        else:
+            out.append(d.dim_param or None)
+    return tuple(out)
+
+
+def _static(shape) -> tuple[int, ...] | None:
+    if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
+        return None
+    return tuple(shape)
+
+
+class _Importer:
+    def __init__(self, onnx, model, name: str, batch: int | None, fold_bn: bool, strict: bool):
+        from onnx import numpy_helper
+
+        self.onnx = onnx
+        self.np_helper = numpy_helper
+        self.model = model
+        self.fold_bn = fold_bn
+        self.strict = strict
+        g = model.graph
+        external = onnx.TensorProto.EXTERNAL
+        self.consts: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in g.initializer
+                                       if t.data_location != external}
+        # initializers whose data lives in an external file (not loaded): their shapes are all we need
+        self.const_shapes: dict[str, tuple[int, ...]] = {t.name: tuple(int(d) for d in t.dims)
+                                                         for t in g.initializer if t.data_location == external}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        # tensors that are constants or computed from shapes
+        self.meta: set[str] = set(self.consts) | set(self.const_shapes)
+        self.producer: dict[str, str | None] = {}
+        self.consumers: dict[str, int] = {}
+        for node in g.node:
+            for i in node.input:
+                if i:
+                    self.consumers[i] = self.consumers.get(i, 0) + 1
+        for o in g.output:
+            self.consumers[o.name] = self.consumers.get(o.name, 0) + 1
+
+        inputs = [i for i in g.input if i.name not in self.consts and i.name not in self.const_shapes]
+        if not inputs:
+            raise EnergySimError(f"ONNX model {name!r} has no graph input besides initializers")
+        self.orig_batch: int | None = None
+        for vi in inputs:
+            dims = _dims(vi.type)
+            if dims is None or not dims:
+                raise EnergySimError(f"ONNX model {name!r}: graph input {vi.name!r} has no shape")
+            first = dims[0]
+            if isinstance(first, int) and first > 0 and self.orig_batch is None:
+                self.orig_batch = first
+            n = batch if batch is not None else (first if isinstance(first, int) and first > 0 else 1)
+            rest = dims[1:]
+            bad = [d for d in rest if not isinstance(d, int) or d < 1]
+            if bad:
+                raise EnergySimError(
+                    f"ONNX model {name!r}: graph input {vi.name!r} has non-static dimensions {dims}; "
+                    "only the batch (first) dimension may be symbolic"
+                )
+            self.shapes[vi.name] = (int(n), *rest)
+            self.producer[vi.name] = None
+        self.batch = self.shapes[inputs[0].name][0]
+        self.net = Network(name, self.shapes[inputs[0].name])
+        self.inferred = self._infer()
+        self._auto_names: dict[str, int] = {}
+
+    # -- shapes --------------------------------------------------------------------------------------------
+    def _infer(self) -> dict[str, tuple]:
+        """Shapes from ONNX shape inference, run on a copy whose inputs carry the (overridden) batch."""
+        onnx = self.onnx
+        m = onnx.ModelProto()
+        m.CopyFrom(self.model)
+        # stale intermediate shapes (written for another batch) would be trusted by inference: drop them
+        del m.graph.value_info[:]
+        for o in m.graph.output:
+            o.type.tensor_type.ClearField("shape")
+        for vi in m.graph.input:
+            if vi.name in self.shapes:
+                shp = vi.type.tensor_type.shape
+                shp.dim[0].Clear()
+                shp.dim[0].dim_value = self.shapes[vi.name][0]
+        try:
+            m = onnx.shape_inference.infer_shapes(m, data_prop=True)
+        except Exception:  # inference is a helper here; our own shape rules are authoritative
+            return {}
+        out = {}
+        for vi in list(m.graph.value_info) + list(m.graph.output):
+            s = _static(_dims(vi.type))
+            if s is not None:
+                out[vi.name] = s
+        return out
+
+    def _shape(self, tensor: str, node) -> tuple[int, ...]:
+        if tensor in self.shapes:
+            return self.shapes[tensor]
+        if tensor in self.consts:
+            return tuple(self.consts[tensor].shape)
+        if tensor in self.const_shapes:
+            return self.const_shapes[tensor]
+        raise EnergySimError(f"node {self._label(node)}: the shape of input {tensor!r} is unknown")
+
+    def _label(self, node) -> str:
+        return f"{node.name!r} ({node.op_type})" if node.name else f"{node.op_type} -> {list(node.output)}"
+
+    # -- naming --------------------------------------------------------------------------------------------
+    def _layer_name(self, node) -> str:
+        raw = node.name
+        if raw.startswith("/") and raw.count("/") >= 2:
+            parts = [p for p in raw.split("/") if p]
+            scope = _qualified(parts[:-1])
+            name = scope if node.op_type in _MODULE_OPS else f"{scope}/{parts[-1]}"
+        elif raw.startswith("/") and "/" not in raw[1:]:  # a function at the exporter's root scope: "/Add_1"
+            name = raw[1:].lower()
+        elif raw:
+            name = raw
+        else:
+            base = node.op_type.lower()
+            k = self._auto_names.get(base, 0)
+            self._auto_names[base] = k + 1
+            name = base if k == 0 else f"{base}_{k}"
+        return self.net.unique_name(name)
+
+    # -- graph building ------------------------------------------------------------------------------------
+    def _attrs(self, node) -> dict[str, Any]:
+        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def _act_inputs(self, node) -> list[str]:
+        return [i for i in node.input if i and i not in self.meta]
+
+    def _add(self, node, kw: dict, inputs: list[str], out_shape: tuple[int, ...]) -> None:
+        name = self._layer_name(node)
+        in_shapes = tuple(self._shape(i, node) for i in inputs)
+        layer = Layer(name=name, input_shapes=in_shapes, output_shape=out_shape, **kw)
+        edges = [(self.producer[i], self.shapes[i]) for i in inputs if self.producer.get(i) is not None]
+        self.net.add_layer(layer, edges)
+        out = node.output[0]
+        self.shapes[out] = out_shape
+        self.producer[out] = name
+
+    def _fuse(self, node, what: str, out_shape: tuple[int, ...]) -> None:
+        src = self._act_inputs(node)
+        prod = self.producer.get(src[0]) if src else None
+        out = node.output[0]
+        self.producer[out] = prod
+        self.shapes[out] = out_shape
+        if prod is not None:
+            layer = self.net[prod]
+            self.net.replace_layer(layer.model_copy(update={"fused": layer.fused + (what,)}))
+
+    def _elementwise(self, node, kind: str, inputs: list[str], out_shape: tuple[int, ...]) -> None:
+        n, c, h, w = _spatial(out_shape)
+        self._add(node, dict(kind=kind, op=node.op_type, N=n, M=c, C=c, P=h, Q=w, H=h, W=w), inputs, out_shape)
+
+    def run(self) -> Network:
+        for node in self.model.graph.node:
+            self._node(node)
+        return self.net
+
+    def _node(self, node) -> None:
+        op = node.op_type
+        acts = self._act_inputs(node)
+        if op in _META_OPS or not acts:
+            self._meta(node)
+            return
+        if op not in _ELEMENTWISE | {"Concat"} | _ACTIVATIONS | _PASS | _POOLS | _NORMS | {
+            "Conv", "Gemm", "MatMul", "BatchNormalization"
+        }:
+            self._unsupported(node)
+            return
+        try:
+            handler = getattr(self, f"_op_{op}", None)
+            if handler is not None:
+                handler(node)
+            elif op in _ACTIVATIONS:
+                x = acts[0]
+                self._elementwise(node, "activation", [x], self._shape(x, node))
+            elif op in _ELEMENTWISE:
+                self._op_elementwise(node, acts)
+            elif op in _PASS:
+                self._op_pass(node, acts[0])
+            elif op in _POOLS:
+                self._op_pool(node, acts[0])
+        except EnergySimError:
+            raise
+        except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError) as exc:
+            raise EnergySimError(f"node {self._label(node)}: malformed or unsupported attributes ({exc})") from None
+
+    def _meta(self, node) -> None:
+        """Constants and shape arithmetic: evaluate what is cheap (for Reshape targets), never a layer."""
+        for o in node.output:
+            self.meta.add(o)
+        op = node.op_type
+        a = self._attrs(node)
+        try:
+            import numpy as np
+
+            if op == "Constant" and "value" in a:
+                self.consts[node.output[0]] = self.np_helper.to_array(a["value"])
+            elif op == "Shape" and node.input[0] in self.shapes:
+                self.consts[node.output[0]] = np.array(self.shapes[node.input[0]], dtype=np.int64)
+            elif op in ("Gather", "Unsqueeze", "Concat", "Cast", "Squeeze") and all(
+                i in self.consts for i in node.input if i
+            ):
+                vals = [self.consts[i] for i in node.input if i]
+                if op == "Gather":
+                    r = np.take(vals[0], vals[1], axis=a.get("axis", 0))
+                elif op == "Concat":
+                    r = np.concatenate([np.atleast_1d(v) for v in vals], axis=a.get("axis", 0))
+                elif op == "Unsqueeze":
+                    axes = a.get("axes", vals[1] if len(vals) > 1 else [0])
+                    r = np.expand_dims(vals[0], tuple(int(x) for x in np.atleast_1d(axes)))
+                elif op == "Squeeze":
+                    r = np.squeeze(vals[0])
+                else:
+                    r = vals[0]
+                self.consts[node.output[0]] = r
+        except Exception:  # best effort: inference shapes are the fallback for what we cannot evaluate
+            pass
+
+    def _unsupported(self, node) -> None:
+        label = self._label(node)
+        if self.strict:
+            raise EnergySimError(
+                f"node {label}: unsupported op {node.op_type}; pass strict=False to keep it as an 'unsupported' node"
+            )
+        out = node.output[0]
+        shp = self.inferred.get(out)
+        if shp is None:
+            raise EnergySimError(f"node {label}: unsupported op {node.op_type} and its output shape cannot be inferred")
+        n, c, h, w = _spatial(shp) if shp else (1, 1, 1, 1)
+        self._add(node, dict(kind="unsupported", op=node.op_type, N=n, M=c, C=c, P=h, Q=w, H=h, W=w),
+                  self._act_inputs(node), shp)
+
+    # -- op handlers ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _window(size: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: bool) -> int:
+        span = size + pb + pe - d * (k - 1) - 1
+        if span < 0:
+            raise ValueError(f"window {k} (dilation {d}) larger than padded input {size + pb + pe}")
+        out = (math.ceil(span / s) if ceil_mode else span // s) + 1
+        # as in torch/ONNX: with ceil_mode the last window must start inside the input or left padding
+        if ceil_mode and (out - 1) * s >= size + pb:
+            out -= 1
+        return out
+
+    def _spatial_params(self, node, a: dict, kernel: tuple[int, int], hw: tuple[int, int]):
+        """(strides, dilations, begin pads, output size) for a 2-D window op, auto_pad included."""
+        strides = tuple(a.get("strides", (1, 1)))
+        dil = tuple(a.get("dilations", (1, 1)))
+        pads = tuple(a.get("pads", (0, 0, 0, 0)))
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        ceil_mode = bool(a.get("ceil_mode", 0))
+        out, begin = [], []
+        for i in range(2):
+            size, k, s, d = hw[i], kernel[i], strides[i], dil[i]
+            if auto in ("SAME_UPPER", "SAME_LOWER"):
+                o = math.ceil(size / s)
+                total = max(0, (o - 1) * s + d * (k - 1) + 1 - size)
+                b = total // 2 if auto == "SAME_UPPER" else total - total // 2
+                out.append(o)
+                begin.append(b)
+            elif auto == "VALID":
+                out.append(self._window(size, k, s, d, 0, 0, ceil_mode))
+                begin.append(0)
+            else:
+                out.append(self._window(size, k, s, d, pads[i], pads[i + 2], ceil_mode))
+                begin.append(pads[i])
+        return strides, dil, tuple(begin), tuple(out)
+
+    def _op_Conv(self, node) -> None:
+        a = self._attrs(node)
+        x, wname = node.input[0], node.input[1]
+        xs = self._shape(x, node)
+        ws = self._shape(wname, node)
+        groups = int(a.get("group", 1))
+        if len(ws) == 3:  # Conv1d: height 1, as trace records it
+            xs4 = (xs[0], xs[1], 1, xs[2])
+            kernel = (1, ws[2])
+            a = dict(a)
+            for key in ("strides", "dilations"):
+                if key in a:
+                    a[key] = (1, a[key][0])
+            if "pads" in a:
+                a["pads"] = (0, a["pads"][0], 0, a["pads"][1])
+        elif len(ws) == 4:
+            xs4, kernel = xs, (ws[2], ws[3])
+        else:
+            raise EnergySimError(f"node {self._label(node)}: only 1-D and 2-D convolutions are supported, weight {ws}")
+        n, cin, h, w = xs4
+        if ws[1] * groups != cin:
+            raise EnergySimError(
+                f"node {self._label(node)}: weight {ws} with group={groups} does not fit {cin} input channels"
+            )
+        cout = ws[0]
+        (sh, sw), (dh, dw), (ph, pw), (p, q) = self._spatial_params(node, a, kernel, (h, w))
+        out_shape = (n, cout, q) if len(ws) == 3 else (n, cout, p, q)
+        kind = "conv" if groups == 1 else ("depthwise" if groups == cin == cout else "grouped")
+        bias = len(node.input) > 2 and bool(node.input[2])
+        self._add(node, dict(kind=kind, op="Conv", N=n, M=cout, C=cin, P=p, Q=q, R=kernel[0], S=kernel[1], H=h, W=w,
+                             stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, pad_h=ph, pad_w=pw,
+                             groups=groups, bias=bias), [x], out_shape)
+
+    def _linear(self, node, x: str, in_f: int, out_f: int, bias: bool) -> None:
+        xs = self._shape(x, node)
+        n = math.prod(xs[:-1]) if len(xs) > 1 else 1
+        out_shape = (*xs[:-1], out_f)
+        self._add(node, dict(kind="linear", op=node.op_type, N=n, M=out_f, C=in_f, bias=bias), [x], out_shape)
+
+    def _op_Gemm(self, node) -> None:
+        a = self._attrs(node)
+        x, wname = node.input[0], node.input[1]
+        if wname not in self.meta:
+            self._unsupported_matmul(node)
+            return
+        xs, ws = self._shape(x, node), self._shape(wname, node)
+        if a.get("transA", 0):
+            raise EnergySimError(f"node {self._label(node)}: Gemm with transA=1 on an activation is not supported")
+        out_f, in_f = (ws[0], ws[1]) if a.get("transB", 0) else (ws[1], ws[0])
+        if xs[-1] != in_f:
+            raise EnergySimError(f"node {self._label(node)}: input {xs} does not fit weight {ws}")
+        self._linear(node, x, in_f, out_f, len(node.input) > 2 and bool(node.input[2]))
+
+    def _op_MatMul(self, node) -> None:
+        x, wname = node.input[0], node.input[1]
+        if wname not in self.meta or len(self._shape(wname, node)) != 2:
+            self._unsupported_matmul(node)
+            return
+        ws = self._shape(wname, node)
+        if self._shape(x, node)[-1] != ws[0]:
+            raise EnergySimError(f"node {self._label(node)}: input {self._shape(x, node)} does not fit weight {ws}")
+        self._linear(node, x, ws[0], ws[1], False)
+
+    def _unsupported_matmul(self, node) -> None:
+        if self.strict:
+            raise EnergySimError(
+                f"node {self._label(node)}: unsupported op {node.op_type} of two activations (no constant weight); "
+                "pass strict=False to keep it as an 'unsupported' node"
+            )
+        self._unsupported(node)
+
+    def _op_BatchNormalization(self, node) -> None:
+        x = node.input[0]
+        prod = self.producer.get(x)
+        foldable = self.fold_bn and prod is not None and self.net[prod].has_macs and self.consumers.get(x, 0) == 1
+        if foldable:
+            self._fuse(node, f"BatchNormalization:{node.name or node.output[0]}", self._shape(x, node))
+        else:
+            self._elementwise(node, "norm", [x], self._shape(x, node))
+
+    def _op_LRN(self, node) -> None:
+        self._elementwise(node, "norm", [node.input[0]], self._shape(node.input[0], node))
+
+    def _op_Concat(self, node) -> None:
+        a = self._attrs(node)
+        acts = self._act_inputs(node)
+        shapes = [self._shape(i, node) for i in acts]
+        axis = a["axis"] % len(shapes[0])
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        self._elementwise(node, "concat", acts, tuple(out))
+
+    def _op_elementwise(self, node, acts: list[str]) -> None:
+        shapes = [self._shape(i, node) for i in node.input if i]
+        out = _broadcast(shapes, self._label(node))
+        # a constant Add right after a constant-weight MatMul is that linear layer's bias (exporters write
+        # nn.Linear this way when they do not emit Gemm)
+        if node.op_type == "Add" and len(acts) == 1 and len(node.input) == 2:
+            prod = self.producer.get(acts[0])
+            if prod is not None:
+                layer = self.net[prod]
+                if (layer.kind == "linear" and layer.op == "MatMul" and not layer.bias
+                        and self.consumers.get(acts[0], 0) == 1 and out == self._shape(acts[0], node)):
+                    self.net.replace_layer(layer.model_copy(update={"bias": True}))
+                    self.producer[node.output[0]] = prod
+                    self.shapes[node.output[0]] = out
+                    return
+        self._elementwise(node, "add", acts, out)
+
+    def _op_pool(self, node, x: str) -> None:
+        op = node.op_type
+        xs = self._shape(x, node)
+        if len(xs) != 4:
+            raise EnergySimError(f"node {self._label(node)}: only 2-D pooling on NCHW tensors is supported, got {xs}")
+        n, c, h, w = xs
+        if op.startswith("Global"):
+            self._add(node, dict(kind="pool", op=op, N=n, M=c, C=c, P=1, Q=1, R=h, S=w, H=h, W=w,
+                                 stride_h=h, stride_w=w), [x], (n, c, 1, 1))
+            return
+        a = self._attrs(node)
+        kernel = tuple(a["kernel_shape"])
+        (sh, sw), _, (ph, pw), (p, q) = self._spatial_params(node, a, kernel, (h, w))
+        self._add(node, dict(kind="pool", op=op, N=n, M=c, C=c, P=p, Q=q, R=kernel[0], S=kernel[1], H=h, W=w,
+                             stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw), [x], (n, c, p, q))
+
+    def _op_pass(self, node, x: str) -> None:
+        op = node.op_type
+        xs = self._shape(x, node)
+        a = self._attrs(node)
+        if op in ("Dropout", "Identity"):
+            out = xs
+        elif op == "Flatten":
+            axis = a.get("axis", 1) % (len(xs) + 1) if xs else 0
+            out = (math.prod(xs[:axis]), math.prod(xs[axis:]))
+        elif op == "Reshape":
+            out = self._reshape(node, xs, a)
+        elif op in ("Squeeze", "Unsqueeze"):
+            axes = a.get("axes")
+            if axes is None and len(node.input) > 1 and node.input[1]:
+                axes = self.consts.get(node.input[1])
+                if axes is None:
+                    out = self.inferred.get(node.output[0])
+                    if out is None:
+                        raise EnergySimError(f"node {self._label(node)}: cannot determine its axes")
+                    self._fuse(node, op, out)
+                    return
+            axes = [int(v) for v in (axes if axes is not None else [])]
+            if op == "Squeeze":
+                ax = {v % len(xs) for v in axes} if axes else {i for i, d in enumerate(xs) if d == 1}
+                out = tuple(d for i, d in enumerate(xs) if i not in ax)
+            else:
+                rank = len(xs) + len(axes)
+                ax = sorted(v % rank for v in axes)
+                out_l = list(xs)
+                for v in ax:
+                    out_l.insert(v, 1)
+                out = tuple(out_l)
+        self._fuse(node, op, tuple(int(d) for d in out))
+
+    def _reshape(self, node, xs: tuple[int, ...], a: dict) -> tuple[int, ...]:
+        total = math.prod(xs)
+        target = self.consts.get(node.input[1]) if len(node.input) > 1 else a.get("shape")
+        if target is None:
+            inferred = self.inferred.get(node.output[0])
+            if inferred is None or math.prod(inferred) != total:
+                raise EnergySimError(f"node {self._label(node)}: cannot determine the target shape of Reshape")
+            return inferred
+        t = [int(v) for v in list(getattr(target, "flat", target))]
+        allowzero = bool(a.get("allowzero", 0))
+        t = [xs[i] if (v == 0 and not allowzero and i < len(xs)) else v for i, v in enumerate(t)]
+        # a target written for the exporter's batch (e.g. [1, -1]) still means "keep the batch" after an override
+        if t and self.orig_batch is not None and t[0] == self.orig_batch and xs and xs[0] == self.batch \
+                and self.batch != self.orig_batch:
+            t[0] = self.batch
+        if t.count(-1) == 1:
+            known = math.prod(v for v in t if v != -1)
+            if known == 0 or total % known:
+                raise EnergySimError(f"node {self._label(node)}: cannot reshape {xs} to {t}")
+            t[t.index(-1)] = total // known
+        if math.prod(t) != total:
+            raise EnergySimError(f"node {self._label(node)}: cannot reshape {xs} to {t}")
+        return tuple(t)
+
+
+def _qualified(scopes: list[str]) -> str:
+    """The module path of a torch-exporter scope: ``[layer1, layer1.0, conv1]`` -> ``layer1.0.conv1``.
+
+    Each scope component is a child's name relative to the enclosing module, except that children of a
+    Sequential/ModuleList repeat their parent's name as a prefix (``layer1`` then ``layer1.0``).
+    """
+    q, prev = "", ""
+    for c in scopes:
+        if prev and c.startswith(prev + "."):
+            q += c[len(prev):]
+        else:
+            q = f"{q}.{c}" if q else c
+        prev = c
+    return q
+
+
+def _broadcast(shapes: list[tuple[int, ...]], label: str) -> tuple[int, ...]:
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        ds = {s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0} - {1}
+        if len(ds) > 1:
+            raise EnergySimError(f"node {label}: shapes {shapes} do not broadcast")
+        out.append(ds.pop() if ds else 1)
+    return tuple(out)
+
+
+def from_onnx(path, batch: int | None = None, *, fold_bn: bool = True, strict: bool = True,
+              name: str | None = None) -> Network:
+    """Read an ONNX model (a path, or an ``onnx.ModelProto``) into a ``Network``.
+
+    ``batch``: the batch size N; it replaces the first dimension of every graph input whether that is symbolic
+    or fixed. ``None`` keeps a fixed batch and uses 1 for a symbolic one.
+    ``fold_bn`` / ``strict``: as in ``energysim.trace.trace``. Every tensor size is in elements.
+    Raises ``EnergySimError`` for a missing or non-ONNX file, an unsupported op (naming node and op_type), or
+    shapes that do not fit.
+    """
+    onnx = _import_onnx()
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise EnergySimError(f"batch must be a positive integer, got {batch!r}")
+    model = _load(onnx, path)
+    if name is None:
+        name = model.graph.name or "onnx_model"
+        if not isinstance(path, onnx.ModelProto):
+            name = Path(os.fspath(path)).stem
+    return _Importer(onnx, model, name, batch, fold_bn, strict).run()
