@@ -10,7 +10,7 @@ $(PY):
 	python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml setup.py | $(PY)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[dev,onnx,dask]"
 	touch $(STAMP)

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from energysim.interop.timeloop.case import TimeloopCase  # noqa: E402
+from energysim.interop.timeloop import TimeloopCase  # noqa: E402
 
 DEFAULT_CASES = str(ROOT.parent / "shared" / "validation" / "timeloop" / "*")
 BRUTE_FORCE_MAX_MACS = 100_000
@@ -55,7 +55,7 @@ def resnet50() -> None:
     from energysim.mapping.templates import map_problem
     from energysim.analysis.estimate import estimate
     from energysim.model.problem import Problem
-    from energysim.arch.profile import load_profile
+    from energysim.arch import load_profile
     from energysim.workload.trace import trace_model
 
     t0 = time.perf_counter()

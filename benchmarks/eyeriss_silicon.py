@@ -25,11 +25,11 @@ import time
 
 from energysim import trace_model
 from energysim.model.counts import evaluate
-from energysim.mapping.templates import map_problem, utilized_pes
+from energysim.mapping.templates import map_problem
 from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.problem import Problem
-from energysim.arch.profile import load_profile
-from energysim.costs.sparsity.transform import SparseOptions, apply
+from energysim.arch import load_profile
+from energysim.costs.sparsity import SparseOptions, apply
 
 LAYERS = ["features.0", "features.4", "features.8", "features.10", "features.12"]
 LABELS = ["CONV1", "CONV2", "CONV3", "CONV4", "CONV5"]
@@ -76,7 +76,7 @@ def joint_multicast_profile(profile):
     network multicasts one buffer read to every PE whose (row, column) tag matches, across the whole array:
     one fan-out, whose multicast the engine then counts jointly. Nothing else changes.
     """
-    from energysim.arch.profile import HardwareProfile
+    from energysim.arch import HardwareProfile
 
     d = profile.model_dump(by_alias=True, exclude_none=True)
     d["levels"] = [lv for lv in d["levels"] if lv["name"] != "PE_columns"]
@@ -158,7 +158,7 @@ def eyeriss_mapping(label: str, layer, problem: Problem, profile) -> tuple[Mappi
 def _real_pes(m: Mapping, prob: Problem, layer) -> int:
     """PEs doing real work at the peak: where padded output rows are all spread across the array (CONV2's
     28 = 14 x 2 for 27 rows), the phantom row's PEs are idle and not counted."""
-    pes = utilized_pes(m)
+    pes = m.utilized_pes()
     sp_p = math.prod(lm.spatial().get("P", 1) for lm in m.levels)
     if prob.bounds["P"] != layer.P and sp_p == prob.bounds["P"]:
         return pes * layer.P // prob.bounds["P"]

@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from energysim.mapping.search.mapper import MapperOptions, search  # noqa: E402
+from energysim.mapping.search import MapperOptions, search  # noqa: E402
 from energysim.model.problem import Problem  # noqa: E402
-from energysim.arch.profile import HardwareProfile  # noqa: E402
-from energysim.interop.timeloop.case import TimeloopCase  # noqa: E402
+from energysim.arch import HardwareProfile  # noqa: E402
+from energysim.interop.timeloop import TimeloopCase  # noqa: E402
 from energysim.workload.trace import trace_model  # noqa: E402
 
 CASES = str(Path(__file__).resolve().parents[2] / "shared" / "validation" / "timeloop")
@@ -78,7 +78,7 @@ def main() -> int:
         c = TimeloopCase.load(case)
         if c.problem.name == "CNN_Layer":
             continue  # the VGG layer of ispass06 is too large to enumerate
-        from energysim.mapping.search.mapper import Space
+        from energysim.mapping.search import Space
 
         sp = Space(c.problem, c.profile)
         orders = math.factorial(sum(1 for b in c.problem.bounds.values() if b > 1)) ** max(1, sp.T - 1)

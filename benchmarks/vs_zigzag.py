@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -100,9 +99,9 @@ def run_ours(setting: str, source: str) -> dict:
     sys.path.insert(0, str(ROOT))
     t0 = time.perf_counter()
     import energysim
-    from energysim.mapping.search.mapper import MapperOptions, clear_cache, search
+    from energysim.mapping.search import MapperOptions, clear_cache, search
     from energysim.model.problem import Problem
-    from energysim.arch.profile import load_profile
+    from energysim.arch import load_profile
 
     clear_cache()
     t1 = time.perf_counter()

@@ -9,7 +9,7 @@ Typical use::
     res = dkm.compress(model, data, dkm.CompressConfig(cluster_rate=0.05, regularizer="hard"))
     dkm.save("out/model.dkm", res.model, res.shared, model_name="digits_cnn")
     art = dkm.load("out/model.dkm")            # art.model: weights bit-identical to res.model
-    records = dkm.codebook_records(art)        # energysim.codebook.CodebookRecord per layer
+    records = dkm.codebook_records(art)        # energysim.costs.codebook.CodebookRecord per layer
 
 Modules: grouping (weights <-> sample matrix), kmeans, layers (which layers, K per layer), share,
 regularizers, train (loop, evaluate, centroid fine-tuning), pipeline, data, artifact, ratio, records, cli.

@@ -4,9 +4,9 @@
 For each cluster rate the conv layers (kinds conv, grouped, depthwise) are shared by k-means over kernel rows
 (row grouping, ``K = ceil(rate · rows)`` per layer), and two numbers are computed for the conv layers only:
 
-- the paper metric (``energysim.metrics.paper_metric``, 8-bit weights and activations as the paper does for
+- the paper metric (``energysim.paper_metric``, 8-bit weights and activations as the paper does for
   conv layers, codebook + fixed-length indices), total full-adder equivalents / #MACs;
-- the dataflow estimate with codebook-aware costs (``energysim.codebook_costs``: index traffic, LUT reads and
+- the dataflow estimate with codebook-aware costs (``energysim.costs.codebook``: index traffic, LUT reads and
   codebook load by default; row-stationary compute reuse only when asked, since the paper metric by construction
   leaves the computation unchanged by sharing and the Eyeriss tool it was checked against has no such term) on
   a hardware profile and dataflow (``eyeriss-65nm``, ``rs``), total energy / #MACs (the dense #MACs).
@@ -14,7 +14,7 @@ For each cluster rate the conv layers (kinds conv, grouped, depthwise) are share
 The coefficient of determination is that of a least-squares line fitting one metric on the other across the
 rates, which for a one-variable linear fit is the squared Pearson correlation ``r²`` (symmetric in the two).
 
-The dense counts come from ``energysim.counts.evaluate`` on each layer's dataflow mapping (computed once and reused
+The dense counts come from ``energysim.evaluate`` on each layer's dataflow mapping (computed once and reused
 at every rate); a profile's optional ``sparsity`` section is not applied here.
 
 k-means: all conv rows of AlexNet / GoogLeNet at 8 rates is up to ~10⁵ centres over ~3·10⁵ rows per layer,
@@ -37,19 +37,19 @@ import pandas as pd
 import torch
 
 from energysim import zoo
-from energysim.costs.codebook.record import CodebookRecord
-from energysim.costs.codebook.costs import TERM_NAMES, CodebookCosts, CodebookTerms
+from energysim.costs.codebook import CodebookRecord
+from energysim.costs.codebook import TERM_NAMES, CodebookCosts, CodebookTerms
 from energysim.model.counts import evaluate
-from energysim.analysis.estimate import mapping_for
-from energysim.errors import EnergySimError
+from energysim.mapping.dataflow import mapping_for
 from energysim.analysis.paper_metric import paper_metric
 from energysim.model.problem import Problem
-from energysim.arch.profile import load_profile
+from energysim.arch import load_profile
 from energysim.workload.trace import trace
 
 from .errors import DKMError
 from .grouping import group
 from .kmeans import kmeans
+from energysim.analysis.schema import stamped
 
 #: The paper's cluster rates (Wu et al. 2018, §5).
 PAPER_RATES: dict[str, tuple[float, ...]] = {
@@ -133,11 +133,11 @@ class CompareResult:
     seconds: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "profile": self.profile, "dataflow": self.dataflow, "weights": self.weights,
+        return stamped("dkm.compare-metrics", {"model": self.model, "profile": self.profile, "dataflow": self.dataflow, "weights": self.weights,
                 "points": self.points, "r2": _num(self.r2), "fit": self.fit, "dense": self.dense,
                 "r2_by_term": {k: _num(v) for k, v in self.r2_by_term.items()}, "seconds": self.seconds,
                 "r2_definition": "squared Pearson correlation of paper_metric and dataflow_estimate across rates "
-                                 "(= R^2 of the least-squares line of one on the other)"}
+                                 "(= R^2 of the least-squares line of one on the other)"})
 
 
 def compare_metrics(

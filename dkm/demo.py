@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from energysim.analysis.schema import stamped
+
 PROFILE = "eyeriss-65nm"
 DATAFLOW = "rs"
 MODEL = "digits_cnn"
@@ -64,7 +66,7 @@ def _run(out, quick: bool, seed: int, verbose: bool) -> dict:
 
     sc = score(art, PROFILE, DATAFLOW)
     files = write_outputs(sc, out)
-    summary = {
+    summary = stamped("dkm.demo", {
         "model": MODEL, "data": data.note or data.name, "profile": PROFILE, "dataflow": DATAFLOW,
         "config": res.config,
         "baseline_accuracy": res.baseline_accuracy, "shared_accuracy_no_retrain": res.shared_accuracy_no_retrain,
@@ -78,7 +80,7 @@ def _run(out, quick: bool, seed: int, verbose: bool) -> dict:
                           for n, sl in res.shared.items()],
         "seconds": {"compress": t_compress, "total": None},
         "energy_units": "eyeriss-65nm normalized units (1 = one 16-bit RF access), reported as pJ",
-    }
+    })
     _summary_figure(summary, out / "summary.png")
     summary["seconds"]["total"] = time.perf_counter() - t0
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -1,11 +1,11 @@
-"""Hand-off to the simulator: one :class:`energysim.codebook.CodebookRecord` per shared layer."""
+"""Hand-off to the simulator: one :class:`energysim.costs.codebook.CodebookRecord` per shared layer."""
 
 from __future__ import annotations
 
 import os
 from typing import Mapping
 
-from energysim.costs.codebook.record import CodebookRecord
+from energysim.costs.codebook import CodebookRecord
 
 from .share import SharedLayer
 

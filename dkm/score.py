@@ -2,7 +2,7 @@
 
 ``score(path, profile)`` reads the artifact (its manifest names the zoo model), checks that every shared layer is
 a conv/linear layer of that model with the recorded weight shape, traces the model, and estimates it twice with
-``energysim``: dense, and with :class:`energysim.codebook_costs.CodebookCosts` fed by the artifact's codebook
+``energysim``: dense, and with :class:`energysim.costs.codebook.CodebookCosts` fed by the artifact's codebook
 records (index traffic, codebook LUT reads, codebook load, row-stationary compute reuse; each switchable).
 """
 
@@ -15,14 +15,16 @@ from pathlib import Path
 import pandas as pd
 
 from energysim import zoo
-from energysim.costs.codebook.costs import CodebookTerms, estimate_compressed
+from energysim.analysis.compressed import estimate_compressed
+from energysim.costs.codebook import CodebookTerms
 from energysim.analysis.estimate import estimate
 from energysim.analysis.plots import plot_side_by_side
-from energysim.arch.profile import load_profile
+from energysim.arch import load_profile
 from energysim.analysis.report import EnergyReport
 from energysim.workload.trace import trace
 
 from .errors import DKMError
+from energysim.analysis.schema import stamped
 
 
 @dataclass
@@ -65,13 +67,13 @@ class ScoreResult:
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict:
-        return {
+        return stamped("dkm.score", {
             "model": self.model, "artifact": self.artifact, "profile": self.dense.profile,
             "dataflow": self.dense.dataflow, "terms": self.terms.__dict__.copy(),
             "dense_energy_pj": self.dense_energy_pj, "compressed_energy_pj": self.compressed_energy_pj,
             "reduction": self.reduction, "term_pj": self.term_pj,
             "layers": json.loads(self.layers().to_json(orient="records")),
-        }
+        })
 
 
 def _check_layers(manifest: dict, net, path: str) -> None:

@@ -10,14 +10,16 @@ Units: counts in words, energies in pJ, capacities in words, widths in bits, tim
 """
 
 from energysim.errors import EnergySimError
-from energysim.workload.graph import Layer, Network
+from energysim.workload import Layer, Network
 from energysim.workload.trace import trace, trace_model
 from energysim.model.problem import DataSpace, Problem
-from energysim.arch.profile import HardwareProfile, MacUnit, StorageLevel, list_profiles, load_profile
+from energysim.arch import HardwareProfile, MacUnit, StorageLevel, list_profiles, load_profile
 from energysim.model.mapping import LevelMapping, Loop, Mapping
-from energysim.model.counts import LayerStats, evaluate
+from energysim.model.counts import evaluate
+from energysim.model.stats import LayerStats
 from energysim.mapping.templates import DATAFLOWS, map_problem
-from energysim.analysis.report import EnergyReport, LayerEnergy
+from energysim.analysis.report import EnergyReport
+from energysim.model.layer_energy import LayerEnergy
 from energysim.analysis.estimate import estimate, estimate_layer
 
 # imported on first use (module-level __getattr__): name -> submodule
@@ -26,8 +28,8 @@ _LAZY = {
     "CodebookRecord": "costs.codebook.record",
     "paper_metric": "analysis.paper_metric",
     "paper_metric_total": "analysis.paper_metric",
-    "TimeloopCase": "interop.timeloop.case",
-    "check_cases": "interop.timeloop.case",
+    "TimeloopCase": "interop.timeloop",
+    "check_cases": "interop.timeloop",
 }
 
 __all__ = [
@@ -54,7 +56,7 @@ def __dir__():
 
 
 def from_onnx(path, batch=None, **kw):
-    """Build a ``Network`` from an ONNX file (needs the ``onnx`` extra). See ``energysim.onnx_import``."""
-    from energysim.workload.onnx_import import from_onnx as _from_onnx
+    """Build a ``Network`` from an ONNX file (needs the ``onnx`` extra). See ``energysim.workload.onnx``."""
+    from energysim.workload.onnx import from_onnx as _from_onnx
 
     return _from_onnx(path, batch=batch, **kw)

@@ -1,1 +1,1 @@
-"""Hardware profiles shipped as YAML data (see ``energysim.profile`` for the schema)."""
+"""Hardware profiles shipped as YAML data (see ``energysim.arch.profile`` for the schema)."""

@@ -3,7 +3,7 @@
 It walks the loop nest element by element: for every level, instance and time step it enumerates the points of
 the sub-nest below, collects the touched coordinates of each data space (Python sets; tiles are their per-rank
 bounding boxes, as in Timeloop) and counts what the buffer must fetch, serve and take back, under the rules
-documented in ``energysim.counts``. It shares no code with the engine beyond the input objects.
+documented in ``energysim.model.counts``. It shares no code with the engine beyond the input objects.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from math import prod
 
 from energysim.model.mapping import Mapping
 from energysim.model.problem import Problem
-from energysim.arch.profile import HardwareProfile
+from energysim.arch import HardwareProfile
 
 
 def _strides(loops):

@@ -1,4 +1,4 @@
-"""Codebook-aware weight costs (energysim.codebook_costs): each term alone, all off == dense, brute-force reuse."""
+"""Codebook-aware weight costs (energysim.costs.codebook): each term alone, all off == dense, brute-force reuse."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from energysim.costs.codebook.record import CodebookRecord
-from energysim.costs.codebook.costs import (
-    TERM_NAMES, CodebookCosts, CodebookTerms, distinct_codewords, estimate_compressed,
-)
+from energysim.analysis.compressed import estimate_compressed
+from energysim.costs.codebook import TERM_NAMES, CodebookCosts, CodebookRecord, CodebookTerms, distinct_codewords
 from energysim.errors import EnergySimError
 from energysim.analysis.estimate import estimate
-from energysim.arch.profile import HardwareProfile, load_profile
+from energysim.arch import HardwareProfile, load_profile
 from energysim.workload.trace import trace, trace_model
 
 PROFILE = "eyeriss-65nm"

@@ -70,7 +70,7 @@ def test_compare_state_dict_and_terms(tmp_path):
     import torch
 
     from energysim import zoo
-    from energysim.costs.codebook.costs import CodebookTerms
+    from energysim.costs.codebook import CodebookTerms
 
     torch.manual_seed(3)
     sd = zoo.build("digits_cnn").state_dict()

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from energysim.model.counts import evaluate
 from energysim.model.mapping import Mapping
 from energysim.model.problem import DataSpace, Problem
-from energysim.arch.profile import HardwareProfile
-from energysim.workload.graph import Layer
+from energysim.arch import HardwareProfile
+from energysim.workload import Layer
 
 from bruteforce import BruteForce
 from shared_paths import TIMELOOP  # noqa: E402
@@ -147,7 +147,7 @@ SMALL_CASES = ["ispass00_conv1d_1level", "ispass01_conv1d_2level_os", "ispass01_
 @pytest.mark.parametrize("case", SMALL_CASES)
 def test_bruteforce_reproduces_timeloop(case):
     """The brute-force rules themselves give Timeloop's printed counts on the small reference cases."""
-    from energysim.interop.timeloop.case import TimeloopCase
+    from energysim.interop.timeloop import TimeloopCase
 
     c = TimeloopCase.load(TIMELOOP / case)
     bf = BruteForce(c.problem, c.profile, c.mapping)

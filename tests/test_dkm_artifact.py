@@ -12,7 +12,7 @@ from dkm.layers import resolve_layers
 from dkm.ratio import han_ratio, ratios
 from dkm.share import SharedLayer, share_weights
 from energysim import zoo
-from energysim.costs.codebook.record import CodebookRecord
+from energysim.costs.codebook import CodebookRecord
 
 
 

@@ -9,11 +9,11 @@ from hypothesis import given, settings, strategies as st
 from energysim import EnergySimError, Layer, trace_model
 from energysim.cli import main as cli_main
 from energysim.model.counts import evaluate
-from energysim.mapping.templates import DATAFLOWS, map_problem, utilized_pes
+from energysim.mapping.templates import DATAFLOWS, map_problem
 from energysim.analysis.estimate import estimate
 from energysim.analysis.plots import plot_side_by_side, write_figures
 from energysim.model.problem import Problem
-from energysim.arch.profile import list_profiles, load_profile
+from energysim.arch import list_profiles, load_profile
 
 PROFILES = ["eyeriss-65nm", "eyeriss-32nm", "simple-45nm", "tpu-like"]
 
@@ -44,7 +44,7 @@ def test_templates_give_valid_mappings(profile, dataflow, shape):
     m.validate_for(problem, prof)  # raises if invalid
     stats = evaluate(problem, prof, m)
     assert stats.macs == SHAPES[shape].macs
-    assert 1 <= utilized_pes(m) <= prof.mac.instances
+    assert 1 <= m.utilized_pes() <= prof.mac.instances
 
 
 def test_row_stationary_unrolls_filter_rows_and_output_rows():

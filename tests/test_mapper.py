@@ -10,16 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from energysim.interop.timeloop import problem_from_timeloop
 from energysim import EnergySimError, Layer
 from energysim.cli import main as cli_main
 from energysim.model.counts import evaluate
 from energysim.mapping.templates import map_problem
 from energysim.analysis.estimate import estimate_layer
-from energysim.mapping.search.mapper import MapperOptions, Space, parse_dataflow, search
+from energysim.mapping.search import MapperOptions, Space, parse_dataflow, search
+from energysim.mapping.search.batch import BatchEvaluator
+from energysim.mapping.search.tiling import Tiler
 from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.problem import Problem
-from energysim.arch.profile import HardwareProfile, load_profile
-from energysim.interop.timeloop.case import TimeloopCase
+from energysim.arch import HardwareProfile, load_profile
+from energysim.interop.timeloop import TimeloopCase
 from shared_paths import TIMELOOP  # noqa: E402
 
 PROFILES = ["eyeriss-65nm", "eyeriss-32nm", "simple-45nm", "tpu-like"]
@@ -44,7 +47,7 @@ SHAPES = {
 
 
 def _check_batch(problem, profile, space, sp, perms, F):
-    res = space.evaluate_batch(sp, perms, F)
+    res = BatchEvaluator(space).evaluate_batch(sp, perms, F)
     for k in range(len(F)):
         m = space.to_mapping(sp, perms, F[k])
         try:
@@ -91,7 +94,7 @@ def test_vectorized_equals_engine_on_random_candidates(profile, shape):
         for sp in sps[:2]:
             opts = space.perm_options(sp)
             perms = [tuple(rng.permutation(list(o[0]))) for o in opts]
-            F = space.tilings(sp)
+            F = Tiler(space, sp).tilings()
             if len(F) > 12:
                 F = F[rng.choice(len(F), 12, replace=False)]
             _check_batch(problem, prof, space, sp, perms, F)
@@ -200,7 +203,7 @@ def _brute_force(problem, profile, keep_variants):
 
 
 def test_exhaustive_optimum_on_a_tiny_space():
-    problem = Problem.from_timeloop({
+    problem = problem_from_timeloop({
         "shape": {"name": "Conv1D_OC", "dimensions": ["K", "R", "P"],
                   "data_spaces": [{"name": "Weights", "projection": [[["K"]], [["R"]]]},
                                   {"name": "Inputs", "projection": [[["R"], ["P"]]]},
@@ -254,7 +257,7 @@ def test_mapping_path_imports_no_torch_or_pandas():
     import sys
 
     code = ("import sys, energysim\n"
-            "from energysim.mapping.search.mapper import search\n"
+            "from energysim.mapping.search import search\n"
             "p = energysim.Problem.from_layer(energysim.Layer(name='l', kind='conv', op='Conv2d', N=1, M=8, C=4,"
             " P=4, Q=4, R=3, S=3, H=6, W=6))\n"
             "search(p, energysim.load_profile('eyeriss-65nm'))\n"
@@ -265,20 +268,20 @@ def test_mapping_path_imports_no_torch_or_pandas():
 
 def test_search_helpers_match_numpy_reference():
     # the tiling enumeration's helpers are exact stand-ins for their numpy/itertools references
-    from energysim.mapping.search.mapper import _best_first, _diverse_best_first, _product_grid, _unique_small
+    from energysim.mapping.search.arrays import best_first, diverse_best_first, product_grid, unique_small
 
     rng = np.random.default_rng(0)
     for _ in range(100):
         vals = [rng.integers(1, 40, size=rng.integers(1, 5)) for _ in range(rng.integers(1, 7))]
         want = np.array(list(itertools.product(*vals))).reshape(-1, len(vals))
-        assert np.array_equal(_product_grid(vals), want)
+        assert np.array_equal(product_grid(vals), want)
         keys = rng.integers(0, 25, size=rng.integers(1, 200))
-        got = _unique_small(keys, 25)
+        got = unique_small(keys, 25)
         u, first, inv = np.unique(keys, return_index=True, return_inverse=True)
         assert all(np.array_equal(a, b) for a, b in zip(got, (u, first, inv.reshape(-1))))
         fill = rng.integers(0, 6, size=rng.integers(1, 300)) / 5.0  # many ties
         cap = int(rng.integers(1, 50))
-        assert np.array_equal(_best_first(fill, cap), np.lexsort((np.arange(len(fill)), -fill))[:cap])
+        assert np.array_equal(best_first(fill, cap), np.lexsort((np.arange(len(fill)), -fill))[:cap])
         # round-robin over keys: an entry's round is its rank among its key's entries (best first) // per_key;
         # the cap takes whole rounds in order, each round best first; the picks come back best first
         keys = rng.integers(0, 8, size=len(fill))
@@ -291,11 +294,11 @@ def test_search_helpers_match_numpy_reference():
             seen[keys[i]] = seen.get(keys[i], 0) + 1
         picked = sorted(by_fill, key=lambda i: (rnd[i], by_fill.index(i)))[:cap]
         want = sorted(picked, key=by_fill.index)
-        assert list(_diverse_best_first(fill, keys, cap, per_key)) == want
+        assert list(diverse_best_first(fill, keys, cap, per_key)) == want
 
 
 def test_network_graph_is_built_on_demand():
-    from energysim.workload.graph import Network
+    from energysim.workload import Network
 
     net = Network("n", (1, 3, 8, 8))
     net.add_layer(_conv(name="a"))
@@ -329,19 +332,19 @@ def test_split_scratchpad_cases_find_the_exhaustive_optimum(layer, optimum):
 
 def test_exhaustive_tilings_in_blocks_are_the_same_rows(monkeypatch):
     # exhaustive mode enumerates tilings depth first in bounded blocks (memory); same rows, same optimum
-    import energysim.mapping.search.mapper as mapper_mod
+    import energysim.mapping.search.driver as driver_mod
 
     problem = Problem.from_layer(_conv(M=8, C=4, P=4, Q=4, H=6, W=6))
     profile = load_profile("eyeriss-65nm")
     space = Space(problem, profile, "ws", MapperOptions(exhaustive=True))
     sp = space.spatial_options()[0]
-    whole = space.tilings(sp)
-    blocks = list(space.tiling_blocks(sp, 50))
+    whole = Tiler(space, sp).tilings()
+    blocks = list(Tiler(space, sp).blocks(50))
     assert len(blocks) > 1 and all(len(b) <= 50 for b in blocks)
     as_set = lambda a: {tuple(r.ravel()) for r in a}  # noqa: E731
     rows = np.concatenate(blocks)
     assert len(rows) == len(whole) and as_set(rows) == as_set(whole)
     opts = MapperOptions(exhaustive=True, include_template=False)
     want = search(problem, profile, "ws", options=opts, cache=False).value
-    monkeypatch.setattr(mapper_mod, "_EXHAUSTIVE_BLOCK", 37)
+    monkeypatch.setattr(driver_mod, "_EXHAUSTIVE_BLOCK", 37)
     assert search(problem, profile, "ws", options=opts, cache=False).value == want

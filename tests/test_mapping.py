@@ -8,9 +8,9 @@ import pytest
 from energysim.errors import EnergySimError
 from energysim.model.mapping import Loop, Mapping
 from energysim.model.problem import Problem
-from energysim.arch.profile import load_profile
-from energysim.interop.timeloop.case import TimeloopCase
-from energysim.workload.graph import Layer
+from energysim.arch import load_profile
+from energysim.interop.timeloop import TimeloopCase
+from energysim.workload import Layer
 from shared_paths import TIMELOOP  # noqa: E402
 
 CASES = sorted(glob.glob(str(TIMELOOP / "*")))
@@ -112,7 +112,7 @@ def test_level_order_and_names():
 
 
 def test_capacity_split_reserves_a_share_and_the_rest_is_shared():
-    from energysim.arch.profile import StorageLevel
+    from energysim.arch import StorageLevel
 
     lv = StorageLevel(name="GLB", depth=100, capacity_split={"Weights": 20}, read_pj=1, write_pj=1)
     assert lv.capacity_groups(["Weights", "Inputs", "Outputs"]) == [(("Weights",), 20), (("Inputs", "Outputs"), 80)]

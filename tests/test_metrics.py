@@ -7,7 +7,7 @@ import pytest
 from torch import nn
 
 from energysim import EnergySimError, trace, trace_model
-from energysim.costs.codebook.record import CodebookRecord
+from energysim.costs.codebook import CodebookRecord
 from energysim.analysis.paper_metric import COLUMNS, PaperMetric, dot_product_cost_fa, paper_metric, paper_metric_total
 
 

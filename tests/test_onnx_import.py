@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from energysim import EnergySimError, trace, trace_model, zoo  # noqa: E402
 from energysim.cli import main as cli_main  # noqa: E402
-from energysim.workload.onnx_import import from_onnx  # noqa: E402
+from energysim.workload.onnx import from_onnx  # noqa: E402
 
 FIELDS = ("name", "kind", "N", "M", "C", "P", "Q", "R", "S", "H", "W", "stride_h", "stride_w", "dilation_h",
           "dilation_w", "pad_h", "pad_w", "groups", "bias", "input_shapes", "output_shape")

@@ -3,9 +3,10 @@
 import pytest
 import yaml
 
+from energysim.interop.timeloop import problem_from_timeloop
 from energysim.errors import EnergySimError
 from energysim.model.problem import DataSpace, Problem
-from energysim.workload.graph import Layer
+from energysim.workload import Layer
 from shared_paths import TIMELOOP  # noqa: E402
 
 CASES = str(TIMELOOP)
@@ -52,7 +53,7 @@ def test_from_timeloop_matches_printed_sizes(case):
 
     spec = yaml.safe_load(open(f"{CASES}/{case}/parsed-processed-input.yaml"))
     ref = json.load(open(f"{CASES}/{case}/case.json"))["workload"]
-    p = Problem.from_timeloop(spec)
+    p = problem_from_timeloop(spec)
     assert p.macs == ref["product_of_dimension_bounds"]
     for name, size in ref["tensor_sizes_printed_at_outermost_level"].items():
         assert p.tensor_size(name) == size
@@ -64,5 +65,5 @@ def test_bad_problem_errors_name_the_field():
     with pytest.raises(EnergySimError, match="unknown dimension 'Z'"):
         Problem("x", ("P",), {"P": 2}, (DataSpace("O", ((("Z", 1),),), True),))
     with pytest.raises(EnergySimError, match="unknown coefficient 'Foo'"):
-        Problem.from_timeloop({"shape": {"dimensions": ["P", "R"], "data_spaces": [
+        problem_from_timeloop({"shape": {"dimensions": ["P", "R"], "data_spaces": [
             {"name": "I", "projection": [[["P", "Foo"], ["R"]]]}]}, "instance": {"P": 2, "R": 2}})

@@ -4,13 +4,13 @@ import pytest
 import yaml
 
 from energysim.errors import EnergySimError
-from energysim.arch.profile import HardwareProfile, list_profiles, load_profile
+from energysim.arch import HardwareProfile, list_profiles, load_profile
 
 
 def _eyeriss_dict():
     from importlib.resources import files
 
-    return yaml.safe_load((files("hw_profiles") / "eyeriss-32nm.yaml").read_text())
+    return yaml.safe_load((files("energysim.hw_profiles") / "eyeriss-32nm.yaml").read_text())
 
 
 def test_shipped_eyeriss_profile():

@@ -70,7 +70,7 @@ def test_score_text_and_terms_off(art, tmp_path, capsys):
 
 
 def dkm_terms(*flags):
-    from energysim.costs.codebook.costs import CodebookTerms
+    from energysim.costs.codebook import CodebookTerms
 
     return CodebookTerms(*flags)
 

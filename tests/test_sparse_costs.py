@@ -3,7 +3,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,15 +12,15 @@ from energysim.model.counts import evaluate
 from energysim.mapping.templates import map_problem
 from energysim.analysis.estimate import estimate
 from energysim.model.problem import Problem
-from energysim.arch.profile import HardwareProfile, load_profile
-from energysim.costs.sparsity.transform import (
+from energysim.arch import HardwareProfile, load_profile
+from energysim.costs.sparsity import (
     BitWidths,
     SparseOptions,
     apply,
     effective_profile,
     mac_energy_per_op,
 )
-from energysim.costs.sparsity.rlc import rlc_expected_bits, rlc_words_exact
+from energysim.costs.sparsity import rlc_expected_bits, rlc_words_exact
 
 
 def _conv(**kw):
@@ -269,7 +268,7 @@ def test_cli_flags(tmp_path, capsys):
 
 def test_measured_densities_use_the_stored_post_activation_output():
     from energysim import zoo
-    from energysim.costs.sparsity.transform import measure_network_densities
+    from energysim.costs.sparsity import measure_network_densities
 
     torch.manual_seed(0)
     net = trace_model("alexnet", batch=2)

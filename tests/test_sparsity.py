@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from energysim import EnergySimError, trace, zoo
-from energysim.costs.sparsity.rlc import (
+from energysim.costs.sparsity import (
     measure_densities,
     rlc_decode,
     rlc_encode,

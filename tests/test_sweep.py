@@ -8,8 +8,8 @@ import pytest
 from energysim import EnergySimError
 from energysim.arch.area import area_breakdown_mm2, area_mm2
 from energysim.cli import main as cli_main
-from energysim.arch.profile import HardwareProfile, load_profile
-from energysim.analysis.sweep.sweep import Design, make_grid, make_profile, pareto_front, run_sweep, within_budget
+from energysim.arch import HardwareProfile, load_profile
+from energysim.analysis.sweep import Design, make_grid, make_profile, pareto_front, run_sweep, within_budget
 from energysim.workload.trace import trace_model
 
 SWEEP_COLUMNS = ["design", "label", "pes", "energy_pj", "cycles", "area_mm2", "status", "error"]

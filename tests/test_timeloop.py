@@ -8,8 +8,8 @@ import pytest
 
 from energysim.cli import main
 from energysim.model.counts import evaluate
-from energysim.arch.profile import load_profile
-from energysim.interop.timeloop.case import TimeloopCase, _reference_from_case_json, parse_stats_txt
+from energysim.arch import load_profile
+from energysim.interop.timeloop import TimeloopCase, parse_stats_txt, reference_from_case_json
 from shared_paths import TIMELOOP  # noqa: E402
 
 CASES = sorted(glob.glob(str(TIMELOOP / "*")))
@@ -28,7 +28,7 @@ def test_case_matches(case):
 @pytest.mark.parametrize("case", CASES, ids=lambda p: Path(p).name)
 def test_stats_txt_parser_agrees_with_case_json(case):
     txt = parse_stats_txt(Path(glob.glob(f"{case}/*.stats.txt")[0]).read_text())
-    js = _reference_from_case_json(json.loads(Path(f"{case}/case.json").read_text()))
+    js = reference_from_case_json(json.loads(Path(f"{case}/case.json").read_text()))
     for level, v in js.items():
         for ds, s in v["data_spaces"].items():
             for k in ("reads", "fills", "updates"):

@@ -1,7 +1,6 @@
 """Workload graph: tracing of every zoo model, MAC/size formulas, and clear errors on bad input."""
 
 import json
-import math
 
 import pytest
 import torch

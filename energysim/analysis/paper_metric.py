@@ -35,7 +35,7 @@ import pandas as pd
 
 from energysim.costs.codebook.record import records_by_layer
 from energysim.errors import EnergySimError
-from energysim.workload.graph import Layer, Network
+from energysim.workload import Layer, Network
 
 #: The columns of ``paper_metric``'s table, in order.
 COLUMNS = [
@@ -118,7 +118,7 @@ def paper_metric(
     """The paper's metric per MAC layer, as a DataFrame indexed by layer name (columns ``COLUMNS``).
 
     ``bw``/``bx``: weight/activation bit widths, one for all layers or a mapping layer name -> bits (paper:
-    8 bits for AlexNet's conv layers). ``records``: codebook records (``energysim.codebook.CodebookRecord`` or
+    8 bits for AlexNet's conv layers). ``records``: codebook records (``energysim.costs.codebook.CodebookRecord`` or
     any object with ``layer, k, vector_size, rows, index_bits, entropy_bits``), as a mapping by layer name or
     an iterable; ``index_bits`` and ``entropy_bits`` are bits per index (per row vector). ``index_coding``:
     charge indices at ``index_bits`` ("fixed") or at ``entropy_bits`` ("entropy", a Huffman-like code).

@@ -1,97 +1,22 @@
 """Energy reports: per-layer tables (pandas), totals, CSV/JSON export.
 
-A report holds one ``LayerEnergy`` per layer. Each carries a tidy count table with one row per
-(memory level, data space): ``reads``, ``fills``, ``updates`` (words, summed over utilized instances) and
-``energy_pj``; plus compute energy and any extra named terms (e.g. codebook look-ups). A layer's energy is
-exactly the sum of its rows, its compute energy and its extra terms; the report total is the sum of layers.
+A report holds one ``energysim.model.layer_energy.LayerEnergy`` per layer; the report total is the sum of its
+layers.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from energysim.model.layer_energy import COUNT_COLUMNS, LayerEnergy
+from energysim.analysis.schema import stamped
+
 if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
     import pandas as pd
-
-
-COUNT_COLUMNS = ["level", "dataspace", "reads", "fills", "updates", "energy_pj"]
-
-
-@dataclass
-class LayerEnergy:
-    """Energy and access counts of one layer. Units: words for counts, pJ for energy, cycles for time."""
-
-    name: str
-    kind: str
-    macs: int
-    counts: pd.DataFrame  # COUNT_COLUMNS
-    compute_energy_pj: float
-    cycles: float
-    utilization: float
-    extra_pj: dict[str, float] = field(default_factory=dict)  # named extra terms, pJ
-    note: str = ""
-
-    def __post_init__(self):
-        missing = set(COUNT_COLUMNS) - set(self.counts.columns)
-        if missing:
-            raise ValueError(f"layer {self.name!r}: count table lacks columns {sorted(missing)}")
-
-    @property
-    def energy_by_level(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.counts.groupby("level", sort=False)["energy_pj"].sum().items()}
-
-    @property
-    def energy_by_dataspace(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.counts.groupby("dataspace", sort=False)["energy_pj"].sum().items()}
-
-    @property
-    def memory_energy_pj(self) -> float:
-        return float(self.counts["energy_pj"].sum())
-
-    @property
-    def energy_pj(self) -> float:
-        return self.memory_energy_pj + self.compute_energy_pj + sum(self.extra_pj.values())
-
-    def row(self) -> dict:
-        """A flat dict: totals, energy per level / data space, and every count."""
-        r = {
-            "name": self.name,
-            "kind": self.kind,
-            "macs": self.macs,
-            "cycles": self.cycles,
-            "utilization": self.utilization,
-            "energy_pj": self.energy_pj,
-            "compute_energy_pj": self.compute_energy_pj,
-        }
-        for lvl, e in self.energy_by_level.items():
-            r[f"energy_{lvl}_pj"] = e
-        for ds, e in self.energy_by_dataspace.items():
-            r[f"energy_{ds}_pj"] = e
-        for term, e in self.extra_pj.items():
-            r[f"extra_{term}_pj"] = e
-        for rec in self.counts.itertuples(index=False):
-            for what in ("reads", "fills", "updates"):
-                r[f"{what}_{rec.level}_{rec.dataspace}"] = getattr(rec, what)
-        return r
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "macs": self.macs,
-            "energy_pj": self.energy_pj,
-            "energy_by_level": {**self.energy_by_level, "compute": self.compute_energy_pj},
-            "energy_by_dataspace": self.energy_by_dataspace,
-            "extra_pj": dict(self.extra_pj),
-            "cycles": self.cycles,
-            "utilization": self.utilization,
-            "counts": self.counts[COUNT_COLUMNS].to_dict(orient="records"),
-            "note": self.note,
-        }
 
 
 @dataclass
@@ -150,7 +75,7 @@ class EnergyReport:
         return pd.concat(parts, ignore_index=True)[["layer", *COUNT_COLUMNS]] if parts else pd.DataFrame()
 
     def to_dict(self) -> dict:
-        return {
+        return stamped("energysim.estimate", {
             "network": self.network,
             "profile": self.profile,
             "dataflow": self.dataflow,
@@ -162,7 +87,7 @@ class EnergyReport:
             "energy_per_mac_pj": self.total_energy_pj / self.total_macs if self.total_macs else None,
             "energy_by_level": self.energy_by_level(),
             "layers": [l.to_dict() for l in self.layers],
-        }
+        })
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1)

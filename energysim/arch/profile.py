@@ -23,13 +23,13 @@ Example (abridged)::
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from energysim.arch.validation import format_validation_error
 from energysim.errors import EnergySimError
 
 #: The data spaces of a CNN layer, in Timeloop's order.
@@ -79,7 +79,7 @@ class StorageLevel(BaseModel):
             profiles that know it; the counting engine does not price network hops yet (Timeloop's reference
             cases have zero network energy).
         area_um2_per_bit: optional silicon area per stored bit of one instance (um^2), used only by the area
-            model (``energysim.area``); ``None`` = the class default there (SRAM / register file, scaled to
+            model (``energysim.arch.area``); ``None`` = the class default there (SRAM / register file, scaled to
             ``technology``; DRAM and dummy levels are off-chip or empty and count 0).
     """
 
@@ -169,7 +169,7 @@ class MacUnit(BaseModel):
         energy_pj_by_bits: optional energies keyed by operand width in bits, for precision sweeps.
         instances, mesh_x, mesh_y: number and arrangement of MAC units.
         word_bits: operand width in bits; ``None`` = the profile's ``word_bits``.
-        area_um2: optional area of one MAC unit (um^2), used only by the area model (``energysim.area``);
+        area_um2: optional area of one MAC unit (um^2), used only by the area model (``energysim.arch.area``);
             ``None`` = a default from the operand width, scaled to the profile's ``technology``.
     """
 
@@ -197,7 +197,7 @@ class MacUnit(BaseModel):
 
 
 class SparsitySupport(BaseModel):
-    """Optional zero handling and feature-map coding of an accelerator (see ``energysim.sparse_costs``).
+    """Optional zero handling and feature-map coding of an accelerator (see ``energysim.costs.sparsity``).
 
     Absent (``None``) on a profile = dense processing, exactly the engine's counts.
 
@@ -241,7 +241,7 @@ class SparsitySupport(BaseModel):
 
 class CodebookUnit(BaseModel):
     """Optional per-PE codebook (lookup table) of a profile, for codebook-compressed weights
-    (``energysim.codebook_costs``). All fields are optional; a cost model that needs a missing one says so.
+    (``energysim.costs.codebook``). All fields are optional; a cost model that needs a missing one says so.
 
     Attributes:
         lut_read_pj: energy of reading one weight word from the PE's codebook LUT (pJ per word).
@@ -273,7 +273,7 @@ class HardwareProfile(BaseModel):
         mac: the arithmetic unit.
         sparsity: optional zero handling / run-length coding support (``SparsitySupport``); ``None`` = dense.
         codebook: optional per-PE codebook LUT costs (``CodebookUnit``; YAML key ``codebook``), used only to
-            price codebook-compressed weights (``energysim.codebook_costs``); ``None`` when not known.
+            price codebook-compressed weights (``energysim.costs.codebook``); ``None`` when not known.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -355,60 +355,3 @@ class HardwareProfile(BaseModel):
         p = self.levels[i]
         c = self.levels[i + 1] if i + 1 < len(self.levels) else self.mac
         return c.mesh_x // p.mesh_x, c.mesh_y // p.mesh_y
-
-
-def format_validation_error(exc: ValidationError, data=None) -> str:
-    """One line per problem: ``levels[2] (name 'glb').depth = -3: Input should be greater than or equal to 1``."""
-    parts = []
-    for err in exc.errors():
-        loc = err.get("loc", ())
-        path = ""
-        node = data
-        for key in loc:
-            if isinstance(key, int):
-                path += f"[{key}]"
-                try:
-                    node = node[key]
-                    if isinstance(node, dict) and "name" in node:
-                        path += f" (name {node['name']!r})"
-                except (TypeError, IndexError, KeyError):
-                    node = None
-            else:
-                path += ("." if path else "") + str(key)
-                try:
-                    node = node[key] if isinstance(node, dict) else None
-                except (TypeError, KeyError):
-                    node = None
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        if err.get("type") == "missing":
-            parts.append(f"{path}: missing required field")
-        elif err.get("type") in ("extra_forbidden",):
-            parts.append(f"{path}: unknown field (value {err.get('input')!r})")
-        elif "input" in err and not isinstance(err["input"], (dict, list)):
-            parts.append(f"{path} = {err['input']!r}: {msg}")
-        else:
-            parts.append(f"{path or '<top>'}: {msg}")
-    return "; ".join(parts)
-
-
-def _profiles_dir():
-    return importlib.resources.files("hw_profiles")
-
-
-def list_profiles() -> list[str]:
-    """Names of the profiles shipped in the ``hw_profiles`` package."""
-    return sorted(p.name[:-5] for p in _profiles_dir().iterdir() if p.name.endswith(".yaml"))
-
-
-def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
-    """A shipped profile by name (``"eyeriss-32nm"``) or a profile YAML file by path."""
-    if isinstance(name_or_path, HardwareProfile):
-        return name_or_path
-    s = str(name_or_path)
-    if s.endswith((".yaml", ".yml")) or "/" in s or Path(s).exists():
-        return HardwareProfile.from_yaml(s)
-    res = _profiles_dir() / f"{s}.yaml"
-    if not res.is_file():
-        raise EnergySimError(f"unknown hardware profile {s!r}; shipped profiles: {list_profiles()}")
-    with importlib.resources.as_file(res) as p:
-        return HardwareProfile.from_yaml(p)

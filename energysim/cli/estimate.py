@@ -1,4 +1,4 @@
-"""``energysim estimate`` and ``energysim profiles``."""
+"""``energysim estimate``: the energy of a model on a hardware profile with a dataflow."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from energysim.cli.common import load_network
+from energysim.mapping.dataflow import check_dataflow
 from energysim.errors import EnergySimError
 
 
@@ -14,23 +16,11 @@ def _progress(i: int, n: int, name: str) -> None:
     print(f"\r[{i + 1:>4}/{n}] {name:<40.40}", end="" if i + 1 < n else "\n", file=sys.stderr, flush=True)
 
 
-def _cmd_profiles(args: argparse.Namespace) -> int:
-    from energysim.arch.profile import list_profiles, load_profile
-
-    for name in list_profiles():
-        p = load_profile(name)
-        pes = p.mac.instances
-        print(f"{name:<14} {p.technology:<6} {pes:>5} PEs  levels: {' > '.join(p.level_names)}")
-    return 0
-
-
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from energysim.cli import load_network
     from energysim.analysis.estimate import estimate
     from energysim.analysis.plots import write_figures
 
-    if args.dataflow not in _dataflow_choices():
-        raise EnergySimError(f"unknown dataflow {args.dataflow!r}; choose one of {_dataflow_choices()}")
+    check_dataflow(args.dataflow)
     net = load_network(args.model, args.batch)
     quiet = args.json or not sys.stderr.isatty()
     kw = _sparse_kwargs(args, net)  # empty unless sparsity / bit-width flags are given
@@ -52,19 +42,19 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _sparse_kwargs(args: argparse.Namespace, net) -> dict:
-    """``sparsity=`` / ``bits=`` for ``estimate`` from the sparsity flags (see ``energysim.sparse_costs``)."""
+    """``sparsity=`` / ``bits=`` for ``estimate`` from the sparsity flags (see ``energysim.costs.sparsity``)."""
     if not (args.densities or args.measure_densities or args.rlc or args.gating or args.skipping or args.bits
             or args.default_density is not None):
         return {}
-    from energysim.arch.profile import load_profile
-    from energysim.costs.sparsity.transform import BitWidths, SparseOptions
+    from energysim.arch import load_profile
+    from energysim.costs.sparsity import BitWidths, SparseOptions
 
     densities: dict = {}
     if args.measure_densities:
         import torch
 
         from energysim.workload import zoo
-        from energysim.costs.sparsity.transform import measure_network_densities
+        from energysim.costs.sparsity import measure_network_densities
 
         if args.model.endswith(".onnx"):
             raise EnergySimError("--measure-densities works for zoo models only; give --densities FILE.json")
@@ -91,15 +81,7 @@ def _sparse_kwargs(args: argparse.Namespace, net) -> dict:
     return {"sparsity": SparseOptions.from_profile(prof, **over)}
 
 
-def _dataflow_choices() -> list[str]:
-    from energysim.mapping.templates import DATAFLOWS
-
-    return list(DATAFLOWS) + ["search", "rs-search", "ws-search", "os-search"]
-
-
 def register(sub) -> None:
-    p = sub.add_parser("profiles", help="list the shipped hardware profiles")
-    p.set_defaults(func=_cmd_profiles)
     p = sub.add_parser("estimate", help="energy of a model on a hardware profile with a dataflow")
     p.add_argument("model", help="zoo model name (see `energysim models`) or an .onnx file")
     p.add_argument("--profile", default="eyeriss-65nm", help="shipped profile name or a YAML path")
@@ -107,7 +89,7 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--out", help="directory for the CSV, JSON and PNG figures")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    g = p.add_argument_group("sparsity and bit width (energysim.sparse_costs; absent = dense, profile widths)")
+    g = p.add_argument_group("sparsity and bit width (energysim.costs.sparsity; absent = dense, profile widths)")
     g.add_argument("--densities", metavar="FILE.json",
                    help='per-layer non-zero fractions: {"layer": {"inputs": 0.6, "outputs": 0.3}} or {"layer": 0.6}')
     g.add_argument("--measure-densities", action="store_true",

@@ -7,17 +7,19 @@ import json
 import sys
 import time
 
+from energysim.cli.common import load_network
+from energysim.analysis.schema import stamped
+
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from energysim.cli import load_network
     from energysim.errors import EnergySimError
-    from energysim.analysis.sweep.sweep import make_grid, pareto_front, run_sweep, within_budget, write_outputs
+    from energysim.analysis.sweep import make_grid, pareto_front, run_sweep, within_budget, write_outputs
 
     designs = make_grid(args.pe, args.glb_kb, args.rf_words, args.bits)
     if args.workers < 1:
         raise EnergySimError(f"--workers = {args.workers} must be >= 1")
     net = load_network(args.model, args.batch)
-    from energysim.arch.profile import load_profile
+    from energysim.arch import load_profile
 
     unit = load_profile(args.profile).energy_unit
     mega = "uJ" if unit == "pJ" else f"M {unit}"  # energies are printed / 1e6
@@ -37,14 +39,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     paths = write_outputs(args.out, df, front, budget, title, mega)
     n_ok = int((df["status"] == "ok").sum())
     has_budget = any(v is not None for v in (args.max_energy_pj, args.max_cycles, args.max_area_mm2))
-    summary = {
+    summary = stamped("energysim.sweep", {
         "model": net.name, "profile": args.profile, "objective": args.objective, "dataflow": args.dataflow,
         "designs": len(df), "valid": n_ok, "invalid": len(df) - n_ok, "pareto": len(front),
         "within_budget": len(budget) if has_budget else None, "seconds": round(wall, 3),
         "files": {k: str(v) for k, v in paths.items()},
         "best": {c: (df.loc[df[df["status"] == "ok"][c].idxmin(), "label"] if n_ok else None)
                  for c in ("energy_pj", "cycles", "area_mm2")},
-    }
+    })
     if args.json:
         print(json.dumps(summary, indent=1))
     else:

@@ -6,7 +6,7 @@ import argparse
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from energysim.interop.timeloop.case import TimeloopCase
+    from energysim.interop.timeloop import TimeloopCase
 
     n_ok = 0
     for d in args.dirs:

@@ -20,12 +20,11 @@ This is a sound heuristic, not an optimum (that is the mapper's job).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
 
 from energysim.errors import EnergySimError
 from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.problem import Problem
-from energysim.arch.profile import HardwareProfile
+from energysim.arch import HardwareProfile
 
 
 @dataclass(frozen=True)
@@ -198,8 +197,3 @@ def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs"
     m = tiler.mapping()
     m.validate_for(problem, profile)
     return m
-
-
-def utilized_pes(mapping: Mapping) -> int:
-    """Number of MAC units the mapping's spatial loops occupy."""
-    return prod(f for lm in mapping.levels for f in lm.spatial().values())

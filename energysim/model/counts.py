@@ -18,92 +18,24 @@ Rules, per data space ``d``, for a level ``i`` that keeps ``d`` (its *parent* is
   first update of each element needs no read: reads(i) = updates(i) - distinct elements of one instance; the
   first visit of a tile is not filled: fills(i) = fetches(i) - distinct elements.
 * Totals are per-instance counts x utilized instances (the product of the spatial factors above the level).
-* Energy (pJ) per level and data space, per instance: ``ceil(reads/B)*E_read + ceil(fills/B)*E_write +
-  ceil(updates/B)*E_update`` (B = block size), times utilized instances. Leakage = E_leak x cycles x utilized
-  instances. MAC energy = E_mac x MACs.
+* Energy per level and data space: priced by ``energysim.model.pricing`` (per instance, times utilized
+  instances), leakage and MAC energy likewise.
 * Cycles = max(MACs / utilized MACs, per-level accesses / bandwidth).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from math import prod
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.model.mapping import Loop, Mapping
+from energysim.model.pricing import access_energy, leakage, mac_energy
 from energysim.model.problem import DataSpace, Problem
-from energysim.arch.profile import HardwareProfile
-
-if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
-    import pandas as pd
-
-
-@dataclass
-class LayerStats:
-    """The counts and energy of one mapped problem.
-
-    ``rows`` holds one record per (level, dataspace) kept there: per-instance ``reads``/``fills``/``updates``
-    (words), ``instances`` (utilized), totals ``*_total`` and ``energy_pj``. ``leak_pj`` is per level.
-    """
-
-    name: str
-    macs: int
-    mac_energy_pj: float
-    cycles: int
-    utilization: float
-    rows: list[dict]
-    leak_pj: dict[str, float]
-    level_names: list[str]
-    mac_name: str = "mac"
-    extra: dict = field(default_factory=dict)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per level x data space: level, dataspace, instances, reads, fills, updates (per instance),
-        reads_total, fills_total, updates_total (all instances) and energy_pj."""
-        import pandas as pd
-
-        cols = ["level", "dataspace", "instances", "reads", "fills", "updates", "reads_total", "fills_total",
-                "updates_total", "energy_pj"]
-        return pd.DataFrame(self.rows, columns=cols)
-
-    @property
-    def energy_by_level(self) -> dict[str, float]:
-        """pJ per storage level (access energy of all its data spaces plus leakage), and the MACs last."""
-        out = {n: 0.0 for n in self.level_names}
-        for r in self.rows:
-            out[r["level"]] += r["energy_pj"]
-        for n, e in self.leak_pj.items():
-            out[n] += e
-        out[self.mac_name] = self.mac_energy_pj
-        return out
-
-    @property
-    def energy_by_dataspace(self) -> dict[str, float]:
-        """pJ of storage accesses per data space (leakage and MACs excluded; see ``energy_pj``)."""
-        out: dict[str, float] = {}
-        for r in self.rows:
-            out[r["dataspace"]] = out.get(r["dataspace"], 0.0) + r["energy_pj"]
-        return out
-
-    @property
-    def leak_energy_pj(self) -> float:
-        return math.fsum(self.leak_pj.values())
-
-    @property
-    def energy_pj(self) -> float:
-        """Total pJ = sum of ``energy_by_level`` (accesses + leakage + MACs)."""
-        return math.fsum(self.energy_by_level.values())
-
-    def count(self, level: str, data_space: str, what: str) -> int:
-        """Per-instance count ``what`` (reads/fills/updates) at ``level`` for ``data_space`` (0 if not kept)."""
-        for r in self.rows:
-            if r["level"] == level and r["dataspace"] == data_space:
-                return r[what]
-        return 0
+from energysim.model.stats import LayerStats
 
 
 def _relevant(ds: DataSpace, dim: str) -> bool:
@@ -208,9 +140,7 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
             if (i, ds.name) not in counts:
                 continue
             c = counts[(i, ds.name)]
-            B = lv.block_size
-            e = (math.ceil(c["reads"] / B) * lv.read_pj + math.ceil(c["fills"] / B) * lv.write_pj
-                 + math.ceil(c["updates"] / B) * lv.update_pj) * inst[i]
+            e = access_energy(lv, c["reads"], c["fills"], c["updates"]) * inst[i]
             rows.append({"level": lv.name, "dataspace": ds.name, "instances": inst[i], **c,
                          "reads_total": c["reads"] * inst[i], "fills_total": c["fills"] * inst[i],
                          "updates_total": c["updates"] * inst[i], "energy_pj": e})
@@ -220,8 +150,9 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
             cycles = max(cycles, math.ceil(rd / lv.read_bandwidth))
         if lv.write_bandwidth:
             cycles = max(cycles, math.ceil(wr / lv.write_bandwidth))
-    leak = {lv.name: lv.leak_pj * cycles * inst[i] for i, lv in enumerate(profile.levels) if lv.leak_pj}
-    mac_e = profile.mac.energy_at(profile.mac.word_bits) * macs
+    utilized = dict(zip(profile.level_names, inst))
+    leak = leakage(profile, cycles, utilized)
+    mac_e = mac_energy(profile, macs)
     return LayerStats(
         name=name or problem.name,
         macs=macs,
@@ -232,5 +163,5 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
         leak_pj=leak,
         level_names=profile.level_names,
         mac_name=profile.mac.name,
-        extra={"compute_cycles": compute_cycles, "utilized_instances": dict(zip(profile.level_names, inst))},
+        extra={"compute_cycles": compute_cycles, "utilized_instances": utilized},
     )

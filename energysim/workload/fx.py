@@ -1,12 +1,16 @@
-"""The torch.fx half of ``energysim.trace`` (imported only when a module is traced, so that ``import energysim``
-does not pay for importing torch)."""
+"""The torch.fx front end of ``energysim.trace``: ``_Tracer`` walks a traced module and builds its ``Network``.
+
+Imported only when a module is traced, so that ``import energysim`` does not pay for importing torch. Ops are
+recognised by their native names (module class, function ``__name__``, method name) through the shared
+vocabulary in ``energysim.workload.ops``; only what is torch-specific is decided here: which modules and
+functions are convolutions and linear layers, and which methods return tensor metadata.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import math
-import operator
 from typing import Any
 
 import torch
@@ -15,27 +19,25 @@ from torch import nn
 from torch.fx import GraphModule, Node, symbolic_trace
 from torch.fx.passes.shape_prop import ShapeProp
 
+import energysim.workload.ops as ops
 from energysim.errors import EnergySimError
-from energysim.workload.trace import _pair, _spatial
-from energysim.workload.graph import Layer, Network
+from energysim.workload.layer import Layer
+from energysim.workload.network import Network
+from energysim.workload.shapes import _pair, _spatial
 
-_ACTIVATION_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish,
-    nn.Hardsigmoid, nn.Hardtanh, nn.Softmax, nn.LogSoftmax, nn.Mish,
-)
-_ACTIVATION_FUNCTIONS = {
-    F.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.hardtanh, F.softmax,
-    F.log_softmax, F.sigmoid, F.tanh, F.mish, torch.relu, torch.sigmoid, torch.tanh, torch.softmax,
-}
-_ACTIVATION_METHODS = {"relu", "relu_", "sigmoid", "tanh", "softmax", "log_softmax"}
-_PASS_MODULES = (nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten)
-_PASS_FUNCTIONS = {torch.flatten, F.dropout, torch.reshape, torch.squeeze, torch.unsqueeze}
-_PASS_METHODS = {"view", "reshape", "flatten", "contiguous", "squeeze", "unsqueeze"}
-_ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add, operator.mul, torch.mul}
-_ADD_METHODS = {"add", "add_", "mul", "mul_"}
-_NORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LocalResponseNorm, nn.LayerNorm, nn.GroupNorm)
-_POOL_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-_POOL_FUNCTIONS = {F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d}
+#: tensor methods that return metadata (sizes, rank), not activations: like ONNX ``Shape``, never a layer
+_META_METHODS = frozenset({"size", "dim"})
+
+
+def _module_op(mod: nn.Module) -> ops.Op | None:
+    """The vocabulary op of a module: its class's name, else the nearest public base class's (so a subclass
+    of ``nn.ReLU`` is still a ReLU, while torch's private bases such as ``_BatchNorm`` never match)."""
+    for cls in type(mod).__mro__:
+        if not cls.__name__.startswith("_"):
+            op = ops.lookup(cls.__name__, "torch")
+            if op is not None:
+                return op
+    return None
 
 
 def _shape(node: Any) -> tuple[int, ...] | None:
@@ -198,35 +200,22 @@ class _Tracer:
                        mod.bias is not None)
         elif isinstance(mod, nn.Linear):
             self._linear(node, op, x, mod.in_features, mod.out_features, mod.bias is not None)
-        elif isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
-            self._bn(node, op, x)
-        elif isinstance(mod, _NORM_MODULES):
-            self._elementwise(node, "norm", op, [x])
-        elif isinstance(mod, _ACTIVATION_MODULES):
-            self._elementwise(node, "activation", op, [x])
-        elif isinstance(mod, _PASS_MODULES):
-            self._fuse_into_producer(node, op)
-        elif isinstance(mod, nn.MaxPool2d | nn.AvgPool2d):
-            self._pool(node, op, x, mod.kernel_size, mod.stride, mod.padding)
-        elif isinstance(mod, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
-            self._pool(node, op, x, None, None, 0)
-        else:
+        elif (spec := _module_op(mod)) is None:
             self._unsupported(node, f"module {op} ({node.target})")
+        elif spec.role == ops.POOL:
+            if spec.window == "kernel":
+                self._pool(node, op, x, mod.kernel_size, mod.stride, mod.padding)
+            else:
+                self._pool(node, op, x, None, None, 0)
+        else:  # a module's forward takes exactly its input: no other tensor argument feeds the layer
+            self._vocabulary_op(node, spec, op, [x])
 
     def _function(self, node: Node) -> None:
         fn = node.target
         name = getattr(fn, "__name__", str(fn))
         args = node.args
         kw = node.kwargs
-        if fn in _PASS_FUNCTIONS:
-            self._fuse_into_producer(node, name)
-        elif fn in _ACTIVATION_FUNCTIONS:
-            self._elementwise(node, "activation", name, self._tensor_args(node))
-        elif fn in _ADD_FUNCTIONS:
-            self._elementwise(node, "add", name, self._tensor_args(node))
-        elif fn is torch.cat:
-            self._elementwise(node, "concat", "cat", self._tensor_args(node))
-        elif fn is F.conv2d:
+        if fn is F.conv2d:
             weight = args[1] if len(args) > 1 else kw["weight"]
             get = lambda i, k, d: args[i] if len(args) > i else kw.get(k, d)  # noqa: E731
             self._conv(node, "conv2d", args[0], _shape(weight), get(3, "stride", 1), get(4, "padding", 0),
@@ -235,13 +224,8 @@ class _Tracer:
             wshape = _shape(args[1] if len(args) > 1 else kw["weight"])
             bias = (args[2] if len(args) > 2 else kw.get("bias")) is not None
             self._linear(node, "linear", args[0], wshape[1], wshape[0], bias)
-        elif fn is F.batch_norm:
-            self._bn(node, "batch_norm", args[0])
-        elif fn in (F.max_pool2d, F.avg_pool2d):
-            get = lambda i, k, d: args[i] if len(args) > i else kw.get(k, d)  # noqa: E731
-            self._pool(node, name, args[0], get(1, "kernel_size", None), get(2, "stride", None), get(3, "padding", 0))
-        elif fn in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
-            self._pool(node, name, args[0], None, None, 0)
+        elif (spec := ops.lookup(name, "torch")) is not None:
+            self._call(node, spec, name)
         elif fn is getattr and _shape(node) is None:
             self.producer[node.name] = None
         else:
@@ -249,13 +233,35 @@ class _Tracer:
 
     def _method(self, node: Node) -> None:
         m = node.target
-        if m in _PASS_METHODS:
-            self._fuse_into_producer(node, m)
-        elif m in _ACTIVATION_METHODS:
-            self._elementwise(node, "activation", m, self._tensor_args(node))
-        elif m in _ADD_METHODS:
-            self._elementwise(node, "add", m, self._tensor_args(node))
-        elif m in ("size", "dim") or _shape(node) is None:
+        if (spec := ops.lookup(m, "torch")) is not None:
+            self._call(node, spec, m)
+        elif m in _META_METHODS or _shape(node) is None:
             self.producer[node.name] = None
         else:
             self._unsupported(node, f"method .{m}()")
+
+    def _call(self, node: Node, spec: ops.Op, name: str) -> None:
+        """A vocabulary op called as a function or a tensor method (``self`` is then ``args[0]``)."""
+        args, kw = node.args, node.kwargs
+        if spec.role == ops.POOL:
+            if spec.window == "kernel":
+                get = lambda i, k, d: args[i] if len(args) > i else kw.get(k, d)  # noqa: E731
+                self._pool(node, name, args[0], get(1, "kernel_size", None), get(2, "stride", None),
+                           get(3, "padding", 0))
+            else:
+                self._pool(node, name, args[0], None, None, 0)
+        else:  # every tensor argument is an input (both operands of an add, every tensor of a cat)
+            self._vocabulary_op(node, spec, name, self._tensor_args(node))
+
+    def _vocabulary_op(self, node: Node, spec: ops.Op, op: str, inputs: list[Node]) -> None:
+        """The roles whose handling does not depend on how the op was called (pools read their window
+        from the module or the call, so they are handled by the caller)."""
+        x = node.args[0] if node.args else None
+        if spec.role == ops.PASS:
+            self._fuse_into_producer(node, op)
+        elif spec.role == ops.BATCHNORM:
+            self._bn(node, op, x)
+        elif spec.role == ops.NORM:  # weight and bias are parameters, not data flowing in
+            self._elementwise(node, spec.kind, op, [x])
+        else:
+            self._elementwise(node, spec.kind, op, inputs)

@@ -3,35 +3,19 @@
 Shapes are propagated on fake tensors, so no arithmetic runs and the module's weights are never touched.
 Ops that move no data (flatten, view, dropout, identity) and BatchNorm that follows a conv/linear (folded
 into it at inference) are recorded in the producing layer's ``fused`` list instead of becoming nodes.
-The torch.fx tracer itself lives in ``energysim._fx`` and is imported on the first call (torch is slow to import).
+The torch.fx tracer itself lives in ``energysim.workload.fx`` and is imported on the first call (torch is slow
+to import).
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from energysim.errors import EnergySimError
-from energysim.workload.graph import Network
+from energysim.workload.network import Network
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-def _pair(v) -> tuple[int, int]:
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
-
-
-def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """(N, C, H, W) of an activation tensor of rank 2, 3 or 4."""
-    if len(shape) == 4:
-        return shape
-    if len(shape) == 3:  # (N, C, L): a 1-D signal, height 1
-        return (shape[0], shape[1], 1, shape[2])
-    if len(shape) == 2:
-        return (shape[0], shape[1], 1, 1)
-    n = math.prod(shape[:-1]) if len(shape) > 1 else 1
-    return (n, shape[-1], 1, 1)
 
 
 def trace(
@@ -69,7 +53,7 @@ def trace_model(name: str, batch: int = 1, **kw) -> Network:
     """Trace a built-in zoo model at ``batch``."""
     import torch
 
-    from energysim.workload import zoo
+    import energysim.workload.zoo as zoo
 
     if batch < 1:
         raise EnergySimError(f"batch must be >= 1, got {batch}")

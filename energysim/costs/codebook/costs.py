@@ -2,7 +2,7 @@
 
 A layer compressed by vector sharing stores, per weight vector of ``s`` weights (a kernel row under the paper's
 row grouping), one index of ``index_bits`` bits (or ``entropy_bits`` with an entropy code), and a codebook of
-``K·s`` words. :class:`CodebookCosts` is a ``LayerHook`` for :func:`energysim.estimate.estimate`: it takes the
+``K·s`` words. :class:`CodebookCosts` is a ``LayerHook`` for :func:`energysim.analysis.estimate.estimate`: it takes the
 dense engine counts of a layer (the same mapping, the same loop nest) and changes them by four terms, each
 switchable in :class:`CodebookTerms` and each visible on its own in the report:
 
@@ -39,10 +39,11 @@ switchable in :class:`CodebookTerms` and each visible on its own in the report:
     in :attr:`CodebookCosts.details`.
 
 With every term off a layer is priced exactly as the dense estimate (the hook returns
-``layer_energy_from_stats``). Layers without a record are dense. Cycles and leakage are not changed.
+``LayerEnergy.from_stats``). Layers without a record are dense. Cycles and leakage are not changed.
 
-This module does not import ``dkm``; it reads :class:`energysim.codebook.CodebookRecord` (or any object with
-its fields).
+This module does not import ``dkm``; it reads :class:`energysim.costs.codebook.record.CodebookRecord` (or any
+object with its fields). ``energysim.analysis.compressed.estimate_compressed`` runs a whole-network estimate
+with this hook.
 """
 
 from __future__ import annotations
@@ -52,18 +53,16 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Literal, Mapping as TMapping
 
 import numpy as np
-import pandas as pd
 
-from energysim.costs.codebook.record import CodebookRecord, records_by_layer
-from energysim.model.counts import LayerStats
-from energysim.mapping.templates import utilized_pes
+from energysim.arch import HardwareProfile
+from energysim.costs.codebook.record import records_by_layer
 from energysim.errors import EnergySimError
-from energysim.analysis.estimate import estimate, layer_energy_from_stats, network_energy_pj
+from energysim.model.layer_energy import COUNT_COLUMNS, LayerEnergy
 from energysim.model.mapping import Mapping
+from energysim.model.pricing import network_energy
 from energysim.model.problem import Problem
-from energysim.arch.profile import HardwareProfile, load_profile
-from energysim.analysis.report import COUNT_COLUMNS, EnergyReport, LayerEnergy
-from energysim.workload.graph import Layer, Network
+from energysim.model.stats import LayerStats
+from energysim.workload import Layer, Network
 
 #: The names of the four terms, in the order of :class:`CodebookTerms`' fields.
 TERM_NAMES = ("index_traffic", "lut", "codebook_load", "compute_reuse")
@@ -150,6 +149,13 @@ class CodebookCosts:
         if rec.k < 1:
             raise EnergySimError(f"codebook record for layer {layer.name!r}: k must be >= 1, got {rec.k}")
 
+    def check_profile(self, profile: HardwareProfile) -> None:
+        """Fail before any work when ``profile`` lacks an energy that a term switched on needs."""
+        if self.terms.lut:
+            self._lut_pj(profile, "lut_read_pj")
+        if self.terms.codebook_load:
+            self._lut_pj(profile, "lut_write_pj")
+
     def _lut_pj(self, profile: HardwareProfile, field: str) -> float:
         cb = getattr(profile, "codebook", None)
         v = getattr(cb, field, None) if cb is not None else None
@@ -165,7 +171,7 @@ class CodebookCosts:
     # ---- the hook ----------------------------------------------------------------------------------------
     def __call__(self, layer: Layer, problem: Problem, mapping: Mapping, stats: LayerStats,
                  profile: HardwareProfile) -> LayerEnergy:
-        base = layer_energy_from_stats(layer, stats, profile)
+        base = LayerEnergy.from_stats(layer.name, layer.kind, stats, profile)
         rec = self.records.get(layer.name)
         if rec is None or not self.terms.any():
             return base
@@ -190,7 +196,7 @@ class CodebookCosts:
                     counts.at[i, c] = counts.at[i, c] * f
                 counts.at[i, "dataspace"] = "WeightIndices"
             noc_dense = extra.get("network", 0.0)
-            noc = network_energy_pj(counts, profile)
+            noc = network_energy(profile, zip(counts["level"], counts["reads"], counts["updates"]))
             if noc:
                 extra["network"] = noc
             else:
@@ -248,7 +254,7 @@ class CodebookCosts:
                     e_load += words * lv.network_hop_pj
                 path.append(lv.name)
                 first = False
-            pes = utilized_pes(mapping)
+            pes = mapping.utilized_pes()
             e_load += words * pes * self._lut_pj(profile, "lut_write_pj")
             extra["codebook_load"] = e_load
             det.update(codebook_words=words, load_path=path, pes=pes, lut_fills=words * pes)
@@ -271,22 +277,3 @@ def _innermost(profile: HardwareProfile, mapping: Mapping, problem: Problem, ds:
         if ds in keeps[i] and profile.levels[i].cls != "dummy":
             return profile.levels[i]
     raise EnergySimError(f"no level keeps {ds}")  # pragma: no cover - evaluate() would have failed first
-
-
-def estimate_compressed(
-    network: Network, profile: str | HardwareProfile, records, dataflow: str = "rs", *,
-    terms: CodebookTerms = CodebookTerms(), index_coding: Literal["fixed", "entropy"] = "fixed",
-    mac_layers_only: bool = False,
-) -> tuple[EnergyReport, CodebookCosts]:
-    """The estimate of ``network`` with codebook-aware costs for the layers in ``records``.
-
-    Returns the report and the hook (whose ``details`` hold the counts behind each term)."""
-    prof = load_profile(profile)
-    hook = CodebookCosts(records, terms, index_coding=index_coding, dataflow=dataflow)
-    hook.check(network)
-    if terms.lut:  # fail before any work
-        hook._lut_pj(prof, "lut_read_pj")
-    if terms.codebook_load:
-        hook._lut_pj(prof, "lut_write_pj")
-    rep = estimate(network, prof, dataflow, hook=hook, mac_layers_only=mac_layers_only)
-    return rep, hook

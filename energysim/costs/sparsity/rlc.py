@@ -1,4 +1,5 @@
-"""Sparsity of feature maps: Eyeriss run-length coding, measured densities, and density validation.
+"""Run-length coding of feature maps in the Eyeriss format: exact codes of real tensors and exact expectations
+for i.i.d. zeros.
 
 Density is the fraction of *non-zero* elements (Eyeriss reports the complement: "zeros in input maps").
 
@@ -16,11 +17,13 @@ implemented here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from energysim.costs.sparsity.densities import check_density
 from energysim.errors import EnergySimError
 
 RUN_BITS = 5
@@ -29,7 +32,7 @@ PAIRS_PER_WORD = 3
 WORD_BITS = 64
 
 
-def _flat(x: Any) -> np.ndarray:
+def flat(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor
         x = x.detach().cpu().numpy()
     return np.asarray(x).reshape(-1)
@@ -48,7 +51,7 @@ def rlc_encode(tensor, *, run_bits: int = RUN_BITS) -> list[tuple[int, float]]:
     max_run = (1 << run_bits) - 1
     pairs: list[tuple[int, float]] = []
     z = 0
-    for v in _flat(tensor).tolist():
+    for v in flat(tensor).tolist():
         if v != 0:
             pairs.append((z, v))
             z = 0
@@ -75,7 +78,7 @@ def rlc_pairs_exact(tensor, *, run_bits: int = RUN_BITS) -> int:
     """Number of (run, level) pairs of ``tensor`` (flattened in C order); vectorized ``len(rlc_encode(x))``."""
     _check_format(run_bits, 1)
     block = 1 << run_bits  # zeros one (max_run, 0) pair stands for
-    x = _flat(tensor)
+    x = flat(tensor)
     nz = np.flatnonzero(x)
     if nz.size == 0:
         return -(-x.size // block)
@@ -94,16 +97,6 @@ def rlc_words_exact(tensor, *, run_bits: int = RUN_BITS, pairs_per_word: int = P
     return -(-rlc_pairs_exact(tensor, run_bits=run_bits) // pairs_per_word)
 
 
-def _check_density(density: Any, what: str = "density") -> float:
-    try:
-        d = float(density)
-    except (TypeError, ValueError):
-        raise EnergySimError(f"{what} must be a number in [0, 1], got {density!r}") from None
-    if not 0.0 <= d <= 1.0:  # also rejects NaN
-        raise EnergySimError(f"{what} must be in [0, 1], got {density!r}")
-    return d
-
-
 def rlc_expected_words(n_elements: int, density: float, *, run_bits: int = RUN_BITS,
                        pairs_per_word: int = PAIRS_PER_WORD) -> float:
     """Expected number of words for ``n_elements`` i.i.d. elements, each non-zero with probability ``density``.
@@ -115,7 +108,7 @@ def rlc_expected_words(n_elements: int, density: float, *, run_bits: int = RUN_B
     _check_format(run_bits, pairs_per_word)
     if isinstance(n_elements, bool) or not isinstance(n_elements, (int, np.integer)) or n_elements < 0:
         raise EnergySimError(f"n_elements must be a non-negative integer, got {n_elements!r}")
-    d = _check_density(density)
+    d = check_density(density)
     n = int(n_elements)
     if n == 0:
         return 0.0
@@ -166,115 +159,11 @@ def rlc_expected_bits(n_elements: int, density: float, *, run_bits: int = RUN_BI
     return word_bits * rlc_expected_words(n_elements, density, run_bits=run_bits, pairs_per_word=pairs_per_word)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Measured densities
-# ---------------------------------------------------------------------------------------------------------
-def _batches(inputs) -> Iterable:
-    import torch
+@dataclass(frozen=True)
+class RLCFormat:
+    """Run-length coding format: ``run_bits`` zero-run field, ``pairs_per_word`` (run, level) pairs per
+    ``word_bits`` word (Eyeriss: 5 + 16 bits, 3 pairs per 64-bit word)."""
 
-    if isinstance(inputs, torch.Tensor):
-        return [inputs]
-    if isinstance(inputs, Iterable):
-        return inputs
-    raise EnergySimError(f"inputs must be a tensor or an iterable of batches, got {type(inputs).__name__}")
-
-
-def measure_densities(module, inputs) -> dict[str, dict[str, float]]:
-    """Fraction of non-zeros in each conv/linear layer's input and output, on real data.
-
-    ``inputs``: a tensor (one batch) or an iterable of batches, each a tensor or a tuple/list whose first item
-    is the input (a DataLoader of ``(x, y)`` works). Densities are pooled over all batches (non-zeros / elements).
-    Keys are the module's qualified names, the names ``energysim.trace`` gives call_module layers; a module
-    called k > 1 times in one forward pass gives ``name``, ``name#2``, ... as trace does. The module runs in
-    eval mode under ``torch.no_grad`` and is restored to its previous mode.
-    """
-    import torch
-    from torch import nn
-
-    if not isinstance(module, nn.Module):
-        raise EnergySimError(f"measure_densities needs a torch.nn.Module, got {type(module).__name__}")
-    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-    counts: dict[str, list[int]] = {}  # name -> [input nonzeros, input elements, output nonzeros, output elements]
-    calls: dict[str, int] = {}
-    order: list[str] = []
-
-    def hook_for(qname: str):
-        def hook(_mod, args, out):
-            k = calls.get(qname, 0) + 1
-            calls[qname] = k
-            key = qname if k == 1 else f"{qname}#{k}"
-            x = args[0] if args else None
-            if not isinstance(x, torch.Tensor) or not isinstance(out, torch.Tensor):
-                return  # called with keyword-only inputs: nothing to count reliably
-            c = counts.get(key)
-            if c is None:
-                c = counts[key] = [0, 0, 0, 0]
-                order.append(key)
-            c[0] += int(torch.count_nonzero(x))
-            c[1] += x.numel()
-            c[2] += int(torch.count_nonzero(out))
-            c[3] += out.numel()
-
-        return hook
-
-    handles = [m.register_forward_hook(hook_for(n)) for n, m in module.named_modules() if isinstance(m, kinds)]
-    was_training = module.training
-    module.eval()
-    seen = 0
-    try:
-        with torch.no_grad():
-            for batch in _batches(inputs):
-                x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                if not isinstance(x, torch.Tensor):
-                    raise EnergySimError(f"batch {seen}: expected a tensor input, got {type(x).__name__}")
-                calls.clear()  # repeated calls are numbered within one forward pass
-                module(x)
-                seen += 1
-    finally:
-        for h in handles:
-            h.remove()
-        module.train(was_training)
-    if seen == 0:
-        raise EnergySimError("measure_densities got no input batches")
-    return {
-        k: {"inputs": counts[k][0] / counts[k][1] if counts[k][1] else 0.0,
-            "outputs": counts[k][2] / counts[k][3] if counts[k][3] else 0.0}
-        for k in order
-    }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Validation
-# ---------------------------------------------------------------------------------------------------------
-DATA_SPACES = ("inputs", "outputs", "weights")
-
-
-def validate_density(layer: str, value: Any, what: str = "inputs") -> float:
-    """``value`` as a float in [0, 1]; otherwise an ``EnergySimError`` naming the layer, the data space and the value."""
-    return _check_density(value, f"layer {layer!r}: {what} density")
-
-
-def validate_densities(densities: Mapping[str, Any], network=None) -> dict[str, dict[str, float]]:
-    """Check a per-layer density table and return it normalized to ``{layer: {data space: density}}``.
-
-    Each value is a mapping over ``inputs`` / ``outputs`` / ``weights`` or a bare number, which applies to
-    inputs and outputs. With a ``network``, every layer name must be one of its layers.
-    """
-    if not isinstance(densities, Mapping):
-        raise EnergySimError(f"densities must be a mapping of layer name to densities, got {type(densities).__name__}")
-    out: dict[str, dict[str, float]] = {}
-    names = {l.name for l in network} if network is not None else None
-    for layer, spec in densities.items():
-        if names is not None and layer not in names:
-            raise EnergySimError(f"density given for layer {layer!r}, which is not in network {network.name!r}")
-        if isinstance(spec, Mapping):
-            bad = set(spec) - set(DATA_SPACES)
-            if bad:
-                raise EnergySimError(
-                    f"layer {layer!r}: unknown data space {sorted(bad)[0]!r} in densities; use {', '.join(DATA_SPACES)}"
-                )
-            out[layer] = {k: validate_density(layer, v, k) for k, v in spec.items()}
-        else:
-            v = validate_density(layer, spec, "inputs")
-            out[layer] = {"inputs": v, "outputs": v}
-    return out
+    run_bits: int = RUN_BITS
+    pairs_per_word: int = PAIRS_PER_WORD
+    word_bits: int = WORD_BITS

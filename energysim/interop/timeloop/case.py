@@ -1,5 +1,5 @@
-"""Timeloop interop: read a Timeloop v0.4 case folder, run our engine on the same problem, architecture and
-mapping, and compare with Timeloop's own numbers.
+"""A Timeloop v0.4 case folder: read it, run our engine on the same problem, architecture and mapping, and
+compare with Timeloop's own numbers.
 
 A case folder holds ``parsed-processed-input.yaml`` (the input that produced the numbers), an ERT
 (``*.ERT.yaml``: pJ per action, per block access), the printed ``*.stats.txt`` and, for mapper runs whose
@@ -10,173 +10,23 @@ absent.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from energysim.model.counts import LayerStats, evaluate
+from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
+from energysim.interop.timeloop.arch import profile_from_timeloop
+from energysim.interop.timeloop.mapping import mapping_from_timeloop
+from energysim.interop.timeloop.problem import problem_from_timeloop
+from energysim.interop.timeloop.reference import parse_stats_txt, reference_from_case_json
+from energysim.model.counts import evaluate
 from energysim.model.mapping import Mapping
 from energysim.model.problem import Problem
-from energysim.arch.profile import HardwareProfile
-
-_INST = re.compile(r"^(?P<name>[^\[]+)(\[(?P<lo>\d+)\.\.(?P<hi>\d+)\])?$")
+from energysim.model.stats import LayerStats
 
 
-# ---------------------------------------------------------------------------------------------------------
-# architecture + ERT -> HardwareProfile
-# ---------------------------------------------------------------------------------------------------------
-def _flatten(node: dict, out: list[dict]) -> None:
-    for comp in node.get("local", []) or []:
-        out.append(comp)
-    for sub in node.get("subtree", []) or []:
-        _flatten(sub, out)
-
-
-def _ert_tables(ert: dict) -> dict[str, dict[str, float]]:
-    out = {}
-    for t in (ert.get("ERT") or ert).get("tables", []):
-        name = re.sub(r"\[\d+\.\.\d+\]$", "", str(t["name"])).split(".")[-1]
-        acts = {}
-        for a in t.get("actions", []):
-            # older ERTs list one entry per argument set (repeated vs random access): price the random one,
-            # which is the most expensive, as Timeloop's vector access energy does
-            acts[a["name"]] = max(acts.get(a["name"], 0.0), float(a["energy"]))
-        out[name] = acts
-    return out
-
-
-def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop") -> HardwareProfile:
-    """A ``HardwareProfile`` from a Timeloop v0.4 processed ``architecture`` and its ERT."""
-    arch = spec.get("architecture", spec)
-    comps: list[dict] = []
-    for top in arch.get("subtree", []):
-        _flatten(top, comps)
-    tables = _ert_tables(ert)
-    levels, mac = [], None
-    cycle_s = None
-    for top in arch.get("subtree", []):
-        cycle_s = (top.get("attributes") or {}).get("global_cycle_seconds", cycle_s)
-    for comp in comps:
-        m = _INST.match(str(comp["name"]))
-        lname = m.group("name")
-        n = int(m.group("hi")) - int(m.group("lo")) + 1 if m.group("hi") else 1
-        attrs = comp.get("attributes") or {}
-        cls = str(comp.get("class", "")).lower()
-        acts = tables.get(lname, {})
-        mx, my = int(attrs.get("meshX", 1)), int(attrs.get("meshY", 1))
-        if mx * my != n:
-            mx, my = n // my if n % my == 0 else n, my if n % my == 0 else 1
-        mac_acts = [a for a in acts if a == "compute" or a.startswith("mac")]
-        if mac_acts or ("mac" in cls and "dummy" not in cls):
-            # older ERTs name the action mac_random / mac_reused; Timeloop prices a compute as the random one
-            e = acts.get("compute", acts.get("mac_random", max((acts[a] for a in mac_acts), default=0.0)))
-            mac = {"name": lname, "energy_pj": e, "instances": n, "mesh_x": mx, "mesh_y": my}
-            continue
-        if "dummy" in cls:
-            levels.append({"name": lname, "class": "dummy", "instances": n, "mesh_x": mx, "mesh_y": my})
-            continue
-        width = attrs.get("width")
-        datawidth = attrs.get("datawidth", attrs.get("word_bits", width))
-        block = max(1, int(width) // int(datawidth)) if width and datawidth else int(attrs.get("block_size", 1))
-        depth = attrs.get("depth")
-        if depth is None and attrs.get("size") not in (None, "-"):
-            depth = int(attrs["size"]) // block  # 'size' is in words; depth counts rows of ``block`` words
-        kind = "dram" if "dram" in cls else ("regfile" if "rf" in cls or "regfile" in cls else "sram")
-        lv = {
-            "name": lname, "class": kind, "instances": n, "mesh_x": mx, "mesh_y": my, "block_size": block,
-            "depth": None if (depth is None or kind == "dram") else int(depth) * block,
-            "word_bits": int(datawidth) if datawidth else None,
-            "read_pj": acts.get("read", 0.0), "write_pj": acts.get("write", 0.0),
-            "update_pj": acts.get("update", acts.get("write", 0.0)), "leak_pj": acts.get("leak", 0.0),
-            "multiple_buffering": float(attrs.get("multiple_buffering", 1) or 1),
-        }
-        for a, k in (("read_bandwidth", "read_bandwidth"), ("write_bandwidth", "write_bandwidth")):
-            if attrs.get(a) not in (None, "-"):
-                lv[k] = float(attrs[a])
-        levels.append(lv)
-    if mac is None:
-        raise EnergySimError("timeloop architecture: no compute (MAC) component found")
-    clock = 1.0 / float(cycle_s) if cycle_s else 1e9
-    return HardwareProfile.from_dict(
-        {"name": name, "clock_hz": clock, "word_bits": 8, "levels": levels, "mac": mac},
-        source=f"timeloop architecture {name!r}",
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# reference numbers
-# ---------------------------------------------------------------------------------------------------------
-def parse_stats_txt(text: str) -> dict:
-    """Per-level numbers printed by timeloop-model: ``{level: {"data_spaces": {ds: {reads, fills, updates,
-    energy_pj, instances}}, "leak_pj": .., "energy_pj": ..}}`` plus ``"_mac"`` and ``"_summary"``."""
-    out: dict = {}
-    cur = None
-    ds = None
-    for line in text.splitlines():
-        m = re.match(r"^=== (.+) ===$", line.strip())
-        if m and line.startswith("==="):
-            cur = out.setdefault(m.group(1), {"data_spaces": {}})
-            ds = None
-            continue
-        if line.startswith("Summary Stats"):
-            cur = out.setdefault("_summary", {})
-            ds = None
-            continue
-        if cur is None:
-            continue
-        s = line.strip()
-        m = re.match(r"^(\w+):$", s)
-        if m and line.startswith("    ") and not line.startswith("        "):
-            ds = cur["data_spaces"].setdefault(m.group(1), {})
-            continue
-        m = re.match(r"^([^:]+?)\s*:\s*([-\d.e+]+)", s)
-        if not m:
-            continue
-        key, val = m.group(1), m.group(2)
-        try:
-            v = float(val)
-        except ValueError:
-            continue
-        if ds is not None:
-            keymap = {"Scalar reads (per-instance)": "reads", "Scalar fills (per-instance)": "fills",
-                      "Scalar updates (per-instance)": "updates", "Energy (total)": "energy_pj",
-                      "Utilized instances (max)": "instances"}
-            if key in keymap:
-                ds[keymap[key]] = v
-        else:
-            keymap = {"Leakage energy (total)": "leak_pj", "Energy (total)": "energy_pj",
-                      "Computes (total)": "computes", "Utilized instances": "instances", "Cycles": "cycles"}
-            if key in keymap:
-                cur[keymap[key]] = v
-    return out
-
-
-def _reference_from_case_json(case: dict) -> dict:
-    out: dict = {}
-    for lname, v in case["results"]["per_level_printed"].items():
-        st = v.get("stats", {})
-        d = {"data_spaces": {}, "cycles": st.get("cycles")}
-        if "computes_total" in st:
-            d["computes"] = st["computes_total"]
-            d["energy_pj"] = st.get("energy_total_pJ")
-        for ds, s in v.get("per_dataspace", {}).items():
-            d["data_spaces"][ds] = {"reads": s["scalar_reads_per_instance"], "fills": s["scalar_fills_per_instance"],
-                                    "updates": s["scalar_updates_per_instance"], "energy_pj": s["energy_total_pJ"],
-                                    "instances": s["utilized_instances_max"]}
-        out[lname] = d
-    for lv in case.get("architecture", {}).get("levels_outer_to_inner", []):
-        sp = lv.get("specs_printed", {})
-        if "leakage_energy_total_pJ" in sp and lv["name"] in out:
-            out[lv["name"]]["leak_pj"] = sp["leakage_energy_total_pJ"]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------
-# a case
-# ---------------------------------------------------------------------------------------------------------
 @dataclass
 class TimeloopCase:
     """A Timeloop case folder, read into our objects."""
@@ -200,7 +50,7 @@ class TimeloopCase:
         if not erts:
             raise EnergySimError(f"timeloop case {str(path)!r}: no *.ERT.yaml")
         ert = _load_yaml(erts[0])
-        problem = Problem.from_timeloop(spec)
+        problem = problem_from_timeloop(spec)
         profile = profile_from_timeloop(spec, ert, name=path.name)
         entries = spec.get("mapping") or []
         if not entries:
@@ -209,12 +59,12 @@ class TimeloopCase:
                 raise EnergySimError(f"timeloop case {str(path)!r}: the processed input has no mapping and there "
                                      f"is no *.map.yaml")
             entries = _load_yaml(maps[0]).get("mapping") or []
-        mapping = Mapping.from_timeloop(entries, problem, profile)
+        mapping = mapping_from_timeloop(entries, problem, profile)
         stats = sorted(path.glob("*.stats.txt"))
         if stats:
             ref = parse_stats_txt(stats[0].read_text())
         elif (path / "case.json").is_file():
-            ref = _reference_from_case_json(json.loads((path / "case.json").read_text()))
+            ref = reference_from_case_json(json.loads((path / "case.json").read_text()))
         else:
             ref = {}
         return cls(path, problem, profile, mapping, ref)

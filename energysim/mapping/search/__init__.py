@@ -1,0 +1,59 @@
+"""Mapping search: find a good loop-nest mapping of one layer on one profile.
+
+The search runs over a *structured mapspace*:
+
+* **keeps** (bypass): per space, fixed. A constrained search (``rs``/``ws``/``os``) uses that template's
+  PE-level keeps (``ws``: PE storage keeps Weights only; ``os``: Outputs only; ``rs``: all it can). A free
+  search runs several spaces and keeps the best: the profile's keeps, PE storage keeping only Weights, only
+  Outputs (each with every dimension allowed to be spatial), and the three constrained spaces, so a free
+  search is never worse than a constrained one under the same options.
+* **spatial unrolling**: at every fan-out, up to ``max_spatial_dims`` dimensions per mesh axis with factors
+  dividing the bounds and fitting the fan-out. Free search allows every dimension (or the ones given in
+  ``MapperOptions.spatial``); ``rs``/``ws``/``os`` allow only the dimensions that template unrolls on that axis.
+* **temporal tiling**: every split of what the spatial loops leave of each bound over the *temporal levels*
+  (the outermost level and every level that keeps something), with every tile fitting its level.
+* **loop orders**: per temporal level, one order per data space X that makes X stationary (the dimensions
+  that index X outside, the others inside). For the counting rules of ``counts`` only the innermost run of
+  loops that do not index a data space gives it reuse at a level, and the longest such run for X is all of X's
+  non-indexing loops. (``all_permutations=True`` tries every order of the dimensions with bounds > 1; the
+  exhaustive benchmark and test use it on small problems.) The innermost temporal level's order has no
+  effect on any count and is not searched.
+
+Candidates are evaluated in vectorized numpy batches (``BatchEvaluator.evaluate_batch``: the engine's formulas
+re-written over arrays of tilings; one batch per spatial unrolling and loop-order choice; what does not
+depend on the loop order is computed once per spatial unrolling by ``BatchEvaluator.prepare``; loop-order choices
+that give the same nest -- they differ only in dimensions without loops at a level -- are evaluated once).
+
+The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
+spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept
+(up to twice as many) (per axis, options using less than half of the best are dropped); a level takes temporal
+loops only over dimensions that index something it keeps; at the outermost on-chip level, tiles that could still
+take one more prime factor and fit are dropped; partial tilings are ranked by how full they make their level and
+at most ``tile_cap`` kept (at the outermost on-chip level round-robin over its distinct tiles, ``per_tile`` each
+per round) and at most ``max_pairs`` (partial, option) pairs examined per level (the partials round-robin over
+their distinct remainders); loop orders are chosen by coordinate descent from the best uniform choice (level by
+level, each option with the others fixed, until nothing improves). Tilings that already overflow an outer level are dropped (exact). ``exhaustive=True`` turns all pruning off
+(every tiling x every spatial unrolling x the full product of loop orders).
+
+The best candidate is always re-evaluated with ``counts.evaluate`` and checked to give identical counts and
+cycles (and energy to 1e-9 relative: the engine sums with ``math.fsum``); the template mapping of the same
+dataflow (``rs`` for free search) is evaluated too and returned if it is better, so a search is never worse
+than the template. Results are cached per (problem shape, profile, dataflow, objective, options) in a
+``SearchCache`` (the default one, or the caller's).
+Everything is deterministic (no random choices; ties go to the first candidate in enumeration order).
+
+Objectives: ``energy`` (pJ: accesses + leakage + MACs + NoC hops where the profile prices them, as
+``estimate`` reports it), ``cycles`` (ties broken by energy), ``edp`` (energy x cycles).
+
+Modules: ``options`` (``MapperOptions``, ``MapperResult``), ``arrays`` (numpy helpers), ``space`` (the mapspace),
+``tiling`` (the tiling enumeration), ``batch`` (the vectorized evaluation), ``cache`` (``SearchCache``) and
+``driver`` (``search``).
+"""
+
+from energysim.mapping.search.cache import SearchCache, clear_cache
+from energysim.mapping.search.driver import search, search_mapping
+from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
+from energysim.mapping.search.space import Space
+
+__all__ = ["CONSTRAINTS", "OBJECTIVES", "MapperOptions", "MapperResult", "SearchCache", "Space", "clear_cache",
+           "parse_dataflow", "search", "search_mapping"]

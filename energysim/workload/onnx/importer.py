@@ -1,115 +1,32 @@
-"""Build a workload graph (``Network``) from an ONNX file, with the same vocabulary as ``energysim.trace``.
+"""The ONNX graph walk: ``_Importer`` turns the nodes of a loaded model into the layers of a ``Network``.
 
-Op mapping (ONNX op_type -> layer kind):
-
-- ``Conv`` -> ``conv`` / ``grouped`` / ``depthwise`` (by ``group``); ``Gemm`` and ``MatMul`` with a constant
-  weight -> ``linear``. A MatMul of two activations has no weights and is ``unsupported``.
-- ``MaxPool`` / ``AveragePool`` / ``GlobalAveragePool`` / ``GlobalMaxPool`` -> ``pool`` (a global pool has the
-  whole map as its window, as trace records adaptive pooling to 1x1).
-- ``Add`` / ``Mul`` / ``Sum`` -> ``add``; ``Concat`` -> ``concat``; ``Relu``, ``Clip``, ``Sigmoid``, ``Tanh``,
-  ``LeakyRelu``, ``Softmax`` (and a few more) -> ``activation``; ``LRN`` -> ``norm``.
-- ``BatchNormalization`` is folded into the producing conv/linear (recorded in its ``fused``) when that layer's
-  output feeds nothing else, as trace does; otherwise it is a ``norm`` node. ``fold_bn=False`` never folds.
-- ``Flatten``, ``Reshape``, ``Dropout``, ``Identity``, ``Squeeze``, ``Unsqueeze`` move no data: they are recorded
-  in the producing layer's ``fused``.
-- ``Constant`` nodes and initializers are not layers. Nodes that only compute on constants or on tensor
-  *shapes* (``Shape`` -> ``Gather`` -> ``Concat`` chains that feed a ``Reshape``) are host-side bookkeeping and
-  are skipped; they never become layers.
-- An ``Add`` whose other operand is a constant right after a constant-weight ``MatMul`` is that linear
-  layer's bias (how exporters write ``nn.Linear`` without Gemm).
-
-Layer names: the ONNX node name, except for the torch exporter's scope form. ``/layer1/layer1.0/conv1/Conv``
-becomes the module's qualified name (``layer1.0.conv1``, the name ``trace`` gives it) for ops that are modules
-in torch (conv, linear, norm, pool); other ops keep the module path plus the op (``layer1.0/Add``), because the
-scope alone cannot tell a ReLU module from a function called inside the enclosing module. Root-scope ops are
-lower-cased (``/Add_1`` -> ``add_1``) and unnamed nodes are named as torch.fx names functions (``add``,
-``add_1``, ...). Duplicates get ``#2``, ``#3`` as in trace.
-
-Shapes: the importer computes the output shape of every op it understands itself, from the (possibly
-batch-overridden) input shape and the weight shapes, so that a batch override also reaches through constant
-``Reshape`` targets; ``onnx.shape_inference.infer_shapes`` (with data propagation) supplies the rest
-(unsupported ops under ``strict=False``, ``Reshape`` targets computed from ``Shape``).
+Ops in the shared vocabulary (``energysim.workload.ops``) are dispatched by role; the ops only ONNX has
+(``Conv``, ``Gemm``, ``MatMul`` with their weights, and the metadata ops) are handled here by op_type.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import Any
 
+import energysim.workload.ops as ops
 from energysim.errors import EnergySimError
-from energysim.workload.trace import _spatial
-from energysim.workload.graph import Layer, Network
+from energysim.workload.layer import Layer
+from energysim.workload.network import Network
+from energysim.workload.onnx.load import _dims, _static
+from energysim.workload.onnx.naming import _layer_name
+from energysim.workload.onnx.shape_rules import _broadcast, _reshape, _spatial_params
+from energysim.workload.shapes import _spatial
 
-_ACTIVATIONS = {
-    "Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "Softmax", "LogSoftmax", "PRelu", "Elu", "Selu",
-    "HardSigmoid", "HardSwish", "Gelu", "Softplus", "Mish",
-}
-_PASS = {"Flatten", "Reshape", "Dropout", "Identity", "Squeeze", "Unsqueeze"}
-_ELEMENTWISE = {"Add", "Mul", "Sum"}
-_POOLS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
-_NORMS = {"LRN"}
-#: ops that are modules in torch, so a torch-exported scope name is the module's qualified name
-_MODULE_OPS = {"Conv", "Gemm", "MatMul", "BatchNormalization", "LRN", *_POOLS}
 #: ops that produce tensor metadata, not activations
 _META_OPS = {"Shape", "Size", "Constant", "ConstantOfShape"}
 
 
-def _import_onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise EnergySimError(
-            "ONNX import needs the optional 'onnx' package: pip install 'deep-kmeans-energy[onnx]' (or pip install onnx)"
-        ) from None
-    return onnx
-
-
-def _load(onnx, path) -> Any:
-    if isinstance(path, onnx.ModelProto):
-        return path
-    p = Path(os.fspath(path))
-    if not p.exists():
-        raise EnergySimError(f"ONNX file {str(p)!r} not found")
-    if p.is_dir():
-        raise EnergySimError(f"ONNX path {str(p)!r} is a directory, not a file")
-    try:
-        # only tensor shapes matter here, so weights stored as external data are not read (as ZigZag does;
-        # its example models ship without their external weight files)
-        model = onnx.load(str(p), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError, external-data errors, ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise EnergySimError(f"{str(p)!r} is not a readable ONNX model: {first}") from None
-    # protobuf parses many byte strings (an empty file, some text) into an empty message without complaint
-    if not model.graph.node or not model.graph.input:
-        raise EnergySimError(f"{str(p)!r} is not an ONNX model: it has no graph (no nodes or no inputs)")
-    return model
-
-
-def _dims(onnx_type) -> tuple | None:
-    """Dims of a tensor type: ints where static, str or None where symbolic/unknown; None if no shape."""
-    t = onnx_type.tensor_type
-    if not t.HasField("shape"):
-        return None
-    out = []
-    for d in t.shape.dim:
-        if d.HasField("dim_value"):
-            out.append(int(d.dim_value))
-        else:
-            out.append(d.dim_param or None)
-    return tuple(out)
-
-
-def _static(shape) -> tuple[int, ...] | None:
-    if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
-        return None
-    return tuple(shape)
-
-
 class _Importer:
+    """One import: the model's constants and tensor shapes, and the ``Network`` built node by node (``run``)."""
+
     def __init__(self, onnx, model, name: str, batch: int | None, fold_bn: bool, strict: bool):
-        from onnx import numpy_helper
+        from onnx import numpy_helper  # the third-party package (absolute import), not energysim.workload.onnx
 
         self.onnx = onnx
         self.np_helper = numpy_helper
@@ -199,24 +116,6 @@ class _Importer:
     def _label(self, node) -> str:
         return f"{node.name!r} ({node.op_type})" if node.name else f"{node.op_type} -> {list(node.output)}"
 
-    # -- naming --------------------------------------------------------------------------------------------
-    def _layer_name(self, node) -> str:
-        raw = node.name
-        if raw.startswith("/") and raw.count("/") >= 2:
-            parts = [p for p in raw.split("/") if p]
-            scope = _qualified(parts[:-1])
-            name = scope if node.op_type in _MODULE_OPS else f"{scope}/{parts[-1]}"
-        elif raw.startswith("/") and "/" not in raw[1:]:  # a function at the exporter's root scope: "/Add_1"
-            name = raw[1:].lower()
-        elif raw:
-            name = raw
-        else:
-            base = node.op_type.lower()
-            k = self._auto_names.get(base, 0)
-            self._auto_names[base] = k + 1
-            name = base if k == 0 else f"{base}_{k}"
-        return self.net.unique_name(name)
-
     # -- graph building ------------------------------------------------------------------------------------
     def _attrs(self, node) -> dict[str, Any]:
         return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -225,7 +124,7 @@ class _Importer:
         return [i for i in node.input if i and i not in self.meta]
 
     def _add(self, node, kw: dict, inputs: list[str], out_shape: tuple[int, ...]) -> None:
-        name = self._layer_name(node)
+        name = _layer_name(node, self.net, self._auto_names)
         in_shapes = tuple(self._shape(i, node) for i in inputs)
         layer = Layer(name=name, input_shapes=in_shapes, output_shape=out_shape, **kw)
         edges = [(self.producer[i], self.shapes[i]) for i in inputs if self.producer.get(i) is not None]
@@ -259,24 +158,30 @@ class _Importer:
         if op in _META_OPS or not acts:
             self._meta(node)
             return
-        if op not in _ELEMENTWISE | {"Concat"} | _ACTIVATIONS | _PASS | _POOLS | _NORMS | {
-            "Conv", "Gemm", "MatMul", "BatchNormalization"
-        }:
+        spec = ops.lookup(op, "onnx")
+        handler = getattr(self, f"_op_{op}", None)  # ops with weights, which only ONNX spells this way
+        if spec is None and handler is None:
             self._unsupported(node)
             return
         try:
-            handler = getattr(self, f"_op_{op}", None)
             if handler is not None:
                 handler(node)
-            elif op in _ACTIVATIONS:
+            elif spec.role == ops.ACTIVATION:
                 x = acts[0]
-                self._elementwise(node, "activation", [x], self._shape(x, node))
-            elif op in _ELEMENTWISE:
-                self._op_elementwise(node, acts)
-            elif op in _PASS:
-                self._op_pass(node, acts[0])
-            elif op in _POOLS:
-                self._op_pool(node, acts[0])
+                self._elementwise(node, spec.kind, [x], self._shape(x, node))
+            elif spec.role == ops.NORM:
+                x = node.input[0]
+                self._elementwise(node, spec.kind, [x], self._shape(x, node))
+            elif spec.role == ops.BATCHNORM:
+                self._batchnorm(node)
+            elif spec.role == ops.ELEMENTWISE:
+                self._elementwise_op(node, spec, acts)
+            elif spec.role == ops.CONCAT:
+                self._concat(node, spec)
+            elif spec.role == ops.PASS:
+                self._pass(node, spec, acts[0])
+            elif spec.role == ops.POOL:
+                self._pool(node, spec, acts[0])
         except EnergySimError:
             raise
         except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError) as exc:
@@ -329,42 +234,6 @@ class _Importer:
                   self._act_inputs(node), shp)
 
     # -- op handlers ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _window(size: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: bool) -> int:
-        span = size + pb + pe - d * (k - 1) - 1
-        if span < 0:
-            raise ValueError(f"window {k} (dilation {d}) larger than padded input {size + pb + pe}")
-        out = (math.ceil(span / s) if ceil_mode else span // s) + 1
-        # as in torch/ONNX: with ceil_mode the last window must start inside the input or left padding
-        if ceil_mode and (out - 1) * s >= size + pb:
-            out -= 1
-        return out
-
-    def _spatial_params(self, node, a: dict, kernel: tuple[int, int], hw: tuple[int, int]):
-        """(strides, dilations, begin pads, output size) for a 2-D window op, auto_pad included."""
-        strides = tuple(a.get("strides", (1, 1)))
-        dil = tuple(a.get("dilations", (1, 1)))
-        pads = tuple(a.get("pads", (0, 0, 0, 0)))
-        auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
-        ceil_mode = bool(a.get("ceil_mode", 0))
-        out, begin = [], []
-        for i in range(2):
-            size, k, s, d = hw[i], kernel[i], strides[i], dil[i]
-            if auto in ("SAME_UPPER", "SAME_LOWER"):
-                o = math.ceil(size / s)
-                total = max(0, (o - 1) * s + d * (k - 1) + 1 - size)
-                b = total // 2 if auto == "SAME_UPPER" else total - total // 2
-                out.append(o)
-                begin.append(b)
-            elif auto == "VALID":
-                out.append(self._window(size, k, s, d, 0, 0, ceil_mode))
-                begin.append(0)
-            else:
-                out.append(self._window(size, k, s, d, pads[i], pads[i + 2], ceil_mode))
-                begin.append(pads[i])
-        return strides, dil, tuple(begin), tuple(out)
-
     def _op_Conv(self, node) -> None:
         a = self._attrs(node)
         x, wname = node.input[0], node.input[1]
@@ -390,7 +259,7 @@ class _Importer:
                 f"node {self._label(node)}: weight {ws} with group={groups} does not fit {cin} input channels"
             )
         cout = ws[0]
-        (sh, sw), (dh, dw), (ph, pw), (p, q) = self._spatial_params(node, a, kernel, (h, w))
+        (sh, sw), (dh, dw), (ph, pw), (p, q) = _spatial_params(a, kernel, (h, w))
         out_shape = (n, cout, q) if len(ws) == 3 else (n, cout, p, q)
         kind = "conv" if groups == 1 else ("depthwise" if groups == cin == cout else "grouped")
         bias = len(node.input) > 2 and bool(node.input[2])
@@ -436,7 +305,7 @@ class _Importer:
             )
         self._unsupported(node)
 
-    def _op_BatchNormalization(self, node) -> None:
+    def _batchnorm(self, node) -> None:
         x = node.input[0]
         prod = self.producer.get(x)
         foldable = self.fold_bn and prod is not None and self.net[prod].has_macs and self.consumers.get(x, 0) == 1
@@ -445,19 +314,16 @@ class _Importer:
         else:
             self._elementwise(node, "norm", [x], self._shape(x, node))
 
-    def _op_LRN(self, node) -> None:
-        self._elementwise(node, "norm", [node.input[0]], self._shape(node.input[0], node))
-
-    def _op_Concat(self, node) -> None:
+    def _concat(self, node, spec: ops.Op) -> None:
         a = self._attrs(node)
         acts = self._act_inputs(node)
         shapes = [self._shape(i, node) for i in acts]
         axis = a["axis"] % len(shapes[0])
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
-        self._elementwise(node, "concat", acts, tuple(out))
+        self._elementwise(node, spec.kind, acts, tuple(out))
 
-    def _op_elementwise(self, node, acts: list[str]) -> None:
+    def _elementwise_op(self, node, spec: ops.Op, acts: list[str]) -> None:
         shapes = [self._shape(i, node) for i in node.input if i]
         out = _broadcast(shapes, self._label(node))
         # a constant Add right after a constant-weight MatMul is that linear layer's bias (exporters write
@@ -472,36 +338,39 @@ class _Importer:
                     self.producer[node.output[0]] = prod
                     self.shapes[node.output[0]] = out
                     return
-        self._elementwise(node, "add", acts, out)
+        self._elementwise(node, spec.kind, acts, out)
 
-    def _op_pool(self, node, x: str) -> None:
+    def _pool(self, node, spec: ops.Op, x: str) -> None:
+        if spec.window == "adaptive":  # torch's adaptive pools have no ONNX op: the output size is not an attribute
+            self._unsupported(node)
+            return
         op = node.op_type
         xs = self._shape(x, node)
         if len(xs) != 4:
             raise EnergySimError(f"node {self._label(node)}: only 2-D pooling on NCHW tensors is supported, got {xs}")
         n, c, h, w = xs
-        if op.startswith("Global"):
+        if spec.window == "global":
             self._add(node, dict(kind="pool", op=op, N=n, M=c, C=c, P=1, Q=1, R=h, S=w, H=h, W=w,
                                  stride_h=h, stride_w=w), [x], (n, c, 1, 1))
             return
         a = self._attrs(node)
         kernel = tuple(a["kernel_shape"])
-        (sh, sw), _, (ph, pw), (p, q) = self._spatial_params(node, a, kernel, (h, w))
+        (sh, sw), _, (ph, pw), (p, q) = _spatial_params(a, kernel, (h, w))
         self._add(node, dict(kind="pool", op=op, N=n, M=c, C=c, P=p, Q=q, R=kernel[0], S=kernel[1], H=h, W=w,
                              stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw), [x], (n, c, p, q))
 
-    def _op_pass(self, node, x: str) -> None:
+    def _pass(self, node, spec: ops.Op, x: str) -> None:
         op = node.op_type
         xs = self._shape(x, node)
         a = self._attrs(node)
-        if op in ("Dropout", "Identity"):
+        if spec.name in ("dropout", "identity"):
             out = xs
-        elif op == "Flatten":
+        elif spec.name == "flatten":
             axis = a.get("axis", 1) % (len(xs) + 1) if xs else 0
             out = (math.prod(xs[:axis]), math.prod(xs[axis:]))
-        elif op == "Reshape":
+        elif spec.name == "reshape":
             out = self._reshape(node, xs, a)
-        elif op in ("Squeeze", "Unsqueeze"):
+        else:  # squeeze, unsqueeze
             axes = a.get("axes")
             if axes is None and len(node.input) > 1 and node.input[1]:
                 axes = self.consts.get(node.input[1])
@@ -512,7 +381,7 @@ class _Importer:
                     self._fuse(node, op, out)
                     return
             axes = [int(v) for v in (axes if axes is not None else [])]
-            if op == "Squeeze":
+            if spec.name == "squeeze":
                 ax = {v % len(xs) for v in axes} if axes else {i for i, d in enumerate(xs) if d == 1}
                 out = tuple(d for i, d in enumerate(xs) if i not in ax)
             else:
@@ -525,73 +394,10 @@ class _Importer:
         self._fuse(node, op, tuple(int(d) for d in out))
 
     def _reshape(self, node, xs: tuple[int, ...], a: dict) -> tuple[int, ...]:
-        total = math.prod(xs)
         target = self.consts.get(node.input[1]) if len(node.input) > 1 else a.get("shape")
-        if target is None:
+        if target is None:  # computed at run time from something we could not evaluate: trust inference
             inferred = self.inferred.get(node.output[0])
-            if inferred is None or math.prod(inferred) != total:
+            if inferred is None or math.prod(inferred) != math.prod(xs):
                 raise EnergySimError(f"node {self._label(node)}: cannot determine the target shape of Reshape")
             return inferred
-        t = [int(v) for v in list(getattr(target, "flat", target))]
-        allowzero = bool(a.get("allowzero", 0))
-        t = [xs[i] if (v == 0 and not allowzero and i < len(xs)) else v for i, v in enumerate(t)]
-        # a target written for the exporter's batch (e.g. [1, -1]) still means "keep the batch" after an override
-        if t and self.orig_batch is not None and t[0] == self.orig_batch and xs and xs[0] == self.batch \
-                and self.batch != self.orig_batch:
-            t[0] = self.batch
-        if t.count(-1) == 1:
-            known = math.prod(v for v in t if v != -1)
-            if known == 0 or total % known:
-                raise EnergySimError(f"node {self._label(node)}: cannot reshape {xs} to {t}")
-            t[t.index(-1)] = total // known
-        if math.prod(t) != total:
-            raise EnergySimError(f"node {self._label(node)}: cannot reshape {xs} to {t}")
-        return tuple(t)
-
-
-def _qualified(scopes: list[str]) -> str:
-    """The module path of a torch-exporter scope: ``[layer1, layer1.0, conv1]`` -> ``layer1.0.conv1``.
-
-    Each scope component is a child's name relative to the enclosing module, except that children of a
-    Sequential/ModuleList repeat their parent's name as a prefix (``layer1`` then ``layer1.0``).
-    """
-    q, prev = "", ""
-    for c in scopes:
-        if prev and c.startswith(prev + "."):
-            q += c[len(prev):]
-        else:
-            q = f"{q}.{c}" if q else c
-        prev = c
-    return q
-
-
-def _broadcast(shapes: list[tuple[int, ...]], label: str) -> tuple[int, ...]:
-    rank = max(len(s) for s in shapes)
-    out = []
-    for i in range(rank):
-        ds = {s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0} - {1}
-        if len(ds) > 1:
-            raise EnergySimError(f"node {label}: shapes {shapes} do not broadcast")
-        out.append(ds.pop() if ds else 1)
-    return tuple(out)
-
-
-def from_onnx(path, batch: int | None = None, *, fold_bn: bool = True, strict: bool = True,
-              name: str | None = None) -> Network:
-    """Read an ONNX model (a path, or an ``onnx.ModelProto``) into a ``Network``.
-
-    ``batch``: the batch size N; it replaces the first dimension of every graph input whether that is symbolic
-    or fixed. ``None`` keeps a fixed batch and uses 1 for a symbolic one.
-    ``fold_bn`` / ``strict``: as in ``energysim.trace.trace``. Every tensor size is in elements.
-    Raises ``EnergySimError`` for a missing or non-ONNX file, an unsupported op (naming node and op_type), or
-    shapes that do not fit.
-    """
-    onnx = _import_onnx()
-    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise EnergySimError(f"batch must be a positive integer, got {batch!r}")
-    model = _load(onnx, path)
-    if name is None:
-        name = model.graph.name or "onnx_model"
-        if not isinstance(path, onnx.ModelProto):
-            name = Path(os.fspath(path)).stem
-    return _Importer(onnx, model, name, batch, fold_bn, strict).run()
+        return _reshape(xs, target, bool(a.get("allowzero", 0)), self.orig_batch, self.batch, self._label(node))

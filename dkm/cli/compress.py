@@ -1,9 +1,5 @@
-"""The ``dkm`` command line: ``dkm compress`` and ``dkm inspect``.
-
-Subcommands are :class:`Command` objects in :data:`COMMANDS`; a new one (``dkm score``, ...) lives in its own
-module ``dkm/cli_<name>.py`` that calls :func:`register` when imported (such modules are found and imported
-when the parser is built). A bad input prints one line (``dkm: error: ...``) and exits 2.
-"""
+"""``dkm compress``: train (or load), re-train under a k-means regularizer, share weights, fine-tune, and write the
+artifact and its result."""
 
 from __future__ import annotations
 
@@ -11,77 +7,12 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from energysim.errors import EnergySimError
+from dkm.cli.common import Command, clusters, floats
+from energysim.analysis.schema import stamped
 
-
-@dataclass(frozen=True)
-class Command:
-    """A subcommand: ``configure(parser)`` adds its arguments, ``run(args) -> exit code``."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-COMMANDS: list[Command] = []
-
-
-def register(cmd: Command) -> Command:
-    """Add (or replace, by name) a subcommand."""
-    COMMANDS[:] = [c for c in COMMANDS if c.name != cmd.name]
-    COMMANDS.append(cmd)
-    return cmd
-
-
-def _load_plugins() -> None:
-    """Import every ``dkm/cli_*.py`` module: each registers its subcommand(s) when imported."""
-    import importlib
-    import pkgutil
-
-    import dkm
-
-    for info in pkgutil.iter_modules(dkm.__path__):
-        if info.name.startswith("cli_"):
-            importlib.import_module(f"dkm.{info.name}")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, through main's handler
-        from .errors import DKMError
-
-        raise DKMError(message)
-
-
-def _floats(text: str, what: str) -> list[float]:
-    from .errors import DKMError
-
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise DKMError(f"{what}: expected comma-separated numbers, got {text!r}") from None
-
-
-def _clusters(text: str):
-    """``K1,K2,...`` (layer order) or ``name=K,...``."""
-    from .errors import DKMError
-
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    try:
-        if all("=" in t for t in items):
-            return {n.strip(): int(k) for n, k in (t.split("=", 1) for t in items)}
-        return [int(t) for t in items]
-    except ValueError:
-        raise DKMError(f"--clusters: expected integers K1,K2,... or name=K,..., got {text!r}") from None
-
-
-# --------------------------------------------------------------------------------------- dkm compress
 def _configure_compress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="zoo model name (energysim.zoo)")
     p.add_argument("--data", required=True, help="digits | mnist:DIR | mnist10k:DIR | cifar10:DIR")
@@ -109,10 +40,10 @@ def _configure_compress(p: argparse.ArgumentParser) -> None:
 
 def result_dict(res, art_bytes: int, dense: int, data_note: str) -> dict:
     """The JSON result of a compression run (accuracies in %, sizes in bytes, ratios dimensionless)."""
-    from .records import codebook_records
+    from dkm.records import codebook_records
 
     r = res.ratios
-    return {
+    return stamped("dkm.compress", {
         "baseline_accuracy": res.baseline_accuracy,
         "shared_accuracy_no_retrain": res.shared_accuracy_no_retrain,
         "retrained_accuracy": res.retrained_accuracy,
@@ -130,7 +61,7 @@ def result_dict(res, art_bytes: int, dense: int, data_note: str) -> dict:
                     "index_bits": c.index_bits, "entropy_bits": c.entropy_bits}
                    for c in codebook_records(res.shared, with_assignments=False)],
         "config": res.config,
-    }
+    })
 
 
 def _run_compress(a: argparse.Namespace) -> int:
@@ -138,19 +69,19 @@ def _run_compress(a: argparse.Namespace) -> int:
 
     from energysim import zoo
 
-    from . import artifact, data, ratio
-    from .errors import DKMError
-    from .pipeline import CompressConfig, compress
-    from .progress import Progress
+    from dkm import artifact, data, ratio
+    from dkm.errors import DKMError
+    from dkm.pipeline import CompressConfig, compress
+    from dkm.progress import Progress
 
     torch.manual_seed(a.seed)
     model = zoo.build(a.model)
     sparsity = None
     if a.sparsity is not None:
-        sp = _floats(a.sparsity, "--sparsity")
+        sp = floats(a.sparsity, "--sparsity")
         sparsity = sp[0] if len(sp) == 1 else sp
     cfg = CompressConfig(
-        clusters=_clusters(a.clusters) if a.clusters else None,
+        clusters=clusters(a.clusters) if a.clusters else None,
         cluster_rate=None if a.clusters else (a.cluster_rate if a.cluster_rate is not None else 0.1),
         first_rate=a.first_rate, regularizer=a.regularizer, lam=a.lam, f_update_epochs=a.f_update_epochs,
         sparsity=sparsity, grouping=a.grouping, linear_vector_size=a.linear_vector_size,
@@ -158,7 +89,7 @@ def _run_compress(a: argparse.Namespace) -> int:
         seed=a.seed)
     cfg.validate()
     # Validate the layer list before loading data or training (cheap, and the commonest mistake).
-    from .layers import resolve_layers
+    from dkm.layers import resolve_layers
 
     resolve_layers(model, clusters=cfg.clusters, cluster_rate=cfg.cluster_rate, first_rate=cfg.first_rate,
                    sparsity=cfg.sparsity, mode=cfg.grouping, linear_vector_size=cfg.linear_vector_size)
@@ -195,69 +126,4 @@ def _run_compress(a: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------------------- dkm inspect
-def _configure_inspect(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a .dkm artifact")
-    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
-
-
-def _run_inspect(a: argparse.Namespace) -> int:
-    from .artifact import parse
-    from .errors import DKMError
-
-    path = Path(a.file)
-    if not path.is_file():
-        raise DKMError(f"artifact {a.file!r} does not exist")
-    data = path.read_bytes()
-    manifest, _ = parse(data)
-    if a.json:
-        print(json.dumps(manifest))
-        return 0
-    print(f"{a.file}: {len(data)} bytes, model {manifest.get('model')!r}, format v{manifest['version']}, sha256 ok")
-    print(f"{'layer':<24s}{'shape':<18s}{'K':>6s}{'s':>3s}{'N':>9s}{'bits':>5s}  {'encoding':<8s}{'index B':>9s}{'codebook B':>11s}")
-    for e in manifest["layers"]:
-        ix = e["indices"]
-        print(f"{e['name']:<24s}{'x'.join(map(str, e['shape'])):<18s}{e['k']:>6d}{e['s']:>3d}{e['n']:>9d}"
-              f"{ix['bits']:>5d}  {ix['encoding']:<8s}{ix['nbytes']:>9d}{e['codebook']['nbytes']:>11d}")
-    raw = sum(t["nbytes"] for t in manifest["tensors"])
-    print(f"{len(manifest['tensors'])} unshared tensors, {raw} bytes")
-    return 0
-
-
-register(Command("compress", "compress a zoo model with Deep k-Means", _configure_compress, _run_compress))
-register(Command("inspect", "print the contents of a .dkm artifact", _configure_inspect, _run_inspect))
-
-# Subcommands in their own modules register themselves on import (after Command/register exist).
-from . import cli_compare, cli_score  # noqa: E402,F401
-
-
-def build_parser() -> argparse.ArgumentParser:
-    _load_plugins()
-    parser = _Parser(prog="dkm", description="Deep k-Means CNN compression")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for cmd in COMMANDS:
-        cmd.configure(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input)."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        # The models here are small: one intra-op thread is as fast on an idle machine and avoids a 10-20x
-        # slow-down from spinning thread pools on a busy one. OMP_NUM_THREADS overrides.
-        import torch
-
-        torch.set_num_threads(1)
-    try:
-        args = build_parser().parse_args(argv)
-        cmd = next(c for c in COMMANDS if c.name == args.command)
-        return cmd.run(args)
-    except EnergySimError as e:  # DKMError is one; both are the user's input, not our bug
-        print(f"dkm: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    from dkm.cli import main as _main  # the imported module holds the subcommands registered on import
-
-    sys.exit(_main())
+COMMAND = Command("compress", "compress a zoo model with Deep k-Means", _configure_compress, _run_compress)

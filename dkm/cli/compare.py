@@ -1,5 +1,5 @@
 """``dkm compare-metrics MODEL``: the paper's energy metric against the dataflow estimate over cluster rates
-(see :mod:`dkm.compare`). Registered in :mod:`dkm.cli` by importing this module."""
+(see :mod:`dkm.compare`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import Command, _floats, register
+from dkm.cli.common import Command, floats
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -34,10 +34,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
 def _run(a: argparse.Namespace) -> int:
     import torch
 
-    from .compare import compare_metrics, write_outputs
-    from .errors import DKMError
+    from dkm.compare import compare_metrics, write_outputs
+    from dkm.errors import DKMError
 
-    rates = _floats(a.rates, "--rates") if a.rates else None
+    rates = floats(a.rates, "--rates") if a.rates else None
     if a.max_iter < 1:
         raise DKMError(f"--max-iter must be >= 1, got {a.max_iter}")
     state = None
@@ -46,7 +46,7 @@ def _run(a: argparse.Namespace) -> int:
             raise DKMError(f"--state-dict file {a.state_dict!r} does not exist")
         state = torch.load(a.state_dict, map_location="cpu", weights_only=True)
     log = None if a.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    from energysim.costs.codebook.costs import CodebookTerms
+    from energysim.costs.codebook import CodebookTerms
 
     terms = CodebookTerms(index_traffic=not a.no_index_traffic, lut=not a.no_lut,
                           codebook_load=not a.no_codebook_load, compute_reuse=a.compute_reuse)
@@ -71,5 +71,5 @@ def _run(a: argparse.Namespace) -> int:
     return 0
 
 
-register(Command("compare-metrics", "compare the paper's energy metric with the dataflow estimate over cluster rates",
-                 _configure, _run))
+COMMAND = Command("compare-metrics", "compare the paper's energy metric with the dataflow estimate over cluster rates",
+                 _configure, _run)

@@ -1,5 +1,5 @@
 """``dkm score ARTIFACT --profile P``: dense vs codebook-compressed energy of a ``.dkm`` artifact
-(see :mod:`dkm.score`). Registered in :mod:`dkm.cli` by importing this module."""
+(see :mod:`dkm.score`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import Command, register
+from dkm.cli.common import Command
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -25,9 +25,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from energysim.costs.codebook.costs import CodebookTerms
+    from energysim.costs.codebook import CodebookTerms
 
-    from .score import score, write_outputs
+    from dkm.score import score, write_outputs
 
     terms = CodebookTerms(index_traffic=not a.no_index_traffic, lut=not a.no_lut,
                           codebook_load=not a.no_codebook_load, compute_reuse=not a.no_compute_reuse)
@@ -54,4 +54,4 @@ def _run(a: argparse.Namespace) -> int:
     return 0
 
 
-register(Command("score", "dense vs codebook-compressed energy of a .dkm artifact", _configure, _run))
+COMMAND = Command("score", "dense vs codebook-compressed energy of a .dkm artifact", _configure, _run)

@@ -1,0 +1,39 @@
+"""``dkm inspect``: what a ``.dkm`` artifact holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dkm.cli.common import Command
+
+def _configure_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a .dkm artifact")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+
+def _run_inspect(a: argparse.Namespace) -> int:
+    from dkm.artifact import parse
+    from dkm.errors import DKMError
+
+    path = Path(a.file)
+    if not path.is_file():
+        raise DKMError(f"artifact {a.file!r} does not exist")
+    data = path.read_bytes()
+    manifest, _ = parse(data)
+    if a.json:
+        print(json.dumps(manifest))
+        return 0
+    print(f"{a.file}: {len(data)} bytes, model {manifest.get('model')!r}, format v{manifest['version']}, sha256 ok")
+    print(f"{'layer':<24s}{'shape':<18s}{'K':>6s}{'s':>3s}{'N':>9s}{'bits':>5s}  {'encoding':<8s}{'index B':>9s}{'codebook B':>11s}")
+    for e in manifest["layers"]:
+        ix = e["indices"]
+        print(f"{e['name']:<24s}{'x'.join(map(str, e['shape'])):<18s}{e['k']:>6d}{e['s']:>3d}{e['n']:>9d}"
+              f"{ix['bits']:>5d}  {ix['encoding']:<8s}{ix['nbytes']:>9d}{e['codebook']['nbytes']:>11d}")
+    raw = sum(t["nbytes"] for t in manifest["tensors"])
+    print(f"{len(manifest['tensors'])} unshared tensors, {raw} bytes")
+    return 0
+
+
+COMMAND = Command("inspect", "print the contents of a .dkm artifact", _configure_inspect, _run_inspect)

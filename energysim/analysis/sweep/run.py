@@ -1,0 +1,148 @@
+"""Evaluating the designs of a sweep: each design's profile, area and whole-network cost, in a local process
+pool or on Dask (results identical either way)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Callable
+
+import pandas as pd
+
+from energysim.analysis.sweep.design import Design, make_profile
+from energysim.arch import HardwareProfile, load_profile
+from energysim.arch.area import area_mm2
+from energysim.errors import EnergySimError
+from energysim.mapping.search import search
+from energysim.model.layer_energy import LayerEnergy
+from energysim.model.problem import Problem
+from energysim.model.streaming import applied_in_place, in_place_energy, streaming_energy
+
+OBJECTIVES = ("energy", "cycles", "edp")
+
+
+def network_cost(network, profile: HardwareProfile, objective: str = "energy",
+                 dataflow: str = "search") -> dict:
+    """Energy (pJ), cycles and per-layer facts of ``network`` on ``profile``, every MAC layer mapped by search."""
+    energy, cycles, macs = 0.0, 0, 0
+    for layer in network:
+        producer = applied_in_place(network, layer)
+        if producer:
+            le = in_place_energy(layer, producer)
+        elif layer.has_macs:
+            problem = Problem.from_layer(layer)
+            r = search(problem, profile, dataflow, objective)
+            le = LayerEnergy.from_stats(layer.name, layer.kind, r.stats, profile)
+            macs += r.stats.macs
+        elif layer.kind == "unsupported":
+            raise EnergySimError(f"layer {layer.name!r} is an unsupported op ({layer.op})")
+        else:
+            le = streaming_energy(layer, profile)
+        energy += le.energy_pj
+        cycles += int(le.cycles)
+    return {"energy_pj": energy, "cycles": cycles, "macs": macs}
+
+
+def evaluate_design(index: int, design: Design, network, base: dict, objective: str, dataflow: str) -> dict:
+    """One row of the sweep table (never raises for a bad design: the error goes in the row)."""
+    t0 = time.perf_counter()
+    row = {"design": index, "label": design.label(),
+           "pe_rows": design.pe[0] if design.pe else None, "pe_cols": design.pe[1] if design.pe else None,
+           "glb_kb": design.glb_kb, "rf_words": design.rf_words, "bits": design.bits,
+           "pes": None, "energy_pj": math.nan, "cycles": math.nan, "area_mm2": math.nan, "edp_pj_cycles": math.nan,
+           "status": "ok", "error": ""}
+    try:
+        prof = make_profile(HardwareProfile.model_validate(base), design)
+        row["pes"] = prof.mac.instances
+        row["area_mm2"] = area_mm2(prof)
+        cost = network_cost(network, prof, objective, dataflow)
+        row["energy_pj"] = cost["energy_pj"]
+        row["cycles"] = cost["cycles"]
+        row["edp_pj_cycles"] = cost["energy_pj"] * cost["cycles"]
+    except EnergySimError as exc:
+        row["status"] = "invalid" if row["pes"] is None else "unmappable"
+        row["error"] = str(exc).replace("\n", "; ")
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+# process-pool worker state (set once per worker by the initializer)
+_STATE: dict = {}
+
+
+def _init_worker(network, base, objective, dataflow):
+    _STATE.update(network=network, base=base, objective=objective, dataflow=dataflow)
+
+
+def _run_in_worker(index: int, design: Design) -> dict:
+    s = _STATE
+    return evaluate_design(index, design, s["network"], s["base"], s["objective"], s["dataflow"])
+
+
+def _dask_client(dask, workers: int):
+    """(client, cleanup) for ``dask``: a Client, ``"local"`` or a scheduler address."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise EnergySimError("--dask needs the dask extra: pip install 'deep-kmeans-energy[dask]'") from None
+    if not isinstance(dask, str):
+        return dask, lambda: None
+    if dask == "local":
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+        return client, lambda: (client.close(), cluster.close())
+    try:
+        client = Client(dask, timeout="5s")
+    except (OSError, TimeoutError) as exc:
+        raise EnergySimError(f"cannot reach Dask scheduler {dask!r}: {exc}") from None
+    return client, client.close
+
+
+def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objective: str = "energy",
+              dataflow: str = "search", workers: int = 1, dask=None,
+              progress: Callable[[int, int, dict], None] | None = None) -> pd.DataFrame:
+    """Evaluate every design; a DataFrame with one row per design, in grid order."""
+    if objective not in OBJECTIVES:
+        raise EnergySimError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
+    if not (dataflow == "search" or dataflow in ("rs-search", "ws-search", "os-search")):
+        raise EnergySimError(f"sweep dataflow {dataflow!r}: choose search, rs-search, ws-search or os-search")
+    if not designs:
+        raise EnergySimError("sweep: the design grid is empty")
+    base_prof = load_profile(base)
+    base_d = base_prof.model_dump(by_alias=True, exclude_none=True)
+    n = len(designs)
+    rows: list[dict] = []
+
+    def done(r):
+        rows.append(r)
+        if progress:
+            progress(len(rows), n, r)
+
+    if dask is not None:
+        client, cleanup = _dask_client(dask, workers)
+        try:
+            from distributed import as_completed
+
+            net_f = client.scatter(network, broadcast=True)
+            futs = [client.submit(evaluate_design, i, d, net_f, base_d, objective, dataflow, pure=False)
+                    for i, d in enumerate(designs)]
+            for f in as_completed(futs):
+                done(f.result())
+        finally:
+            cleanup()
+    elif workers > 1 and n > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed as cf_done
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn") if sys.platform == "darwin" else mp.get_context()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(network, base_d, objective, dataflow)) as ex:
+            futs = [ex.submit(_run_in_worker, i, d) for i, d in enumerate(designs)]
+            for f in cf_done(futs):
+                done(f.result())
+    else:
+        for i, d in enumerate(designs):
+            done(evaluate_design(i, d, network, base_d, objective, dataflow))
+    return pd.DataFrame(sorted(rows, key=lambda r: r["design"]))

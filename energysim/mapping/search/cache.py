@@ -1,0 +1,50 @@
+"""The mapping search's result cache: ``SearchCache`` maps (problem shape, profile, dataflow, objective,
+options) to the ``MapperResult`` found; ``DEFAULT_CACHE`` is the one ``search(..., cache=True)`` uses."""
+
+from __future__ import annotations
+
+import json
+
+from energysim.arch import HardwareProfile
+from energysim.mapping.search.options import MapperOptions, MapperResult
+from energysim.model.problem import Problem
+
+
+class SearchCache:
+    """Search results by ``SearchCache.key`` (a cached result is returned as the same object)."""
+
+    def __init__(self):
+        self._results: dict[str, MapperResult] = {}
+
+    @staticmethod
+    def key(problem: Problem, profile: HardwareProfile, constraint: str | None, objective: str,
+            options: MapperOptions) -> str:
+        """What a search result depends on: the problem's shape (not its name), the whole profile, the
+        dataflow constraint, the objective and every option."""
+        shape = {"dims": problem.dims, "bounds": problem.bounds,
+                 "ds": [(d.name, d.ranks, d.read_write) for d in problem.data_spaces]}
+        return json.dumps([shape, profile.model_dump(mode="json"), constraint, objective, options.__dict__],
+                          sort_keys=True, default=str)
+
+    def get(self, key: str) -> MapperResult | None:
+        return self._results.get(key)
+
+    def put(self, key: str, result: MapperResult) -> None:
+        self._results[key] = result
+
+    def clear(self) -> None:
+        self._results.clear()
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._results
+
+
+DEFAULT_CACHE = SearchCache()
+
+
+def clear_cache() -> None:
+    """Empty the default cache."""
+    DEFAULT_CACHE.clear()

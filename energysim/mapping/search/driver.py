@@ -1,0 +1,220 @@
+"""The mapping search driver: ``search`` runs the spaces of a free or constrained search over their spatial
+unrollings, tilings and loop orders, scores every batch, verifies the best candidate against the engine and
+compares it with the template mapping; ``search_mapping`` returns just the mapping."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import numpy as np
+
+from energysim.arch import HardwareProfile
+from energysim.errors import EnergySimError
+from energysim.mapping.search.batch import BatchEvaluator
+from energysim.mapping.search.cache import DEFAULT_CACHE, SearchCache
+from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
+from energysim.mapping.search.space import Space
+from energysim.mapping.search.tiling import Tiler
+from energysim.mapping.templates import map_problem
+from energysim.model.counts import evaluate
+from energysim.model.pricing import network_energy
+from energysim.model.stats import LayerStats
+from energysim.model.mapping import Mapping
+from energysim.model.problem import Problem
+
+_EXHAUSTIVE_BLOCK = 400_000  # tilings per evaluated block in exhaustive mode (bounds memory to a few GB)
+
+
+def _score(res: dict, objective: str) -> np.ndarray:
+    e = res["energy"] + res["network"]
+    if objective == "energy":
+        v = e
+    elif objective == "cycles":
+        v = res["cycles"] + e * 1e-30  # ties broken by energy
+    else:
+        v = e * res["cycles"]
+    return np.where(res["valid"], v, np.inf)
+
+
+def _cache_of(cache) -> SearchCache | None:
+    """The cache ``search``'s ``cache`` argument names: True = the default one, False/None = none, else itself."""
+    if isinstance(cache, bool) or cache is None:
+        return DEFAULT_CACHE if cache else None
+    return cache
+
+
+def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = None, objective: str = "energy",
+           options: MapperOptions | None = None, *, cache: bool | SearchCache = True,
+           verify: bool = True) -> MapperResult:
+    """Best mapping of ``problem`` on ``profile``.
+
+    ``dataflow``: None (free) or ``rs``/``ws``/``os`` (also accepted as ``search``, ``rs-search``...).
+    ``objective``: ``energy`` | ``cycles`` | ``edp``. ``cache``: True = the default cache (``clear_cache``
+    empties it), False = none, or a ``SearchCache`` of the caller's. Raises ``EnergySimError`` when nothing fits.
+    """
+    if objective not in OBJECTIVES:
+        raise EnergySimError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
+    if dataflow is not None and dataflow.endswith("search"):
+        dataflow = parse_dataflow(dataflow)
+    options = options or MapperOptions()
+    store = _cache_of(cache)
+    key = store.key(problem, profile, dataflow, objective, options) if store is not None else None
+    if key is not None:
+        hit = store.get(key)
+        if hit is not None:
+            return hit
+    t0 = time.perf_counter()
+    if dataflow is None and options.spatial is not None:
+        spaces = [Space(problem, profile, None, options)]
+    elif dataflow is None:
+        # free search: any dimension spatial, with the profile's keeps or with PE-level storage keeping only
+        # Weights or only Outputs; plus the space of every dataflow constraint (so a free search is never
+        # worse than a constrained one)
+        cands = [Space(problem, profile, None, options, pe_keep=k) for k in (None, ("Weights",), ("Outputs",))]
+        cands += [Space(problem, profile, c, options) for c in CONSTRAINTS]
+        spaces, seen = [], set()
+        for sp_ in cands:
+            sig = (tuple(sp_.keeps), tuple((l, a, c, tuple(al)) for l, a, c, al in sp_.spatial_slots))
+            if sig not in seen:
+                seen.add(sig)
+                spaces.append(sp_)
+    else:
+        spaces = [Space(problem, profile, dataflow, options)]
+    best = (math.inf, None)  # (value, (space, sp, perms, F row, its batch results))
+    evaluated = 0
+    seen_sp = set()
+    runs = []  # (space, its evaluator, spatial unrolling)
+    for s_ in spaces:
+        ev_ = BatchEvaluator(s_)  # one per space: its memo serves every spatial unrolling
+        runs += [(s_, ev_, o) for o in s_.spatial_options()]
+    for space, ev, sp in runs:
+        # a constrained space shares keeps with a free one (rs with the profile's, ws/os with the PE-keeps
+        # variants); a spatial unrolling both list gives the same candidates: evaluate it once
+        sig = (tuple(space.keeps), tuple(tuple(k) if k is not None else None for k in space.keep_lists),
+               tuple((l, tuple(x.items()), tuple(y.items())) for l, (x, y) in sorted(sp.items())))
+        if sig in seen_sp:
+            continue
+        seen_sp.add(sig)
+        # exhaustive: the tilings in blocks (all of them at once would not fit in memory on large layers)
+        blocks = Tiler(space, sp).blocks(_EXHAUSTIVE_BLOCK if options.exhaustive else None)
+        opts = space.perm_options(sp)
+        for F in blocks:
+            if len(F) == 0:
+                continue
+            prep = ev.prepare(sp, F)
+
+            # the results of a batch depend on the loop orders only through the slot order (orders differing
+            # only in dimensions without loops at that level are the same nest): each is evaluated once
+            # (value, row, that row's results: what _verify checks against the engine should it be the best)
+            memo: dict[tuple, tuple[float, int, dict]] = {}
+
+            def run(perms):
+                nonlocal evaluated
+                key = ev.slot_order(perms, prep)
+                if key not in memo:
+                    res = ev.evaluate_batch(sp, perms, F, prep)
+                    evaluated += len(F)
+                    v = _score(res, objective)
+                    k = int(np.argmin(v))
+                    memo[key] = (float(v[k]), k, _row(res, k))
+                return memo[key]
+
+            if options.exhaustive or options.all_permutations:
+                for perms in itertools.product(*opts):
+                    v, k, row = run(list(perms))
+                    if v < best[0]:
+                        best = (v, (space, sp, list(perms), F[k], row))
+            else:
+                # coordinate descent over loop orders, starting from the best uniform choice
+                cur, cur_v = None, math.inf
+                for u in range(max(len(o) for o in opts)):
+                    perms = [o[min(u, len(o) - 1)] for o in opts]
+                    v, k, row = run(perms)
+                    if v < cur_v:
+                        cur, cur_v, cur_k, cur_row = perms, v, k, row
+                if cur is None:
+                    continue
+                for _ in range(options.max_passes):
+                    improved = False
+                    for t, o in enumerate(opts):
+                        if len(o) < 2:
+                            continue
+                        for choice in o:
+                            if choice == cur[t]:
+                                continue
+                            trial = list(cur)
+                            trial[t] = choice
+                            v, k, row = run(trial)
+                            if v < cur_v:
+                                cur, cur_v, cur_k, cur_row, improved = trial, v, k, row, True
+                    if not improved:
+                        break
+                if cur_v < best[0]:
+                    best = (cur_v, (space, sp, cur, F[cur_k], cur_row))
+    result = None
+    if best[1] is not None:
+        space, sp, perms, Frow, row = best[1]
+        m = space.to_mapping(sp, perms, Frow)
+        stats = evaluate(problem, profile, m)
+        if verify:
+            _verify(row, stats)
+        result = _result(m, stats, profile, objective, evaluated, "search")
+    if options.include_template:
+        try:
+            tm = map_problem(problem, profile, dataflow or "rs")
+        except EnergySimError:
+            tm = None
+        if tm is not None:
+            tr = _result(tm, evaluate(problem, profile, tm), profile, objective, evaluated + 1, "template")
+            if result is None or tr.value < result.value:
+                result = tr
+    if result is None:
+        raise EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}"
+                             + (f" under dataflow {dataflow}" if dataflow else ""))
+    result.evaluated = evaluated + (1 if options.include_template else 0)
+    result.seconds = time.perf_counter() - t0
+    if key is not None:
+        store.put(key, result)
+    return result
+
+
+def _network(stats: LayerStats, profile: HardwareProfile) -> float:
+    return network_energy(profile, ((r["level"], r["reads_total"], r["updates_total"]) for r in stats.rows))
+
+
+def _result(m: Mapping, stats: LayerStats, profile, objective, evaluated, source) -> MapperResult:
+    e = stats.energy_pj + _network(stats, profile)
+    v = {"energy": e, "cycles": stats.cycles + e * 1e-30, "edp": e * stats.cycles}[objective]
+    return MapperResult(m, stats, e, stats.cycles, objective, v, evaluated, 0.0, source)
+
+
+def _row(res: dict, k: int) -> dict:
+    """Row ``k`` of ``evaluate_batch`` results as plain numbers (what ``_verify`` compares)."""
+    return {"counts": {key: tuple(int(a[k]) for a in v) for key, v in res["counts"].items()},
+            "cycles": int(res["cycles"][k]), "energy": float(res["energy"][k])}
+
+
+def _verify(row: dict, stats: LayerStats) -> None:
+    """The vectorized counts of the chosen candidate (the very numbers its batch scored it by) must equal
+    the engine's exactly."""
+    diffs = []
+    for r in stats.rows:
+        key = (r["level"], r["dataspace"])
+        got = row["counts"].get(key, (0, 0, 0))
+        want = (r["reads"], r["fills"], r["updates"])
+        if got != want:
+            diffs.append(f"{key}: vectorized {got} vs engine {want}")
+    if row["cycles"] != stats.cycles:
+        diffs.append(f"cycles: vectorized {row['cycles']} vs engine {stats.cycles}")
+    if not math.isclose(row["energy"], stats.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
+        diffs.append(f"energy: vectorized {row['energy']} vs engine {stats.energy_pj}")
+    if diffs:
+        raise EnergySimError("mapper: vectorized evaluation disagrees with counts.evaluate: " + "; ".join(diffs))
+
+
+def search_mapping(problem: Problem, profile: HardwareProfile, dataflow: str = "search",
+                   objective: str = "energy", options: MapperOptions | None = None) -> Mapping:
+    """Just the mapping (what ``estimate`` uses for ``--dataflow search``/``rs-search``/...)."""
+    return search(problem, profile, dataflow, objective, options).mapping

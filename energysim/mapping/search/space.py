@@ -1,0 +1,238 @@
+"""The structured mapspace of one layer on one profile (``Space``): keeps, temporal levels, spatial slots and
+capacity groups; the spatial unrolling and loop-order options; tile sizes and capacity tests over arrays of
+extents (what the tiling enumeration and the batch evaluator both use); and a candidate as a ``Mapping``."""
+
+from __future__ import annotations
+
+import itertools
+from math import prod
+
+import numpy as np
+
+from energysim.arch import HardwareProfile
+from energysim.errors import EnergySimError
+from energysim.mapping.search.arrays import divisors
+from energysim.mapping.search.options import CONSTRAINTS, MapperOptions
+from energysim.mapping.templates import TEMPLATES
+from energysim.model.mapping import LevelMapping, Mapping
+from energysim.model.problem import Problem
+
+
+class Space:
+    """The structured mapspace of one problem on one profile under an optional dataflow constraint."""
+
+    def __init__(self, problem: Problem, profile: HardwareProfile, constraint: str | None = None,
+                 options: MapperOptions | None = None, pe_keep: tuple[str, ...] | None = None):
+        if constraint is not None and constraint not in CONSTRAINTS:
+            raise EnergySimError(f"unknown dataflow constraint {constraint!r}; choose one of {list(CONSTRAINTS)}")
+        self.problem, self.profile, self.constraint = problem, profile, constraint
+        self.opt = options or MapperOptions()
+        self.dims = list(problem.dims)
+        self.D = len(self.dims)
+        self.di = {d: k for k, d in enumerate(self.dims)}
+        self.bounds = np.array([problem.bounds[d] for d in self.dims], dtype=np.int64)
+        self.L = len(profile.levels)
+        self.fan = [profile.fanout(i) for i in range(self.L)]
+        self.ds = list(problem.data_spaces)
+        # per data space, per rank: coefficient of each dim
+        self.coef = [np.array([[sum(c for dd, c in rank if dd == d) for d in self.dims] for rank in ds.ranks],
+                              dtype=np.int64).reshape(len(ds.ranks), self.D) for ds in self.ds]
+        self.rel = [(c != 0).any(axis=0) for c in self.coef]
+        # per data space, per rank: its (dim index, coefficient) terms (the hot loops iterate these, not arrays)
+        self.terms = [[[(int(d), int(c[r, d])) for d in np.nonzero(c[r])[0]] for r in range(c.shape[0])]
+                      for c in self.coef]
+        # per data space: (dim, rank, coefficient) of each dimension that moves exactly one rank (a loop over
+        # it slides the tile along that rank)
+        self.slide_terms = [[(d, int(np.nonzero(c[:, d])[0][0]), int(c[np.nonzero(c[:, d])[0][0], d]))
+                             for d in range(self.D) if (c[:, d] != 0).sum() == 1] for c in self.coef]
+        for ds, c in zip(self.ds, self.coef):
+            if ((c != 0).sum(axis=0) > 1).any():
+                raise EnergySimError(f"mapper: data space {ds.name} of {problem.name!r} uses a dimension in two "
+                                     "ranks; the vectorized evaluator does not support that projection")
+        # keeps, as the template would set them
+        fanout_levels = [i for i, (x, y) in enumerate(self.fan) if x * y > 1]
+        self.first_pe = (fanout_levels[-1] + 1) if fanout_levels else self.L - 1
+        names = problem.data_space_names
+        self.keep_lists: list[list[str] | None] = []
+        self.keeps: list[frozenset[str]] = []
+        t = TEMPLATES[constraint] if constraint else None
+        if t is not None:
+            pe_keep = t.pe_keep
+        self.pe_keep = pe_keep
+        for i, lv in enumerate(profile.levels):
+            allowed = [d for d in lv.kept() if d in names]
+            if pe_keep is not None and i >= self.first_pe and i > 0:
+                k = [d for d in allowed if d in pe_keep]
+                self.keep_lists.append(k)
+                self.keeps.append(frozenset(k))
+            else:
+                self.keep_lists.append(None)
+                self.keeps.append(frozenset(allowed))
+        self.temporal_levels = [0] + [i for i in range(1, self.L)
+                                      if profile.levels[i].cls != "dummy" and self.keeps[i]]
+        self.T = len(self.temporal_levels)
+        self.tpos = {l: k for k, l in enumerate(self.temporal_levels)}
+        self.spatial_slots = self._slots(t)
+        self.caps = [lv.capacity() for lv in profile.levels]
+        # per level: the data spaces kept there, and the capacity groups as ([data space index], words)
+        self.kept_idx = [[k for k, ds in enumerate(self.ds) if ds.name in self.keeps[i]] for i in range(self.L)]
+        self.kept_idx_all = [[i for i in range(self.L) if ds.name in self.keeps[i]] for ds in self.ds]
+        self.fit_groups = []
+        for i, lv in enumerate(profile.levels):
+            names = [self.ds[k].name for k in self.kept_idx[i]]
+            self.fit_groups.append([([k for k in self.kept_idx[i] if self.ds[k].name in g], cap)
+                                    for g, cap in lv.capacity_groups(names) if cap is not None] if names else [])
+        self.macs = problem.macs
+
+    def _slots(self, t) -> list:
+        """Spatial slots (level, axis, cap, allowed dims) for template ``t`` (None = every dimension)."""
+        slots = []
+        for i, (fx, fy) in enumerate(self.fan):
+            for axis, cap in (("X", fx), ("Y", fy)):
+                if cap > 1:
+                    if t is None and self.opt.spatial is not None:
+                        allowed = [d for d in dict(self.opt.spatial).get(axis, ()) if d in self.di]
+                    elif t is None:
+                        allowed = [d for d in self.dims]
+                    else:
+                        allowed = [d for d in (t.spatial_x if axis == "X" else t.spatial_y) if d in self.di]
+                    slots.append((i, axis, cap, allowed))
+        return slots
+
+    # ---- spatial ---------------------------------------------------------------------------------------
+    def spatial_options(self) -> list[dict]:
+        """Spatial unrollings: dicts level -> (spatial_x, spatial_y), most PEs first (deterministic)."""
+        return self._spatial_options(self.spatial_slots)
+
+    def _spatial_options(self, slots, limit: int | None = None) -> list[dict]:
+        out: list[tuple[int, int, dict]] = []
+        maxd = self.opt.max_spatial_dims
+
+        def slot_choices(rem: dict[str, int], cap: int, allowed: list[str]) -> list[tuple[tuple[str, int], ...]]:
+            ch: list[tuple[tuple[str, int], ...]] = [()]
+            cands = [d for d in allowed if rem[d] > 1]
+            for r in range(1, maxd + 1):
+                for combo in itertools.combinations(cands, r):
+                    for fs in itertools.product(*[[f for f in divisors(rem[d]) if 1 < f <= cap] for d in combo]):
+                        if prod(fs) <= cap:
+                            ch.append(tuple(zip(combo, fs)))
+            if not self.opt.exhaustive and len(ch) > 1:
+                best = max(prod(f for _, f in c) for c in ch)
+                ch = [c for c in ch if prod(f for _, f in c) * 2 > best or prod(f for _, f in c) == best]
+            return ch
+
+        def rec(k: int, rem: dict[str, int], acc: list):
+            if k == len(slots):
+                used = prod(f for _, _, c in acc for _, f in c)
+                sp: dict[int, tuple[dict, dict]] = {}
+                for (lvl, axis, c) in acc:
+                    x, y = sp.setdefault(lvl, ({}, {}))
+                    (x if axis == "X" else y).update(dict(c))
+                out.append((used, len(out), sp))
+                return
+            lvl, axis, cap, allowed = slots[k]
+            for c in slot_choices(rem, cap, allowed):
+                r2 = dict(rem)
+                for d, f in c:
+                    r2[d] //= f
+                rec(k + 1, r2, acc + [(lvl, axis, c)])
+
+        rec(0, {d: int(b) for d, b in zip(self.dims, self.bounds)}, [])
+        out.sort(key=lambda t: (-t[0], t[1]))
+        res = [sp for _, _, sp in out]
+        n = limit or self.opt.spatial_candidates
+        if n and not self.opt.exhaustive and len(res) > n:
+            # options that tie with the n-th on PEs used are kept too (up to 2n): which of equally busy arrays
+            # is best depends on reuse, not on utilization
+            cut = out[n - 1][0]
+            ties = sum(1 for used, _, _ in out[n:2 * n] if used == cut)
+            res = res[: n + ties]
+        return res
+
+    def spatial_factor_array(self, sp: dict) -> np.ndarray:
+        """[L, D] spatial factor (X times Y) per level and dimension."""
+        a = np.ones((self.L, self.D), dtype=np.int64)
+        for lvl, (x, y) in sp.items():
+            for fac in (x, y):
+                for d, f in fac.items():
+                    a[lvl, self.di[d]] *= f
+        return a
+
+    # ---- tiles and capacity ----------------------------------------------------------------------------
+    def tile_sizes(self, k: int, ext: np.ndarray) -> np.ndarray:
+        """Words of data space k's tile for extents ``ext`` [..., D]."""
+        out = None
+        for r in range(len(self.terms[k])):
+            e = self.rank_extent(k, r, ext)
+            out = e if out is None else out * e
+        return out if out is not None else np.ones(ext.shape[:-1], dtype=np.int64)
+
+    def rank_extent(self, k: int, r: int, ext: np.ndarray) -> np.ndarray:
+        """Extent of rank r of data space k for extents ``ext`` [..., D]."""
+        terms = self.terms[k][r]
+        if len(terms) == 1 and terms[0][1] == 1:  # the common case: the rank is one dimension
+            return ext[..., terms[0][0]]
+        out = np.ones(ext.shape[:-1], dtype=np.int64)
+        for d, c in terms:
+            out = out + c * (ext[..., d] - 1)
+        return out
+
+    def fits(self, level: int, ext: np.ndarray) -> np.ndarray:
+        """Whether the kept tiles at extents ``ext`` [..., D] fit ``level`` (as ``Mapping.validate_for``)."""
+        ok = np.ones(ext.shape[:-1], dtype=bool)
+        sizes: dict[int, np.ndarray] = {}
+        for group, cap in self.fit_groups[level]:
+            for k in group:
+                if k not in sizes:
+                    sizes[k] = self.tile_sizes(k, ext)
+            ok &= sum(sizes[k] for k in group) <= cap
+        return ok
+
+    def fill(self, level: int, ext: np.ndarray) -> np.ndarray:
+        """Fraction of the level's capacity its kept tiles use (for ranking partial tilings)."""
+        kept = self.kept_idx[level]
+        cap = self.caps[level]
+        if not kept or not cap:
+            return np.zeros(ext.shape[:-1])
+        return sum(self.tile_sizes(k, ext) for k in kept) / cap
+
+    # ---- loop orders -----------------------------------------------------------------------------------
+    def perm_options(self, sp: dict | None = None) -> list[list[tuple[str, ...]]]:
+        """Per temporal level, the loop orders (outer -> inner) worth trying."""
+        out = []
+        for t, lvl in enumerate(self.temporal_levels):
+            if t == self.T - 1:
+                out.append([tuple(self.dims)])
+                continue
+            if self.opt.all_permutations:
+                S = self.spatial_factor_array(sp) if sp else np.ones((self.L, self.D), dtype=np.int64)
+                rem = self.bounds // S.prod(axis=0)
+                big = [d for d in self.dims if rem[self.di[d]] > 1]
+                small = [d for d in self.dims if d not in big]
+                out.append([tuple(p) + tuple(small) for p in itertools.permutations(big)])
+                continue
+            opts = []
+            for k in range(len(self.ds)):
+                o = tuple([d for d in self.dims if self.rel[k][self.di[d]]] +
+                          [d for d in self.dims if not self.rel[k][self.di[d]]])
+                if o not in opts:
+                    opts.append(o)
+            out.append(opts)
+        return out
+
+    # ---- to a Mapping ----------------------------------------------------------------------------------
+    def to_mapping(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray) -> Mapping:
+        """The ``Mapping`` of one candidate (``F`` is [T, D])."""
+        lms = []
+        for i, lv in enumerate(self.profile.levels):
+            temporal, perm = {}, []
+            if i in self.tpos:
+                t = self.tpos[i]
+                temporal = {d: int(F[t, self.di[d]]) for d in self.dims if F[t, self.di[d]] > 1}
+                perm = [d for d in perms[t] if d in temporal]
+            x, y = sp.get(i, ({}, {}))
+            lms.append(LevelMapping(level=lv.name, temporal=temporal, permutation=perm,
+                                    spatial_x={d: int(f) for d, f in x.items() if f > 1},
+                                    spatial_y={d: int(f) for d, f in y.items() if f > 1},
+                                    keep=self.keep_lists[i]))
+        return Mapping(levels=lms)

@@ -1,0 +1,199 @@
+"""The temporal tiling enumeration of the mapping search (``Tiler``): every split of what one spatial unrolling
+leaves of each bound over a ``Space``'s temporal levels with every tile fitting its level, level by level from
+the innermost out, pruned as ``MapperOptions`` asks (see the package docstring)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from energysim.mapping.search.arrays import (best_first, diverse_best_first, divisors, product_grid, round_robin,
+                                             smallest_prime, unique_small)
+from energysim.mapping.search.space import Space
+
+
+class Tiler:
+    """The tilings of ``space`` under spatial unrolling ``sp``: temporal factors [n, T, D]."""
+
+    def __init__(self, space: Space, sp: dict):
+        self.space = space
+        S = space.spatial_factor_array(sp)
+        self.rem = rem = space.bounds // S.prod(axis=0)
+        # spatial factors at levels >= l, per temporal level
+        self.sp_below = np.array([S[l:].prod(axis=0) for l in range(space.L)], dtype=np.int64)
+        self.divs = divs = [np.array(divisors(int(r)), dtype=np.int64) for r in rem]
+        self.grid = product_grid(divs)
+        # a row of remainders (one divisor of rem per dimension) as one integer: its row number in ``grid``
+        # (a cheap stand-in for np.unique(..., axis=0), which sorts structured rows)
+        self.div_index = [np.zeros(int(r) + 1, dtype=np.int64) for r in rem]
+        for d, dv in enumerate(divs):
+            self.div_index[d][dv] = np.arange(len(dv))
+        self.radix = np.cumprod([1] + [len(dv) for dv in divs[:0:-1]])[::-1]
+        self.div_table = [dv[:, None] % dv[None, :] == 0 for dv in divs]  # [a, b]: divisor b divides divisor a
+        self.prune = not space.opt.exhaustive
+        # levels where even the largest tile (every remaining factor inside it) fits need no capacity test
+        self.roomy = [not space.fit_groups[l] or bool(space.fits(l, (self.sp_below[l] * rem)[None, :])[0])
+                      for l in range(space.L)]
+        self.lgrids: dict[tuple, np.ndarray] = {}  # per set of dimensions a level takes loops over
+        self.level_grids: dict[int, tuple] = {}
+
+    def tilings(self) -> np.ndarray:
+        """Temporal factors [n, T, D] (every tile fits)."""
+        return next(self.blocks())
+
+    def blocks(self, block_rows: int | None = None):
+        """Yield the tilings of ``tilings()`` as arrays [n, T, D]: all in one array when ``block_rows`` is None,
+        else depth first in blocks of at most ``block_rows`` partial or whole tilings (exhaustive mode: the full
+        product would not fit in memory on large layers; the rows are the same, in another order)."""
+        F = np.ones((1, self.space.T, self.space.D), dtype=np.int64)
+        left = self.rem[None, :].copy()
+        if block_rows is None:
+            for t in range(self.space.T - 1, 0, -1):
+                F, left = self.step(t, F, left)
+                if len(F) == 0:
+                    break
+            yield self.finish(F, left)
+            return
+        yield from self.depth_first(self.space.T - 1, F, left, block_rows)
+
+    def row_key(self, rows: np.ndarray) -> np.ndarray:
+        """Each row (one divisor of rem per dimension) as its row number in ``grid``."""
+        return sum(self.div_index[d][rows[:, d]] * int(self.radix[d]) for d in range(self.space.D))
+
+    def level_grid(self, t: int):
+        """Level t's options before and after the exact capacity filter, what it loops over, and the levels
+        whose capacity its tiles are checked against."""
+        if t not in self.level_grids:
+            space = self.space
+            lvl = space.temporal_levels[t]
+            lgrid = self.grid
+            relevant = np.zeros(space.D, dtype=bool)
+            for k, ds in enumerate(space.ds):
+                if ds.name in space.keeps[lvl]:
+                    relevant |= space.rel[k]
+            if self.prune:
+                # search: a level takes only loops over dimensions that index something it keeps (the rows of
+                # ``grid`` with 1 in the others, in the same order)
+                rkey = tuple(relevant)
+                if rkey not in self.lgrids:
+                    self.lgrids[rkey] = product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(self.divs)])
+                lgrid = self.lgrids[rkey]
+            n_all = len(lgrid)  # the max_pairs bound counts every option
+            # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
+            # overflows with any inner tile (tiles only grow with their extents): drop it before pairing (exact)
+            checks = [l2 for l2 in [lvl] + [space.temporal_levels[t2] for t2 in range(1, t)] if not self.roomy[l2]]
+            ok = np.ones(len(lgrid), dtype=bool)
+            for l2 in checks:
+                ok &= space.fits(l2, self.sp_below[l2][None, :] * lgrid)
+            lgrid = lgrid[ok]
+            self.level_grids[t] = (n_all, lgrid, relevant, checks)
+        return self.level_grids[t]
+
+    def step(self, t: int, F: np.ndarray, left: np.ndarray):
+        """Extend the partial tilings (F, left) by level t's options."""
+        space, options = self.space, self.space.opt
+        search, rem, sp_below, div_index = self.prune, self.rem, self.sp_below, self.div_index
+        lvl = space.temporal_levels[t]
+        n_all, lgrid, relevant, checks = self.level_grid(t)
+        # pairs (partial, option) with option | left
+        if search and len(left) * n_all > options.max_pairs:
+            # bound the work: keep max_pairs // n_all partial tilings, best-filled first (the list is sorted
+            # by fill) but round-robin over their distinct remainders. Partials with the same remainder
+            # differ only in how the inner levels split it, and take the same options here; by fill alone the
+            # budget went to the inner splits of a few remainders
+            keep = round_robin(self.row_key(left), max(1, options.max_pairs // n_all))
+            F, left = F[keep], left[keep]
+        # Partial tilings with the same remainders have the same inner tile (inner * left = rem), so
+        # whether an option divides, fits, could grow and how full it makes the level depend only on the
+        # (distinct remainder u, option g) pair: those tests run over the few distinct remainders, and the
+        # (partial, option) pairs are only indexed, never materialized as [pairs, D] arrays.
+        ukey, first, inv = unique_small(self.row_key(left), len(self.grid))
+        uleft = left[first]
+        uinner = rem[None, :] // uleft
+        # divides[u, g]: option g divides remainder u, one small table per dimension the level takes
+        # loops over (elsewhere the option is 1)
+        divides = np.ones((len(ukey), len(lgrid)), dtype=bool)
+        for d in np.nonzero(relevant if search else np.ones(space.D, dtype=bool))[0]:
+            gidx = div_index[d][lgrid[:, d]]
+            divides &= self.div_table[d][div_index[d][uleft[:, d]]][:, gidx]
+        parts = []
+        chunk = max(1, 2_000_000 // max(1, len(lgrid)))  # bound memory (exhaustive mode)
+        for u0 in range(0, len(ukey), chunk):
+            ui, gi = np.nonzero(divides[u0:u0 + chunk])  # (u, g) order
+            ui = ui + u0
+            opt = lgrid[gi]
+            tile = uinner[ui] * opt
+            # the tile must fit this level and, look-ahead (exact), every outer level: outer tiles contain
+            # this one, so a tile that already overflows an outer level is dead
+            for l2 in checks:
+                fit = space.fits(l2, sp_below[l2][None, :] * tile)
+                ui, gi, opt, tile = ui[fit], gi[fit], opt[fit], tile[fit]
+            ext = sp_below[lvl][None, :] * tile
+            if search and len(ui) and t == 1:
+                # the outermost on-chip level: drop tiles that could still take a prime factor of some
+                # dimension (inner levels keep smaller tiles too: an outer level's capacity may need them)
+                newleft = uleft[ui] // opt
+                grow = np.zeros(len(ui), dtype=bool)
+                spf_tab = np.array([0, 0] + [smallest_prime(v) for v in range(2, int(rem.max()) + 1)],
+                                   dtype=np.int64)
+                for d in np.nonzero(relevant)[0]:
+                    q = spf_tab[newleft[:, d]]
+                    can = q > 0
+                    if can.any():
+                        e2 = ext[can].copy()
+                        e2[:, d] *= q[can]
+                        g2 = np.zeros(len(ui), dtype=bool)
+                        g2[np.nonzero(can)[0]] = space.fits(lvl, e2)
+                        grow |= g2
+                keep = ~grow
+                ui, gi, ext = ui[keep], gi[keep], ext[keep]
+            tkey = None
+            if search and t == 1:
+                tile = uinner[ui] * lgrid[gi]
+                tkey = self.row_key(tile)
+            parts.append((ui, gi, space.fill(lvl, ext) if search else None, tkey))
+        ui = np.concatenate([p[0] for p in parts])
+        gi = np.concatenate([p[1] for p in parts])
+        # the (partial, option) pairs in (partial, option) order: partial p takes the surviving options
+        # of its remainder inv[p] (``ui`` is sorted, so u's options are the run starting at start[u])
+        cnt = np.bincount(ui, minlength=len(ukey))
+        start = np.cumsum(cnt) - cnt
+        per_p = cnt[inv]
+        pi = np.repeat(np.arange(len(left)), per_p)
+        vi = start[inv[pi]] + (np.arange(len(pi)) - np.repeat(np.cumsum(per_p) - per_p, per_p))
+        if search and len(pi):
+            # best-filled first (ties in enumeration order); keep at most tile_cap. At the outermost on-chip
+            # level (whose tile sets the DRAM traffic) at most per_tile per distinct tile before any tile gets
+            # more: by fill alone, the many inner splits of a few full tiles crowd every other tile out
+            fill = np.concatenate([p[2] for p in parts])[vi]
+            if t == 1 and options.per_tile:
+                order = diverse_best_first(fill, np.concatenate([p[3] for p in parts])[vi], options.tile_cap,
+                                           options.per_tile)
+            else:
+                order = best_first(fill, options.tile_cap)
+            pi, vi = pi[order], vi[order]
+        opt = lgrid[gi[vi]]
+        F2 = F[pi]  # a copy (fancy indexing)
+        F2[:, t, :] = opt
+        F, left = F2, left[pi] // opt
+        return F, left
+
+    def finish(self, F: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """Complete the partial tilings: what is left of each bound goes to the outermost level."""
+        F[:, 0, :] = left
+        if len(F):
+            ext0 = self.sp_below[0][None, :] * F.prod(axis=1)
+            F = F[self.space.fits(0, ext0)]
+        return F
+
+    def depth_first(self, t: int, F: np.ndarray, left: np.ndarray, block_rows: int):
+        """Yield the whole tilings that extend the partial tilings (F, left) from level t out, in blocks."""
+        if t == 0:
+            F = self.finish(F, left)
+            if len(F):
+                yield F
+            return
+        rows = max(1, block_rows // max(1, len(self.level_grid(t)[1])))  # partials whose pairs fit a block
+        for a in range(0, len(F), rows):
+            F2, left2 = self.step(t, F[a:a + rows], left[a:a + rows])
+            if len(F2):
+                yield from self.depth_first(t - 1, F2, left2, block_rows)
