@@ -74,7 +74,7 @@ def resnet50() -> None:
     print(f"resnet50 ({len(net)} layers, {len(problems)} with MACs) on eyeriss-65nm, rs:")
     print(f"  trace {t_trace:.3f} s   estimate (map + count + report) {t_total:.3f} s   "
           f"engine only {t_engine * 1e3:.1f} ms ({t_engine / len(problems) * 1e3:.2f} ms/layer)   "
-          f"total {rep.total_energy_pj / 1e6:,.1f} uJ")
+          f"total {rep.total_energy / 1e6:,.1f} uJ")
 
 
 def main(argv: list[str]) -> int:

@@ -219,7 +219,7 @@ def run(which: str = "eyeriss", layer_opts: dict | None = None):
             "latency_ms": s.cycles / prof.clock_hz * 1e3,
             "pes": _real_pes(m, prob, layer),
             "glb_words": glb_shared_words(m, prob, prof),
-            "energy_uj": s.energy_pj / 1e6,  # normalized units (RF access = 1)
+            "energy_uj": s.energy / 1e6,  # normalized units (RF access = 1)
             "mapping": m.to_text(prob, prof),
         })
     return rows

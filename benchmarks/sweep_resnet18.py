@@ -52,7 +52,7 @@ def main() -> int:
           f"({a.workers} workers each); identical results: {same}")
     front = pd.read_csv(Path(a.out) / "local" / "pareto.csv")
     print(f"Pareto front: {len(front)} designs; lowest energy: "
-          f"{a_df.loc[a_df.energy_pj.idxmin(), 'label']} ({a_df.energy_pj.min() / 1e6:,.0f} uJ)")
+          f"{a_df.loc[a_df.energy.idxmin(), 'label']} ({a_df.energy.min() / 1e6:,.0f} uJ)")
     return 0 if same else 1
 
 

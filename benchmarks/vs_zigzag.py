@@ -54,7 +54,7 @@ energy, latency, _ = api.get_hardware_performance_zigzag(
     mapping=os.path.join(base, "mapping", "default.yaml"),
     opt="energy", dump_folder=tempfile.mkdtemp(), loma_show_progress_bar=False)
 t2 = time.perf_counter()
-print(json.dumps({"energy_pj": energy, "latency_cycles": latency, "import_s": t1 - t0, "run_s": t2 - t1,
+print(json.dumps({"energy": energy, "latency_cycles": latency, "import_s": t1 - t0, "run_s": t2 - t1,
                   "version": getattr(zigzag, "__version__", "?")}))
 '''
 
@@ -118,11 +118,11 @@ def run_ours(setting: str, source: str) -> dict:
             continue
         # search() re-prices its best mapping with the counting engine (stats, energy) and caches per shape
         r = search(Problem.from_layer(layer), prof, None, "energy", opts)
-        energy += r.energy_pj
+        energy += r.energy
         cycles += r.cycles
         layers += 1
     t3 = time.perf_counter()
-    return {"energy_pj": energy, "cycles": cycles, "layers": layers, "import_s": t1 - t0, "read_s": t2 - t1,
+    return {"energy": energy, "cycles": cycles, "layers": layers, "import_s": t1 - t0, "read_s": t2 - t1,
             "map_s": t3 - t2, "work_s": t3 - t1}
 
 
@@ -156,13 +156,13 @@ def main() -> int:
     print(f"{'tool':<34} {'process s':>10} {'work s':>8} {'energy uJ':>12} {'MAC-layer cycles':>18}  breakdown")
     if zz:
         print(f"{'ZigZag ' + zz['version'] + ' (LOMA, K|C spatial)':<34} {zz['wall_s']:>10.2f} {zz['run_s']:>8.2f} "
-              f"{zz['energy_pj'] / 1e6:>12,.1f} {zz['latency_cycles']:>18,.0f}  (import {zz['import_s']:.2f} s; "
+              f"{zz['energy'] / 1e6:>12,.1f} {zz['latency_cycles']:>18,.0f}  (import {zz['import_s']:.2f} s; "
               "work = parse + map + evaluate)")
     for setting, source, label in runs:
         r = ours_in_subprocess(setting, source)
         if r is None:
             continue
-        print(f"{label:<34} {r['wall_s']:>10.2f} {r['work_s']:>8.2f} {r['energy_pj'] / 1e6:>12,.1f} "
+        print(f"{label:<34} {r['wall_s']:>10.2f} {r['work_s']:>8.2f} {r['energy'] / 1e6:>12,.1f} "
               f"{r['cycles']:>18,}  (import {r['import_s']:.2f} s; work = read {r['read_s']:.2f} s + "
               f"map and price {r['layers']} layers {r['map_s']:.2f} s)")
         if zz:

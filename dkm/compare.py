@@ -178,7 +178,7 @@ def compare_metrics(
         dense[l.name] = (l, problem, m, evaluate(problem, prof, m, name=l.name))
     macs = sum(l.macs for l in convs)
     t_dense = time.perf_counter() - t0
-    dense_e = sum(CodebookCosts(None)(*dense[l.name], prof).energy_pj for l in convs)
+    dense_e = sum(CodebookCosts(None)(*dense[l.name], prof).energy for l in convs)
     dense_paper = paper_metric(net, bw=bits, bx=bits, kinds=CONV_KINDS)
     dense_info = {"paper_metric": float(dense_paper["total"].sum()) / macs, "dataflow_estimate": dense_e / macs,
                   "macs": macs}
@@ -205,7 +205,7 @@ def compare_metrics(
         for cname, tm in configs.items():
             hook = CodebookCosts(recs, tm, dataflow=dataflow)
             energies = {l.name: hook(*dense[l.name], prof) for l in convs}
-            est[cname] = sum(e.energy_pj for e in energies.values()) / macs
+            est[cname] = sum(e.energy for e in energies.values()) / macs
             if cname == "all":
                 per_layer = energies
                 details = hook.details
@@ -220,15 +220,15 @@ def compare_metrics(
                 "rate": rate, "layer": l.name, "kind": l.kind, "macs": l.macs, "rows": rec.rows, "vector_size": rec.vector_size,
                 "k": rec.k, "index_bits": rec.index_bits, "entropy_bits": rec.entropy_bits,
                 "paper_metric_per_mac": float(pm.loc[l.name, "per_mac"]),
-                "dataflow_pj_per_mac": le.energy_pj / l.macs,
-                "dense_pj_per_mac": CodebookCosts(None)(*dense[l.name], prof).energy_pj / l.macs,
+                "dataflow_per_mac": le.energy / l.macs,
+                "dense_per_mac": CodebookCosts(None)(*dense[l.name], prof).energy / l.macs,
                 "macs_saved": d.get("macs_saved", 0), "distinct_vectors": d.get("distinct_vectors", rec.rows),
-                **{f"extra_{k}_pj": v for k, v in le.extra_pj.items()},
-                "weight_index_pj": float(le.counts.loc[le.counts["dataspace"] == "WeightIndices", "energy_pj"].sum()),
-                "compute_pj": le.compute_energy_pj,
+                **{f"extra_{k}": v for k, v in le.extra.items()},
+                "weight_index_energy": float(le.counts.loc[le.counts["dataspace"] == "WeightIndices", "energy"].sum()),
+                "compute_energy": le.compute_energy,
             })
         say(f"rate {rate:g}: paper {pt['paper_metric']:.3f} FA/MAC, dataflow {pt['dataflow_estimate']:.4f} "
-            f"pJ/MAC ({time.perf_counter() - t0:.1f}s)")
+            f"{prof.energy_unit}/MAC ({time.perf_counter() - t0:.1f}s)")
     x = [p["paper_metric"] for p in points]
     y = [p["dataflow_estimate"] for p in points]
     b, a = np.polyfit(x, y, 1)

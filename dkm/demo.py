@@ -74,12 +74,12 @@ def _run(out, quick: bool, seed: int, verbose: bool) -> dict:
         "compression_ratio_han": res.ratios["han"], "compression_ratio_entropy": res.ratios["entropy"],
         "compression_ratio_bytes": dense_bytes / nbytes, "artifact_bytes": nbytes, "dense_bytes": dense_bytes,
         "conv_compression_ratio_han": res.ratios["conv_han"],
-        "dense_energy_pj": sc.dense_energy_pj, "compressed_energy_pj": sc.compressed_energy_pj,
-        "reduction": sc.reduction, "term_pj": sc.term_pj,
+        "dense_energy": sc.dense_energy, "compressed_energy": sc.compressed_energy,
+        "reduction": sc.reduction, "term_energy": sc.term_energy,
         "shared_layers": [{"name": n, "k": sl.k, "rows": sl.n, "vector_size": sl.s, "index_bits": sl.index_bits}
                           for n, sl in res.shared.items()],
         "seconds": {"compress": t_compress, "total": None},
-        "energy_units": "eyeriss-65nm normalized units (1 = one 16-bit RF access), reported as pJ",
+        "energy_unit": sc.dense.energy_unit,
     })
     _summary_figure(summary, out / "summary.png")
     summary["seconds"]["total"] = time.perf_counter() - t0
@@ -112,9 +112,9 @@ def _summary_figure(s: dict, path: Path) -> None:
             a2.text(i, v * 1.01, f"{v:.1f}x", ha="center", fontsize=8)
         a2.set_ylabel("compression ratio (whole model)")
         a2.set_title("compression")
-        t = s["term_pj"]
+        t = s["term_energy"]
         keys = ["index_traffic", "codebook_lut", "codebook_load", "compute_reuse_macs", "reuse_psum_add"]
-        vals = [t[k] / s["dense_energy_pj"] * 100 for k in keys]
+        vals = [t[k] / s["dense_energy"] * 100 for k in keys]
         a3.barh(["index traffic", "LUT reads", "codebook load", "reuse: MACs", "reuse: psum adds"], vals,
                 color=["#2ca02c" if v < 0 else "#d62728" for v in vals])
         a3.axvline(0, color="0.3", lw=0.8)
@@ -129,8 +129,8 @@ def _summary_figure(s: dict, path: Path) -> None:
 
 
 def format_summary(s: dict) -> str:
-    t = s["term_pj"]
-    d = s["dense_energy_pj"]
+    t = s["term_energy"]
+    d = s["dense_energy"]
     parts = ", ".join(f"{k} {100 * v / d:+.1f}%" for k, v in t.items())
     return "\n".join([
         f"{s['model']} on digits: accuracy {s['baseline_accuracy']:.2f}% dense -> {s['accuracy']:.2f}% Deep k-Means "
@@ -138,7 +138,7 @@ def format_summary(s: dict) -> str:
         f"compression ratio (whole model): Han {s['compression_ratio_han']:.2f}x, entropy "
         f"{s['compression_ratio_entropy']:.2f}x, artifact bytes {s['compression_ratio_bytes']:.2f}x "
         f"({s['artifact_bytes']} B vs {s['dense_bytes']} B); conv layers (Han) {s['conv_compression_ratio_han']:.2f}x",
-        f"energy on {s['profile']} ({s['dataflow']}): {d / 1e6:.4f} -> {s['compressed_energy_pj'] / 1e6:.4f} "
+        f"energy on {s['profile']} ({s['dataflow']}): {d / 1e6:.4f} -> {s['compressed_energy'] / 1e6:.4f} "
         f"(x1e6 normalized units), {100 * s['reduction']:.1f}% saved",
         f"  where it comes from (share of dense energy, negative = saved): {parts}",
         f"wrote {len(s['files'])} files to {Path(s['files'][0]).parent} in {s['seconds']['total']:.1f}s",

@@ -29,7 +29,7 @@ from energysim.analysis.schema import stamped
 
 @dataclass
 class ScoreResult:
-    """Dense and compressed reports of one artifact, with the per-term totals (pJ) behind the difference."""
+    """Dense and compressed reports of one artifact, with the per-term totals (in the profile's energy unit) behind the difference."""
 
     model: str
     artifact: str
@@ -37,20 +37,20 @@ class ScoreResult:
     compressed: EnergyReport
     terms: CodebookTerms
     details: dict
-    term_pj: dict = field(default_factory=dict)
+    term_energy: dict = field(default_factory=dict)
 
     @property
-    def dense_energy_pj(self) -> float:
-        return self.dense.total_energy_pj
+    def dense_energy(self) -> float:
+        return self.dense.total_energy
 
     @property
-    def compressed_energy_pj(self) -> float:
-        return self.compressed.total_energy_pj
+    def compressed_energy(self) -> float:
+        return self.compressed.total_energy
 
     @property
     def reduction(self) -> float:
         """Fraction of the dense energy saved: ``1 − compressed / dense``."""
-        return 1.0 - self.compressed_energy_pj / self.dense_energy_pj if self.dense_energy_pj else 0.0
+        return 1.0 - self.compressed_energy / self.dense_energy if self.dense_energy else 0.0
 
     def layers(self) -> pd.DataFrame:
         rows = []
@@ -59,19 +59,20 @@ class ScoreResult:
             rows.append({
                 "layer": d.name, "kind": d.kind, "macs": d.macs, "shared": d.name in self.details,
                 "k": det.get("k"), "index_bits": det.get("index_bits"),
-                "dense_energy_pj": d.energy_pj, "compressed_energy_pj": c.energy_pj,
-                "reduction": 1 - c.energy_pj / d.energy_pj if d.energy_pj else 0.0,
+                "dense_energy": d.energy, "compressed_energy": c.energy,
+                "reduction": 1 - c.energy / d.energy if d.energy else 0.0,
                 "macs_saved": det.get("macs_saved", 0),
-                **{f"extra_{k}_pj": v for k, v in c.extra_pj.items()},
+                **{f"extra_{k}": v for k, v in c.extra.items()},
             })
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict:
         return stamped("dkm.score", {
             "model": self.model, "artifact": self.artifact, "profile": self.dense.profile,
-            "dataflow": self.dense.dataflow, "terms": self.terms.__dict__.copy(),
-            "dense_energy_pj": self.dense_energy_pj, "compressed_energy_pj": self.compressed_energy_pj,
-            "reduction": self.reduction, "term_pj": self.term_pj,
+            "dataflow": self.dense.dataflow, "energy_unit": self.dense.energy_unit,
+            "terms": self.terms.__dict__.copy(),
+            "dense_energy": self.dense_energy, "compressed_energy": self.compressed_energy,
+            "reduction": self.reduction, "term_energy": self.term_energy,
             "layers": json.loads(self.layers().to_json(orient="records")),
         })
 
@@ -122,17 +123,17 @@ def score(artifact: str | Path, profile: str = "eyeriss-65nm", dataflow: str = "
     comp, hook = estimate_compressed(net, prof, records, dataflow, terms=terms, index_coding=index_coding)
     dense = estimate(net, prof, dataflow)
     res = ScoreResult(name, str(path), dense, comp, terms, hook.details)
-    res.term_pj = term_totals(res)
+    res.term_energy = term_totals(res)
     return res
 
 
 def term_totals(res: ScoreResult) -> dict:
-    """Where the difference comes from, pJ (negative = saved): summed over layers."""
-    idx = sum(d.get("index_traffic_saved_pj", 0.0) for d in res.details.values())
-    mac = sum(d.get("reuse_mac_saved_pj", 0.0) for d in res.details.values())
+    """Where the difference comes from, in the profile's energy unit (negative = saved): summed over layers."""
+    idx = sum(d.get("index_traffic_saved", 0.0) for d in res.details.values())
+    mac = sum(d.get("reuse_mac_saved", 0.0) for d in res.details.values())
     extra = {}
     for l in res.compressed.layers:
-        for k, v in l.extra_pj.items():
+        for k, v in l.extra.items():
             extra[k] = extra.get(k, 0.0) + v
     return {
         "index_traffic": -idx,

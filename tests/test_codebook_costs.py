@@ -51,27 +51,27 @@ def _terms_report(net, recs, terms, profile=PROFILE):
 
 def test_all_terms_off_is_dense_exactly(net, dense):
     rep, _ = _terms_report(net, _records(net), CodebookTerms.none())
-    assert rep.total_energy_pj == dense.total_energy_pj
+    assert rep.total_energy == dense.total_energy
     for a, b in zip(rep.layers, dense.layers):
-        assert a.energy_pj == b.energy_pj
-        assert a.compute_energy_pj == b.compute_energy_pj
-        assert a.extra_pj == b.extra_pj
+        assert a.energy == b.energy
+        assert a.compute_energy == b.compute_energy
+        assert a.extra == b.extra
         assert a.counts.equals(b.counts)
 
 
 def test_no_records_is_dense(net, dense):
     rep, _ = estimate_compressed(net, PROFILE, [])
-    assert rep.total_energy_pj == dense.total_energy_pj
+    assert rep.total_energy == dense.total_energy
 
 
 def test_total_is_sum_of_layers_and_terms(net):
     rep, _ = _terms_report(net, _records(net), CodebookTerms())
-    assert rep.total_energy_pj == pytest.approx(sum(l.energy_pj for l in rep.layers), rel=1e-12)
+    assert rep.total_energy == pytest.approx(sum(l.energy for l in rep.layers), rel=1e-12)
     for l in rep.layers:
-        parts = l.counts["energy_pj"].sum() + l.compute_energy_pj + sum(l.extra_pj.values())
-        assert l.energy_pj == pytest.approx(parts, rel=1e-12)
+        parts = l.counts["energy"].sum() + l.compute_energy + sum(l.extra.values())
+        assert l.energy == pytest.approx(parts, rel=1e-12)
     conv = rep.layers[[l.name for l in rep.layers].index("conv2")]
-    assert {"codebook_lut", "codebook_load", "reuse_psum_add"} <= set(conv.extra_pj)
+    assert {"codebook_lut", "codebook_load", "reuse_psum_add"} <= set(conv.extra)
     assert "WeightIndices" in set(conv.counts["dataspace"]) and "Weights" not in set(conv.counts["dataspace"])
 
 
@@ -81,20 +81,20 @@ def test_each_term_moves_energy_the_right_way(net, dense):
     for name in TERM_NAMES:
         rep, hook = _terms_report(net, recs, CodebookTerms.only(name))
         by[name] = (rep, hook)
-    d = dense.total_energy_pj
-    assert by["index_traffic"][0].total_energy_pj < d
-    assert by["codebook_load"][0].total_energy_pj > d
-    assert by["compute_reuse"][0].total_energy_pj < d  # 3x3 rows: 3 MACs saved cost one psum add
+    d = dense.total_energy
+    assert by["index_traffic"][0].total_energy < d
+    assert by["codebook_load"][0].total_energy > d
+    assert by["compute_reuse"][0].total_energy < d  # 3x3 rows: 3 MACs saved cost one psum add
     # LUT: exactly one read per MAC of every shared layer at lut_read_pj
     shared = {r.layer for r in recs}
     macs = sum(l.macs for l in net.mac_layers() if l.name in shared)
     lut = load_profile(PROFILE).codebook.lut_read_pj
-    assert by["lut"][0].total_energy_pj == pytest.approx(d + macs * lut, rel=1e-12)
+    assert by["lut"][0].total_energy == pytest.approx(d + macs * lut, rel=1e-12)
     # reuse lowers compute energy by the MACs saved
     rep, hook = by["compute_reuse"]
     for l, dl in zip(rep.layers, dense.layers):
         saved = hook.details.get(l.name, {}).get("macs_saved", 0)
-        assert l.compute_energy_pj == pytest.approx(dl.compute_energy_pj - saved * 1.0)
+        assert l.compute_energy == pytest.approx(dl.compute_energy - saved * 1.0)
 
 
 def test_index_traffic_scales_weight_rows(net, dense):
@@ -109,12 +109,12 @@ def test_index_traffic_scales_weight_rows(net, dense):
         assert list(w["level"]) == list(i["level"])
         for (_, x), (_, y) in zip(w.iterrows(), i.iterrows()):
             f = rec.index_bits / (rec.vector_size * prof.level(x["level"]).word_bits)
-            for c in ("reads", "fills", "updates", "energy_pj"):
+            for c in ("reads", "fills", "updates", "energy"):
                 assert y[c] == pytest.approx(x[c] * f)
-        assert a.extra_pj["network"] < b.extra_pj["network"]
+        assert a.extra["network"] < b.extra["network"]
     # entropy-coded indices move fewer bits than fixed-length ones
     ent, _ = estimate_compressed(net, PROFILE, recs, terms=CodebookTerms.only("index_traffic"), index_coding="entropy")
-    assert ent.total_energy_pj < rep.total_energy_pj
+    assert ent.total_energy < rep.total_energy
 
 
 def test_all_distinct_codewords_reuse_nothing(net, dense):
@@ -125,7 +125,7 @@ def test_all_distinct_codewords_reuse_nothing(net, dense):
             recs.append(CodebookRecord(l.name, rows, l.S, rows, math.ceil(math.log2(rows)), math.log2(rows),
                                        np.arange(rows)))
     rep, hook = _terms_report(net, recs, CodebookTerms.only("compute_reuse"))
-    assert rep.total_energy_pj == dense.total_energy_pj
+    assert rep.total_energy == dense.total_energy
     assert all(d["macs_saved"] == 0 for d in hook.details.values())
 
 
@@ -160,8 +160,8 @@ def test_compute_reuse_against_brute_force(groups):
     assert d["macs_saved"] == (rows - distinct) * 2 * 5 * 5 * S
     assert d["psum_adds"] == (rows - distinct) * 2 * 5 * 5
     l, dl = rep.layers[0], dense.layers[0]
-    assert l.compute_energy_pj == pytest.approx(dl.compute_energy_pj * (1 - d["macs_saved"] / layer.macs))
-    assert l.extra_pj["reuse_psum_add"] == pytest.approx(d["psum_adds"] * 2.0)  # psum read 1 + update 1
+    assert l.compute_energy == pytest.approx(dl.compute_energy * (1 - d["macs_saved"] / layer.macs))
+    assert l.extra["reuse_psum_add"] == pytest.approx(d["psum_adds"] * 2.0)  # psum read 1 + update 1
 
 
 def test_reuse_only_under_row_stationary(net):
@@ -188,7 +188,7 @@ def test_profile_without_lut_cost_names_the_field(net):
     # with the LUT and load terms off the profile needs no LUT cost
     rep, _ = estimate_compressed(net, "tpu-like", recs, "ws",
                                  terms=CodebookTerms(index_traffic=True, lut=False, codebook_load=False))
-    assert rep.total_energy_pj < estimate(net, "tpu-like", "ws").total_energy_pj
+    assert rep.total_energy < estimate(net, "tpu-like", "ws").total_energy
 
 
 def test_bad_records(net):
@@ -202,7 +202,7 @@ def test_bad_records(net):
     with pytest.raises(EnergySimError, match="no assignments"):
         estimate_compressed(net, PROFILE, [no_a])
     rep, _ = estimate_compressed(net, PROFILE, [no_a], terms=CodebookTerms(compute_reuse=False))
-    assert rep.total_energy_pj > 0
+    assert rep.total_energy > 0
     with pytest.raises(EnergySimError, match="unknown codebook term"):
         CodebookTerms.only("lut", "magic")
     with pytest.raises(EnergySimError, match="index_coding"):

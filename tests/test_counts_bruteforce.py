@@ -202,5 +202,5 @@ def test_energy_rounds_blocks_per_instance():
     m = Mapping.model_validate({"levels": [{"level": "D"}, {"level": "B", "temporal": {"R": 3, "P": 6}}]})
     s = evaluate(p, prof, m)
     row = s.to_frame().set_index(["level", "dataspace"]).loc[("D", "Inputs")]
-    assert row.reads == 8 and row.energy_pj == 2 * 10.0  # ceil(8/4) blocks
-    assert s.mac_energy_pj == 18 * 0.5
+    assert row.reads == 8 and row.energy == 2 * 10.0  # ceil(8/4) blocks
+    assert s.mac_energy == 18 * 0.5

@@ -14,9 +14,9 @@ def test_demo_quick(tmp_path, capsys):
     assert "accuracy" in out and "compression ratio" in out and "saved" in out
     s = json.loads((tmp_path / "summary.json").read_text())
     for key in ("baseline_accuracy", "accuracy", "compression_ratio_han", "compression_ratio_entropy",
-                "compression_ratio_bytes", "dense_energy_pj", "compressed_energy_pj", "reduction", "term_pj"):
+                "compression_ratio_bytes", "dense_energy", "compressed_energy", "reduction", "term_energy"):
         assert key in s
-    assert s["compressed_energy_pj"] < s["dense_energy_pj"]
+    assert s["compressed_energy"] < s["dense_energy"]
     assert s["compression_ratio_han"] > 1 and s["artifact_bytes"] < s["dense_bytes"]
     for f in ("model.dkm", "summary.json", "layers.csv", "score.json", "summary.png",
               "digits_cnn_dense_vs_compressed_by_level.png", "digits_cnn_dense_vs_compressed_by_dataspace.png"):

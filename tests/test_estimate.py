@@ -68,12 +68,12 @@ def test_unknown_dataflow():
 def test_layer_energy_is_sum_of_parts_and_total_is_sum_of_layers(model):
     rep = estimate(trace_model(model), "eyeriss-65nm", "rs")
     for l in rep.layers:
-        parts = l.counts["energy_pj"].sum() + l.compute_energy_pj + sum(l.extra_pj.values())
-        assert l.energy_pj == pytest.approx(parts, rel=1e-12)
-        assert sum(l.energy_by_level.values()) == pytest.approx(l.counts["energy_pj"].sum(), rel=1e-12)
-        assert sum(l.energy_by_dataspace.values()) == pytest.approx(l.counts["energy_pj"].sum(), rel=1e-12)
-    assert rep.total_energy_pj == pytest.approx(math.fsum(l.energy_pj for l in rep.layers), rel=1e-12)
-    assert sum(rep.energy_by_level().values()) == pytest.approx(rep.total_energy_pj, rel=1e-9)
+        parts = l.counts["energy"].sum() + l.compute_energy + sum(l.extra.values())
+        assert l.energy == pytest.approx(parts, rel=1e-12)
+        assert sum(l.energy_by_level.values()) == pytest.approx(l.counts["energy"].sum(), rel=1e-12)
+        assert sum(l.energy_by_dataspace.values()) == pytest.approx(l.counts["energy"].sum(), rel=1e-12)
+    assert rep.total_energy == pytest.approx(math.fsum(l.energy for l in rep.layers), rel=1e-12)
+    assert sum(rep.energy_by_level().values()) == pytest.approx(rep.total_energy, rel=1e-9)
     assert rep.total_macs == trace_model(model).macs
     # every layer is listed, MACs or not
     assert [l.name for l in rep.layers] == [l.name for l in trace_model(model)]
@@ -84,9 +84,9 @@ def test_non_mac_layers_charged_for_data_movement():
     pool = next(l for l in rep.layers if l.kind == "pool")
     dram = pool.counts[pool.counts.level == "DRAM"].set_index("dataspace")
     assert dram.loc["Inputs", "reads"] == 20 * 24 * 24 and dram.loc["Outputs", "updates"] == 20 * 12 * 12
-    assert pool.energy_pj > 0 and pool.macs == 0
+    assert pool.energy > 0 and pool.macs == 0
     relu = next(l for l in rep.layers if l.kind == "activation")
-    assert relu.energy_pj == 0 and "applied to the outputs of fc1" in relu.note
+    assert relu.energy == 0 and "applied to the outputs of fc1" in relu.note
 
 
 def test_mac_energy_and_dram_floor():
@@ -94,7 +94,7 @@ def test_mac_energy_and_dram_floor():
     prof = load_profile("eyeriss-65nm")
     rep = estimate(trace_model("alexnet"), prof, "rs", mac_layers_only=True)
     for l, layer in zip(rep.layers, trace_model("alexnet").mac_layers()):
-        assert l.compute_energy_pj == layer.macs * prof.mac.energy_pj
+        assert l.compute_energy == layer.macs * prof.mac.energy_pj
         dram = l.counts[l.counts.level == "DRAM"].set_index("dataspace")
         assert dram.loc["Weights", "reads"] >= layer.weight_count
         assert dram.loc["Outputs", "updates"] >= layer.output_count
@@ -110,15 +110,15 @@ def test_random_layers_always_map(m, c, p, r, stride, df, prof):
     problem = Problem.from_layer(layer)
     mapping = map_problem(problem, profile, df)
     stats = evaluate(problem, profile, mapping)
-    assert stats.macs == layer.macs and stats.energy_pj > 0
+    assert stats.macs == layer.macs and stats.energy > 0
 
 
 def test_report_exports_and_figures(tmp_path):
     rep = estimate(trace_model("lenet5"), "simple-45nm", "ws")
     rep.to_csv(tmp_path / "r.csv")
     d = json.loads(rep.to_json(tmp_path / "r.json"))
-    assert d["total_energy_pj"] == pytest.approx(rep.total_energy_pj)
-    assert {"name", "macs", "energy_pj", "energy_by_level"} <= set(d["layers"][0])
+    assert d["total_energy"] == pytest.approx(rep.total_energy)
+    assert {"name", "macs", "energy", "energy_by_level"} <= set(d["layers"][0])
     figs = write_figures(rep, tmp_path)
     figs.append(plot_side_by_side(rep, rep, tmp_path / "side.png"))
     assert all(f.exists() and f.stat().st_size > 10_000 for f in figs)
@@ -129,8 +129,8 @@ def test_cli_estimate_json_and_out(tmp_path, capsys):
                      "--out", str(tmp_path)]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["total_macs"] == 2293000
-    assert d["total_energy_pj"] == pytest.approx(sum(l["energy_pj"] for l in d["layers"]))
-    assert all({"name", "macs", "energy_pj", "energy_by_level"} <= set(l) for l in d["layers"])
+    assert d["total_energy"] == pytest.approx(sum(l["energy"] for l in d["layers"]))
+    assert all({"name", "macs", "energy", "energy_by_level"} <= set(l) for l in d["layers"])
     assert len(list(tmp_path.glob("*.png"))) == 3 and len(list(tmp_path.glob("*.csv"))) == 1
 
 

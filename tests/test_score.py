@@ -38,14 +38,14 @@ def test_score_json(art, tmp_path, capsys):
     rc, out, err = _run(["score", str(art), "--profile", "eyeriss-65nm", "--json", "--out", str(tmp_path)], capsys)
     assert rc == 0, err
     d = json.loads(out)
-    for key in ("dense_energy_pj", "compressed_energy_pj", "reduction", "layers"):
+    for key in ("dense_energy", "compressed_energy", "reduction", "layers"):
         assert key in d
-    assert d["reduction"] == pytest.approx(1 - d["compressed_energy_pj"] / d["dense_energy_pj"])
+    assert d["reduction"] == pytest.approx(1 - d["compressed_energy"] / d["dense_energy"])
     assert 0 < d["reduction"] < 1
     names = [l["layer"] for l in d["layers"]]
     assert names[:2] == ["conv1", "relu1"] and "fc" in names
-    assert sum(l["compressed_energy_pj"] for l in d["layers"]) == pytest.approx(d["compressed_energy_pj"])
-    assert sum(l["dense_energy_pj"] for l in d["layers"]) == pytest.approx(d["dense_energy_pj"])
+    assert sum(l["compressed_energy"] for l in d["layers"]) == pytest.approx(d["compressed_energy"])
+    assert sum(l["dense_energy"] for l in d["layers"]) == pytest.approx(d["dense_energy"])
     shared = [l for l in d["layers"] if l["shared"]]
     assert [l["layer"] for l in shared] == ["conv1", "conv2", "conv3"]
     for f in ("score.json", "layers.csv", "digits_cnn_dense_vs_compressed_by_level.png",
@@ -57,16 +57,16 @@ def test_score_text_and_terms_off(art, tmp_path, capsys):
     rc, out, _ = _run(["score", str(art), "--profile", "eyeriss-65nm", "--out", str(tmp_path)], capsys)
     assert rc == 0 and "total" in out and "index_traffic" in out
     res = score(art, "eyeriss-65nm", terms=dkm_terms(False, False, False, False))
-    assert res.compressed_energy_pj == res.dense_energy_pj
+    assert res.compressed_energy == res.dense_energy
     rc, out, _ = _run(["score", str(art), "--profile", "eyeriss-65nm", "--json", "--out", str(tmp_path),
                        "--no-index-traffic", "--no-lut", "--no-codebook-load", "--no-compute-reuse"], capsys)
     d = json.loads(out)
     assert rc == 0 and d["reduction"] == 0.0
     # each term alone moves the total the right way
-    base = res.dense_energy_pj
-    assert score(art, "eyeriss-65nm", terms=dkm_terms(True, False, False, False)).compressed_energy_pj < base
-    assert score(art, "eyeriss-65nm", terms=dkm_terms(False, True, False, False)).compressed_energy_pj > base
-    assert score(art, "eyeriss-65nm", terms=dkm_terms(False, False, True, False)).compressed_energy_pj > base
+    base = res.dense_energy
+    assert score(art, "eyeriss-65nm", terms=dkm_terms(True, False, False, False)).compressed_energy < base
+    assert score(art, "eyeriss-65nm", terms=dkm_terms(False, True, False, False)).compressed_energy > base
+    assert score(art, "eyeriss-65nm", terms=dkm_terms(False, False, True, False)).compressed_energy > base
 
 
 def dkm_terms(*flags):

@@ -54,7 +54,7 @@ def test_density_one_and_no_coding_is_exactly_dense(model, profile):
                          gating=("Inputs",), skipping=("Weights",))
     # widths equal to the profile's own (eyeriss-65nm: 16 bits everywhere) change nothing either
     sparse = estimate(net, profile, "rs", sparsity=opts, bits="w=16,i=16,o=16" if profile == "eyeriss-65nm" else None)
-    assert sparse.total_energy_pj == dense.total_energy_pj
+    assert sparse.total_energy == dense.total_energy
     assert sparse.total_cycles == dense.total_cycles
     a, b = dense.table, sparse.table
     assert list(a.columns) == list(b.columns)
@@ -70,7 +70,7 @@ def test_profile_without_sparsity_section_is_unchanged_and_section_is_applied():
     d["sparsity"] = {"gating": ["Inputs"], "rlc_levels": ["DRAM"], "default_density": {"Inputs": 0.5, "Outputs": 0.5}}
     sp = HardwareProfile.from_dict(d)
     dense, coded = estimate(net, prof), estimate(net, sp)
-    assert coded.total_energy_pj < dense.total_energy_pj
+    assert coded.total_energy < dense.total_energy
     assert coded.energy_by_level()["compute"] == pytest.approx(0.5 * dense.energy_by_level()["compute"])
     d["sparsity"] = {"gating": ["Psums"]}
     with pytest.raises(EnergySimError, match="gating has unknown data space"):
@@ -83,26 +83,26 @@ def test_profile_without_sparsity_section_is_unchanged_and_section_is_applied():
 def test_zero_inputs_under_gating_cost_no_mac_energy_and_no_gated_rf_reads():
     layer, problem, prof, dense = _stats()
     s = apply(dense, problem, prof, SparseOptions(densities={"l": {"inputs": 0.0}}, gating=("Inputs",)))
-    assert s.mac_energy_pj == 0.0
+    assert s.mac_energy == 0.0
     assert _row(s, "filter_spad", "Weights")["reads"] == 0  # weights a zero input would have needed
     assert _row(s, "psum_spad", "Outputs")["updates"] == 0
     assert _row(s, "ifmap_spad", "Inputs")["reads"] == _row(dense, "ifmap_spad", "Inputs")["reads"]  # still read
     assert s.cycles == dense.cycles  # gating saves energy, not time
-    assert s.energy_pj < dense.energy_pj
+    assert s.energy < dense.energy
 
 
 def test_gating_scales_with_density_and_skipping_also_saves_cycles():
     layer, problem, prof, dense = _stats()
     gate = apply(dense, problem, prof, SparseOptions(densities={"l": {"inputs": 0.25}}, gating=("Inputs",)))
     skip = apply(dense, problem, prof, SparseOptions(densities={"l": {"inputs": 0.25}}, skipping=("Inputs",)))
-    assert gate.mac_energy_pj == pytest.approx(0.25 * dense.mac_energy_pj)
-    assert skip.mac_energy_pj == pytest.approx(0.25 * dense.mac_energy_pj)
+    assert gate.mac_energy == pytest.approx(0.25 * dense.mac_energy)
+    assert skip.mac_energy == pytest.approx(0.25 * dense.mac_energy)
     assert gate.cycles == dense.cycles
     assert skip.cycles < dense.cycles
     assert math.ceil(dense.extra["compute_cycles"] * 0.25) <= skip.cycles  # bandwidth may bind instead
     # skipping also drops the zero operand's own innermost reads
     assert _row(skip, "ifmap_spad", "Inputs")["reads"] == pytest.approx(0.25 * _row(dense, "ifmap_spad", "Inputs")["reads"])
-    assert skip.energy_pj < gate.energy_pj < dense.energy_pj
+    assert skip.energy < gate.energy < dense.energy
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_rlc_dram_traffic_equals_exact_count_on_a_real_tensor(zero_fraction):
     passes = dr["reads_total"] / n  # how many times the mapping reads the input map from DRAM
     assert r["reads_total"] * 16 == pytest.approx(passes * rlc_words_exact(t) * 64, rel=1e-12)
     # DRAM energy of the coded input: whole 64-bit blocks
-    assert r["energy_pj"] == math.ceil(r["reads"] / 4 - 1e-9) * 800.0
+    assert r["energy"] == math.ceil(r["reads"] / 4 - 1e-9) * 800.0
     # the density is taken from the tensor too
     assert s.extra["sparse"]["densities"]["Inputs"] == pytest.approx(float((t != 0).float().mean()))
 
@@ -183,10 +183,10 @@ def test_bit_widths_scale_capacity_block_and_energy():
         r, d = _row(s, "DRAM", ds), _row(dense, "DRAM", ds)
         per_block = 4 * 16 // b  # values per 64-bit DRAM block
         want = sum(math.ceil(d[k] / per_block) for k in ("reads", "fills", "updates")) * 800.0
-        assert r["energy_pj"] == want
+        assert r["energy"] == want
         assert r["reads"] == d["reads"]  # counts stay in values; only their price changes
-    assert _row(s, "ifmap_spad", "Inputs")["energy_pj"] == pytest.approx(
-        _row(dense, "ifmap_spad", "Inputs")["energy_pj"] / 4, rel=1e-3)
+    assert _row(s, "ifmap_spad", "Inputs")["energy"] == pytest.approx(
+        _row(dense, "ifmap_spad", "Inputs")["energy"] / 4, rel=1e-3)
 
 
 def test_mac_energy_scaling_with_operand_widths():
@@ -254,7 +254,7 @@ def test_cli_flags(tmp_path, capsys):
     assert cli_main(["estimate", "lenet5", "--json", "--densities", str(f), "--rlc", "--gating",
                      "--bits", "w=8,i=8,o=16"]) == 0
     sparse = json.loads(capsys.readouterr().out)
-    assert sparse["total_energy_pj"] < dense["total_energy_pj"]
+    assert sparse["total_energy"] < dense["total_energy"]
     assert sparse["total_cycles"] <= dense["total_cycles"]
     assert cli_main(["estimate", "lenet5", "--json", "--measure-densities", "--gating"]) == 0
     measured = json.loads(capsys.readouterr().out)
@@ -280,4 +280,4 @@ def test_measured_densities_use_the_stored_post_activation_output():
     # no pooling between CONV3's ReLU and CONV4: CONV3's stored output is CONV4's input
     assert d["features.8"]["outputs"] == pytest.approx(d["features.10"]["inputs"])
     rep = estimate(net, "eyeriss-65nm", sparsity=SparseOptions(densities=d, rlc_levels=("DRAM",), gating=("Inputs",)))
-    assert rep.total_energy_pj < estimate(net, "eyeriss-65nm").total_energy_pj
+    assert rep.total_energy < estimate(net, "eyeriss-65nm").total_energy

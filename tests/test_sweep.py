@@ -12,7 +12,7 @@ from energysim.arch import HardwareProfile, load_profile
 from energysim.analysis.sweep import Design, make_grid, make_profile, pareto_front, run_sweep, within_budget
 from energysim.workload.trace import trace_model
 
-SWEEP_COLUMNS = ["design", "label", "pes", "energy_pj", "cycles", "area_mm2", "status", "error"]
+SWEEP_COLUMNS = ["design", "label", "pes", "energy", "cycles", "area_mm2", "status", "error"]
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +68,11 @@ def test_invalid_design_values_are_reported():
 
 
 def test_pareto_and_budget():
-    df = pd.DataFrame({"energy_pj": [1, 2, 3, 1, 5], "cycles": [5, 1, 3, 5, 5], "area_mm2": [1, 1, 3, 1, 0.5],
+    df = pd.DataFrame({"energy": [1, 2, 3, 1, 5], "cycles": [5, 1, 3, 5, 5], "area_mm2": [1, 1, 3, 1, 0.5],
                        "status": ["ok"] * 4 + ["ok"], "label": list("abcde")})
     front = pareto_front(df)
     assert sorted(front["label"]) == ["a", "b", "d", "e"]  # c is dominated by b; a and d tie
-    assert list(within_budget(df, max_energy_pj=2, max_cycles=4)["label"]) == ["b"]
+    assert list(within_budget(df, max_energy=2, max_cycles=4)["label"]) == ["b"]
     assert within_budget(df, max_area_mm2=0.1).empty
 
 

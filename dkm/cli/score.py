@@ -44,12 +44,12 @@ def _run(a: argparse.Namespace) -> int:
     print(f"energies in {u}")
     print(f"{'layer':<16s}{'kind':<11s}{'dense':>12s}{'compressed':>15s}{'reduction':>11s}")
     for r in res.layers().itertuples(index=False):
-        print(f"{r.layer:<16s}{r.kind:<11s}{r.dense_energy_pj / 1e6:>12.4f}{r.compressed_energy_pj / 1e6:>15.4f}"
+        print(f"{r.layer:<16s}{r.kind:<11s}{r.dense_energy / 1e6:>12.4f}{r.compressed_energy / 1e6:>15.4f}"
               f"{100 * r.reduction:>10.1f}%")
-    print(f"{'total':<27s}{res.dense_energy_pj / 1e6:>12.4f}{res.compressed_energy_pj / 1e6:>15.4f}"
+    print(f"{'total':<27s}{res.dense_energy / 1e6:>12.4f}{res.compressed_energy / 1e6:>15.4f}"
           f"{100 * res.reduction:>10.1f}%")
     print(f"where the difference comes from ({u}, negative = saved): "
-          + ", ".join(f"{k} {v / 1e6:+.4f}" for k, v in res.term_pj.items()))
+          + ", ".join(f"{k} {v / 1e6:+.4f}" for k, v in res.term_energy.items()))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 

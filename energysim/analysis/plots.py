@@ -28,8 +28,8 @@ def _components(report: EnergyReport, by: str) -> tuple[list[str], dict[str, np.
     series: dict[str, np.ndarray] = {}
     for i, l in enumerate(report.layers):
         parts = dict(l.energy_by_level if by == "level" else l.energy_by_dataspace)
-        parts["compute"] = l.compute_energy_pj
-        for term, e in l.extra_pj.items():
+        parts["compute"] = l.compute_energy
+        for term, e in l.extra.items():
             parts[term] = parts.get(term, 0.0) + e
         for k, v in parts.items():
             series.setdefault(k, np.zeros(len(names)))[i] = v
@@ -88,7 +88,7 @@ def plot_level_share(report: EnergyReport, path: str | Path) -> Path:
             ax.text(v + 0.5, y, f"{v:.1f}%", va="center", fontsize=8)
         ax.set_xlabel("share of total energy (%)")
         ax.set_xlim(0, max(vals) * 1.18 if vals else 1)
-        ax.set_title(f"{report.network}: {report.total_energy_pj / 1e6:,.2f} {report.mega_unit} total")
+        ax.set_title(f"{report.network}: {report.total_energy / 1e6:,.2f} {report.mega_unit} total")
         fig.tight_layout()
         fig.savefig(path, dpi=200)
         plt.close(fig)

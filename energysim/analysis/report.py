@@ -28,11 +28,11 @@ class EnergyReport:
     dataflow: str
     batch: int
     layers: list[LayerEnergy]
-    energy_unit: str = "pJ"  # the profile's unit; every *_pj field is in it
+    energy_unit: str = "pJ"  # the profile's unit; every energy of the report is in it
 
     @property
-    def total_energy_pj(self) -> float:
-        return math.fsum(l.energy_pj for l in self.layers)
+    def total_energy(self) -> float:
+        return math.fsum(l.energy for l in self.layers)
 
     @property
     def total_macs(self) -> int:
@@ -56,17 +56,18 @@ class EnergyReport:
         for l in self.layers:
             for lvl, e in l.energy_by_level.items():
                 out[lvl] += e
-            out["compute"] += l.compute_energy_pj
-            for term, e in l.extra_pj.items():
+            out["compute"] += l.compute_energy
+            for term, e in l.extra.items():
                 out[term] = out.get(term, 0.0) + e
         return out
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per layer (see ``LayerEnergy.row``); missing counts are 0."""
+        """One row per layer (see ``LayerEnergy.row``); missing counts are 0; energies in ``energy_unit`` (a column)."""
         import pandas as pd
-        df = pd.DataFrame([l.row() for l in self.layers])
-        return df.fillna(0)
+        df = pd.DataFrame([l.row() for l in self.layers]).fillna(0)
+        df["energy_unit"] = self.energy_unit
+        return df
 
     def counts(self) -> pd.DataFrame:
         """Long table: one row per (layer, level, data space)."""
@@ -75,16 +76,21 @@ class EnergyReport:
         return pd.concat(parts, ignore_index=True)[["layer", *COUNT_COLUMNS]] if parts else pd.DataFrame()
 
     def to_dict(self) -> dict:
+        """The JSON report (``kind`` ``energysim.estimate``). Energies are in ``energy_unit``; when that is pJ the
+        totals are also given as ``total_energy_pj`` and ``energy_per_mac_pj``, the keys of earlier versions."""
+        per_mac = self.total_energy / self.total_macs if self.total_macs else None
+        pj = {"total_energy_pj": self.total_energy, "energy_per_mac_pj": per_mac} if self.energy_unit == "pJ" else {}
         return stamped("energysim.estimate", {
             "network": self.network,
             "profile": self.profile,
             "dataflow": self.dataflow,
             "batch": self.batch,
             "energy_unit": self.energy_unit,
-            "total_energy_pj": self.total_energy_pj,
+            "total_energy": self.total_energy,
             "total_macs": self.total_macs,
             "total_cycles": self.total_cycles,
-            "energy_per_mac_pj": self.total_energy_pj / self.total_macs if self.total_macs else None,
+            "energy_per_mac": per_mac,
+            **pj,
             "energy_by_level": self.energy_by_level(),
             "layers": [l.to_dict() for l in self.layers],
         })
@@ -107,10 +113,10 @@ class EnergyReport:
         per_mac = "pJ/MAC" if self.energy_unit == "pJ" else f"{self.energy_unit}/MAC"
         lines = [
             f"{self.network} on {self.profile} ({self.dataflow}, batch {self.batch}): "
-            f"{self.total_energy_pj / 1e6:,.3f} {self.mega_unit}, {self.total_macs:,} MACs, "
-            f"{self.total_energy_pj / max(self.total_macs, 1):.3f} {per_mac}, {self.total_cycles:,.0f} cycles"
+            f"{self.total_energy / 1e6:,.3f} {self.mega_unit}, {self.total_macs:,} MACs, "
+            f"{self.total_energy / max(self.total_macs, 1):.3f} {per_mac}, {self.total_cycles:,.0f} cycles"
         ]
-        total = self.total_energy_pj or 1.0
+        total = self.total_energy or 1.0
         for lvl, e in self.energy_by_level().items():
             lines.append(f"  {lvl:<24} {e / 1e6:>14,.3f} {self.mega_unit:<6} {100 * e / total:5.1f}%")
         return "\n".join(lines)

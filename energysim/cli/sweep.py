@@ -28,24 +28,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     def progress(i, n, row):
         msg = f"[{i:>4}/{n}] {row['label']:<32.32} {row['status']}"
         if row["status"] == "ok":
-            msg += f"  {row['energy_pj'] / 1e6:,.1f} {mega}  {row['cycles']:,.0f} cycles  {row['area_mm2']:.2f} mm2"
+            msg += f"  {row['energy'] / 1e6:,.1f} {mega}  {row['cycles']:,.0f} cycles  {row['area_mm2']:.2f} mm2"
         print(msg, file=sys.stderr, flush=True)
 
     df = run_sweep(net, args.profile, designs, args.objective, args.dataflow, args.workers, args.dask, progress)
     wall = time.perf_counter() - t0
     front = pareto_front(df)
-    budget = within_budget(df, args.max_energy_pj, args.max_cycles, args.max_area_mm2)
+    budget = within_budget(df, args.max_energy, args.max_cycles, args.max_area_mm2)
     title = f"{net.name} on {args.profile}: {len(df)} designs"
     paths = write_outputs(args.out, df, front, budget, title, mega)
     n_ok = int((df["status"] == "ok").sum())
-    has_budget = any(v is not None for v in (args.max_energy_pj, args.max_cycles, args.max_area_mm2))
+    has_budget = any(v is not None for v in (args.max_energy, args.max_cycles, args.max_area_mm2))
     summary = stamped("energysim.sweep", {
         "model": net.name, "profile": args.profile, "objective": args.objective, "dataflow": args.dataflow,
-        "designs": len(df), "valid": n_ok, "invalid": len(df) - n_ok, "pareto": len(front),
+        "energy_unit": unit, "designs": len(df), "valid": n_ok, "invalid": len(df) - n_ok, "pareto": len(front),
         "within_budget": len(budget) if has_budget else None, "seconds": round(wall, 3),
         "files": {k: str(v) for k, v in paths.items()},
         "best": {c: (df.loc[df[df["status"] == "ok"][c].idxmin(), "label"] if n_ok else None)
-                 for c in ("energy_pj", "cycles", "area_mm2")},
+                 for c in ("energy", "cycles", "area_mm2")},
     })
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -58,9 +58,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 print("no design meets the budget")
             else:
                 print(f"{len(budget)} designs meet the budget; lowest {args.objective}:")
-                col = {"energy": "energy_pj", "cycles": "cycles", "edp": "edp_pj_cycles"}[args.objective]
+                col = {"energy": "energy", "cycles": "cycles", "edp": "edp"}[args.objective]
                 for _, r in budget.sort_values(col).head(5).iterrows():
-                    print(f"  {r['label']:<32} {r['energy_pj'] / 1e6:,.1f} {mega}  {r['cycles']:,.0f} cycles  "
+                    print(f"  {r['label']:<32} {r['energy'] / 1e6:,.1f} {mega}  {r['cycles']:,.0f} cycles  "
                           f"{r['area_mm2']:.2f} mm2")
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
@@ -79,7 +79,9 @@ def register(sub) -> None:
     p.add_argument("--dataflow", default="search", choices=["search", "rs-search", "ws-search", "os-search"],
                    help="mapping search, free or constrained to a dataflow (default search)")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--max-energy-pj", type=float, help="energy budget (pJ per inference batch)")
+    p.add_argument("--max-energy", "--max-energy-pj", dest="max_energy", type=float,
+                   help="energy budget per inference batch, in the base profile's energy unit (pJ unless it says "
+                        "otherwise; --max-energy-pj is the older spelling)")
     p.add_argument("--max-cycles", type=float, help="latency budget (cycles)")
     p.add_argument("--max-area-mm2", type=float, help="area budget (mm^2)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")

@@ -143,7 +143,7 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
             e = access_energy(lv, c["reads"], c["fills"], c["updates"]) * inst[i]
             rows.append({"level": lv.name, "dataspace": ds.name, "instances": inst[i], **c,
                          "reads_total": c["reads"] * inst[i], "fills_total": c["fills"] * inst[i],
-                         "updates_total": c["updates"] * inst[i], "energy_pj": e})
+                         "updates_total": c["updates"] * inst[i], "energy": e})
             rd += c["reads"]
             wr += c["fills"] + c["updates"]
         if lv.read_bandwidth:
@@ -156,11 +156,11 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
     return LayerStats(
         name=name or problem.name,
         macs=macs,
-        mac_energy_pj=mac_e,
+        mac_energy=mac_e,
         cycles=int(cycles),
         utilization=macs / (cycles * profile.mac.instances),
         rows=rows,
-        leak_pj=leak,
+        leak=leak,
         level_names=profile.level_names,
         mac_name=profile.mac.name,
         extra={"compute_cycles": compute_cycles, "utilized_instances": utilized},

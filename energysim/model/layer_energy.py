@@ -1,6 +1,6 @@
 """``LayerEnergy``: the priced result of one layer, as reports show it: a tidy count table with one row per
 (memory level, data space) -- ``reads``, ``fills``, ``updates`` (words, summed over utilized instances) and
-``energy_pj`` -- plus compute energy and named extra terms (leakage, network, codebook look-ups, ...). A layer's
+``energy``, in the profile's ``energy_unit`` -- plus compute energy and named extra terms (leakage, network, codebook look-ups, ...). A layer's
 energy is exactly the sum of its rows, its compute energy and its extra terms.
 """
 
@@ -17,21 +17,22 @@ if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to im
     import pandas as pd
 
 
-COUNT_COLUMNS = ["level", "dataspace", "reads", "fills", "updates", "energy_pj"]
+COUNT_COLUMNS = ["level", "dataspace", "reads", "fills", "updates", "energy"]
 
 
 @dataclass
 class LayerEnergy:
-    """Energy and access counts of one layer. Units: words for counts, pJ for energy, cycles for time."""
+    """Energy and access counts of one layer. Units: words for counts, the profile's energy unit (pJ unless it
+    says otherwise) for energy, cycles for time."""
 
     name: str
     kind: str
     macs: int
     counts: pd.DataFrame  # COUNT_COLUMNS
-    compute_energy_pj: float
+    compute_energy: float
     cycles: float
     utilization: float
-    extra_pj: dict[str, float] = field(default_factory=dict)  # named extra terms, pJ
+    extra: dict[str, float] = field(default_factory=dict)  # named extra terms
     note: str = ""
 
     def __post_init__(self):
@@ -52,31 +53,31 @@ class LayerEnergy:
                 "reads": df["reads_total"],
                 "fills": df["fills_total"],
                 "updates": df["updates_total"],
-                "energy_pj": df["energy_pj"],
+                "energy": df["energy"],
             }
         )
-        extra = {"leakage": stats.leak_energy_pj} if stats.leak_energy_pj else {}
+        extra = {"leakage": stats.leak_energy} if stats.leak_energy else {}
         noc = network_energy(profile, zip(counts["level"], counts["reads"], counts["updates"]))
         if noc:
             extra["network"] = noc
-        return cls(name=name, kind=kind, macs=stats.macs, counts=counts, compute_energy_pj=stats.mac_energy_pj,
-                   cycles=stats.cycles, utilization=stats.utilization, extra_pj=extra)
+        return cls(name=name, kind=kind, macs=stats.macs, counts=counts, compute_energy=stats.mac_energy,
+                   cycles=stats.cycles, utilization=stats.utilization, extra=extra)
 
     @property
     def energy_by_level(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.counts.groupby("level", sort=False)["energy_pj"].sum().items()}
+        return {k: float(v) for k, v in self.counts.groupby("level", sort=False)["energy"].sum().items()}
 
     @property
     def energy_by_dataspace(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.counts.groupby("dataspace", sort=False)["energy_pj"].sum().items()}
+        return {k: float(v) for k, v in self.counts.groupby("dataspace", sort=False)["energy"].sum().items()}
 
     @property
-    def memory_energy_pj(self) -> float:
-        return float(self.counts["energy_pj"].sum())
+    def memory_energy(self) -> float:
+        return float(self.counts["energy"].sum())
 
     @property
-    def energy_pj(self) -> float:
-        return self.memory_energy_pj + self.compute_energy_pj + sum(self.extra_pj.values())
+    def energy(self) -> float:
+        return self.memory_energy + self.compute_energy + sum(self.extra.values())
 
     def row(self) -> dict:
         """A flat dict: totals, energy per level / data space, and every count."""
@@ -86,15 +87,15 @@ class LayerEnergy:
             "macs": self.macs,
             "cycles": self.cycles,
             "utilization": self.utilization,
-            "energy_pj": self.energy_pj,
-            "compute_energy_pj": self.compute_energy_pj,
+            "energy": self.energy,
+            "compute_energy": self.compute_energy,
         }
         for lvl, e in self.energy_by_level.items():
-            r[f"energy_{lvl}_pj"] = e
+            r[f"energy_{lvl}"] = e
         for ds, e in self.energy_by_dataspace.items():
-            r[f"energy_{ds}_pj"] = e
-        for term, e in self.extra_pj.items():
-            r[f"extra_{term}_pj"] = e
+            r[f"energy_{ds}"] = e
+        for term, e in self.extra.items():
+            r[f"extra_{term}"] = e
         for rec in self.counts.itertuples(index=False):
             for what in ("reads", "fills", "updates"):
                 r[f"{what}_{rec.level}_{rec.dataspace}"] = getattr(rec, what)
@@ -105,10 +106,10 @@ class LayerEnergy:
             "name": self.name,
             "kind": self.kind,
             "macs": self.macs,
-            "energy_pj": self.energy_pj,
-            "energy_by_level": {**self.energy_by_level, "compute": self.compute_energy_pj},
+            "energy": self.energy,
+            "energy_by_level": {**self.energy_by_level, "compute": self.compute_energy},
             "energy_by_dataspace": self.energy_by_dataspace,
-            "extra_pj": dict(self.extra_pj),
+            "extra": dict(self.extra),
             "cycles": self.cycles,
             "utilization": self.utilization,
             "counts": self.counts[COUNT_COLUMNS].to_dict(orient="records"),

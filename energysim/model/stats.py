@@ -16,55 +16,56 @@ class LayerStats:
     """The counts and energy of one mapped problem.
 
     ``rows`` holds one record per (level, dataspace) kept there: per-instance ``reads``/``fills``/``updates``
-    (words), ``instances`` (utilized), totals ``*_total`` and ``energy_pj``. ``leak_pj`` is per level.
+    (words), ``instances`` (utilized), totals ``*_total`` and ``energy``. ``leak`` is per level. Energies are in
+    the profile's ``energy_unit`` (pJ unless the profile says otherwise).
     """
 
     name: str
     macs: int
-    mac_energy_pj: float
+    mac_energy: float
     cycles: int
     utilization: float
     rows: list[dict]
-    leak_pj: dict[str, float]
+    leak: dict[str, float]
     level_names: list[str]
     mac_name: str = "mac"
     extra: dict = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per level x data space: level, dataspace, instances, reads, fills, updates (per instance),
-        reads_total, fills_total, updates_total (all instances) and energy_pj."""
+        reads_total, fills_total, updates_total (all instances) and energy."""
         import pandas as pd
 
         cols = ["level", "dataspace", "instances", "reads", "fills", "updates", "reads_total", "fills_total",
-                "updates_total", "energy_pj"]
+                "updates_total", "energy"]
         return pd.DataFrame(self.rows, columns=cols)
 
     @property
     def energy_by_level(self) -> dict[str, float]:
-        """pJ per storage level (access energy of all its data spaces plus leakage), and the MACs last."""
+        """Energy per storage level (access energy of all its data spaces plus leakage), and the MACs last."""
         out = {n: 0.0 for n in self.level_names}
         for r in self.rows:
-            out[r["level"]] += r["energy_pj"]
-        for n, e in self.leak_pj.items():
+            out[r["level"]] += r["energy"]
+        for n, e in self.leak.items():
             out[n] += e
-        out[self.mac_name] = self.mac_energy_pj
+        out[self.mac_name] = self.mac_energy
         return out
 
     @property
     def energy_by_dataspace(self) -> dict[str, float]:
-        """pJ of storage accesses per data space (leakage and MACs excluded; see ``energy_pj``)."""
+        """Energy of storage accesses per data space (leakage and MACs excluded; see ``energy``)."""
         out: dict[str, float] = {}
         for r in self.rows:
-            out[r["dataspace"]] = out.get(r["dataspace"], 0.0) + r["energy_pj"]
+            out[r["dataspace"]] = out.get(r["dataspace"], 0.0) + r["energy"]
         return out
 
     @property
-    def leak_energy_pj(self) -> float:
-        return math.fsum(self.leak_pj.values())
+    def leak_energy(self) -> float:
+        return math.fsum(self.leak.values())
 
     @property
-    def energy_pj(self) -> float:
-        """Total pJ = sum of ``energy_by_level`` (accesses + leakage + MACs)."""
+    def energy(self) -> float:
+        """Total energy = sum of ``energy_by_level`` (accesses + leakage + MACs)."""
         return math.fsum(self.energy_by_level.values())
 
     def count(self, level: str, data_space: str, what: str) -> int:

@@ -20,7 +20,7 @@ from energysim.workload import Layer, Network
 
 
 def streaming_energy(layer: Layer, profile: HardwareProfile) -> LayerEnergy:
-    """Data movement of a layer without MACs (see the module docstring). Counts in words, energy in pJ."""
+    """Data movement of a layer without MACs (see the module docstring). Counts in words, energy in the profile's unit."""
     n_in, n_out = layer.input_count, layer.output_count
     rows = []
     cycles = 0.0
@@ -37,7 +37,7 @@ def streaming_energy(layer: Layer, profile: HardwareProfile) -> LayerEnergy:
             else:
                 reads, fills, updates = (0 if outer else n), 0, n
             rows.append({"level": lv.name, "dataspace": ds, "reads": reads, "fills": fills, "updates": updates,
-                         "energy_pj": access_energy(lv, reads, fills, updates)})
+                         "energy": access_energy(lv, reads, fills, updates)})
         if outer:
             bw = min(x for x in (lv.read_bandwidth, lv.write_bandwidth, float("inf")) if x)
             cycles = max(cycles, (n_in + n_out) / bw if bw != float("inf") else 0.0)

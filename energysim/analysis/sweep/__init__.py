@@ -2,7 +2,7 @@
 
 A sweep takes a base profile and a grid of design values; every design is a modified copy of the base
 profile, mapped layer by layer with the mapper (``energysim.mapping.search``; objective energy, cycles or edp) and
-scored by total energy (pJ), cycles and area (mm^2, ``energysim.arch.area``). The result is a table of all designs
+scored by total energy (in the profile's energy unit), cycles and area (mm^2, ``energysim.arch.area``). The result is a table of all designs
 (invalid ones are kept with their error), the Pareto front over (energy, cycles, area), and the designs that
 meet an energy / latency / area budget.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PARETO_COLUMNS = ("energy_pj", "cycles", "area_mm2")
+PARETO_COLUMNS = ("energy", "cycles", "area_mm2")
 
 
 def pareto_front(df: pd.DataFrame, columns=PARETO_COLUMNS) -> pd.DataFrame:
@@ -22,11 +22,11 @@ def pareto_front(df: pd.DataFrame, columns=PARETO_COLUMNS) -> pd.DataFrame:
     return ok[~dominated].sort_values(list(columns)).copy()
 
 
-def within_budget(df: pd.DataFrame, max_energy_pj=None, max_cycles=None, max_area_mm2=None) -> pd.DataFrame:
+def within_budget(df: pd.DataFrame, max_energy=None, max_cycles=None, max_area_mm2=None) -> pd.DataFrame:
     ok = df[df["status"] == "ok"]
     m = np.ones(len(ok), dtype=bool)
-    if max_energy_pj is not None:
-        m &= ok["energy_pj"].to_numpy() <= max_energy_pj
+    if max_energy is not None:
+        m &= ok["energy"].to_numpy() <= max_energy
     if max_cycles is not None:
         m &= ok["cycles"].to_numpy() <= max_cycles
     if max_area_mm2 is not None:
@@ -45,9 +45,9 @@ def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, path: str | Path, title: 
     ok = df[df["status"] == "ok"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     for ax, (xcol, xlabel) in zip(axes, (("cycles", "latency (cycles)"), ("area_mm2", "area (mm$^2$)"))):
-        sc = ax.scatter(ok[xcol], ok["energy_pj"] / 1e6, c=ok["area_mm2"] if xcol == "cycles" else ok["cycles"],
+        sc = ax.scatter(ok[xcol], ok["energy"] / 1e6, c=ok["area_mm2"] if xcol == "cycles" else ok["cycles"],
                         cmap="viridis", s=18, alpha=0.8, linewidths=0)
-        ax.scatter(front[xcol], front["energy_pj"] / 1e6, facecolors="none", edgecolors="crimson", s=60,
+        ax.scatter(front[xcol], front["energy"] / 1e6, facecolors="none", edgecolors="crimson", s=60,
                    linewidths=1.2, label="Pareto (energy, cycles, area)")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"energy ({energy_label})")

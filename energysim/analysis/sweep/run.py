@@ -24,7 +24,7 @@ OBJECTIVES = ("energy", "cycles", "edp")
 
 def network_cost(network, profile: HardwareProfile, objective: str = "energy",
                  dataflow: str = "search") -> dict:
-    """Energy (pJ), cycles and per-layer facts of ``network`` on ``profile``, every MAC layer mapped by search."""
+    """Energy (in the profile's unit), cycles and per-layer facts of ``network`` on ``profile``, every MAC layer mapped by search."""
     energy, cycles, macs = 0.0, 0, 0
     for layer in network:
         producer = applied_in_place(network, layer)
@@ -39,9 +39,9 @@ def network_cost(network, profile: HardwareProfile, objective: str = "energy",
             raise EnergySimError(f"layer {layer.name!r} is an unsupported op ({layer.op})")
         else:
             le = streaming_energy(layer, profile)
-        energy += le.energy_pj
+        energy += le.energy
         cycles += int(le.cycles)
-    return {"energy_pj": energy, "cycles": cycles, "macs": macs}
+    return {"energy": energy, "cycles": cycles, "macs": macs}
 
 
 def evaluate_design(index: int, design: Design, network, base: dict, objective: str, dataflow: str) -> dict:
@@ -50,16 +50,16 @@ def evaluate_design(index: int, design: Design, network, base: dict, objective: 
     row = {"design": index, "label": design.label(),
            "pe_rows": design.pe[0] if design.pe else None, "pe_cols": design.pe[1] if design.pe else None,
            "glb_kb": design.glb_kb, "rf_words": design.rf_words, "bits": design.bits,
-           "pes": None, "energy_pj": math.nan, "cycles": math.nan, "area_mm2": math.nan, "edp_pj_cycles": math.nan,
-           "status": "ok", "error": ""}
+           "pes": None, "energy": math.nan, "cycles": math.nan, "area_mm2": math.nan, "edp": math.nan,
+           "energy_unit": base.get("energy_unit", "pJ"), "status": "ok", "error": ""}
     try:
         prof = make_profile(HardwareProfile.model_validate(base), design)
         row["pes"] = prof.mac.instances
         row["area_mm2"] = area_mm2(prof)
         cost = network_cost(network, prof, objective, dataflow)
-        row["energy_pj"] = cost["energy_pj"]
+        row["energy"] = cost["energy"]
         row["cycles"] = cost["cycles"]
-        row["edp_pj_cycles"] = cost["energy_pj"] * cost["cycles"]
+        row["edp"] = cost["energy"] * cost["cycles"]
     except EnergySimError as exc:
         row["status"] = "invalid" if row["pes"] is None else "unmappable"
         row["error"] = str(exc).replace("\n", "; ")

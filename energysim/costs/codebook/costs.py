@@ -15,15 +15,15 @@ switchable in :class:`CodebookTerms` and each visible on its own in the report:
     accesses up to whole blocks; the index stream is bit-packed, so the scaled rows are the dense rows times
     ``f`` exactly (fractional word-equivalents, no second rounding). The rows are relabelled data space
     ``WeightIndices``, so ``energy_by_dataspace`` shows the index energy separately; the NoC term
-    (``extra_pj['network']``) is recomputed from the scaled counts.
+    (``extra['network']``) is recomputed from the scaled counts.
 (b) **codebook reads** (``lut``): every weight word a MAC uses is read from the PE's codebook LUT:
-    ``reads = MACs performed`` at ``profile.codebook.lut_read_pj`` pJ per word → ``extra_pj['codebook_lut']``.
+    ``reads = MACs performed`` at ``profile.codebook.lut_read_pj`` pJ per word → ``extra['codebook_lut']``.
     A profile without ``codebook.lut_read_pj`` raises :class:`EnergySimError` naming the profile and field.
 (c) **codebook load** (``codebook_load``): the ``K·s`` codebook words go once from the outermost level through
     every shared (single-instance) level that keeps Weights in the mapping (one read there, one fill below
     the outermost one, ``ceil(words / block)`` accesses), cross the NoC once (a multicast) where a level has
     ``network_hop_pj``, and are written into the LUT of every utilized PE (``K·s`` words × utilized PEs at
-    ``codebook.lut_write_pj``, falling back to ``lut_read_pj``) → ``extra_pj['codebook_load']``.
+    ``codebook.lut_write_pj``, falling back to ``lut_read_pj``) → ``extra['codebook_load']``.
 (d) **compute reuse** (``compute_reuse``, row stationary only): rows that share a codeword and meet the same
     input row produce the same 1-D convolution, so it is computed once. With the weight ``(M, C/G, R, S)``
     flattened row-major into ``rows = M·J`` vectors (``J = rows / M``), the vectors ``(m, j)`` of output
@@ -32,7 +32,7 @@ switchable in :class:`CodebookTerms` and each visible on its own in the report:
     ``N·P·Q·s`` MACs, so ``MACs saved = (rows − Σ distinct) · N·P·Q·s``. Each reused vector still adds its
     result into its own output channel's partial sums: ``(rows − Σ distinct) · N·P·Q`` additions, each one
     read and one update of the innermost level that keeps Outputs (per-word energy = block energy / block
-    size) → ``extra_pj['reuse_psum_add']``. The saved MACs leave the compute energy (``compute_energy_pj``)
+    size) → ``extra['reuse_psum_add']``. The saved MACs leave the compute energy (``compute_energy``)
     and the LUT reads of (b); the operand streams at the PE are kept as they are (conservative: under row
     stationarity the PE array streams the input rows anyway). ``LayerEnergy.macs`` stays the workload's MAC
     count, so energy per MAC is comparable with the dense estimate. The MACs saved are in the layer note and
@@ -178,7 +178,7 @@ class CodebookCosts:
         self._check_record(layer, rec)
         t = self.terms
         counts = base.counts.copy()
-        extra = dict(base.extra_pj)
+        extra = dict(base.extra)
         notes = []
         det: dict = {"k": rec.k, "vector_size": rec.vector_size, "rows": rec.rows, "macs": stats.macs}
 
@@ -186,13 +186,13 @@ class CodebookCosts:
         bits = float(rec.entropy_bits if self.index_coding == "entropy" else rec.index_bits)
         det["index_bits"] = bits
         if t.index_traffic:
-            counts = counts.astype({c: float for c in ("reads", "fills", "updates", "energy_pj")})
+            counts = counts.astype({c: float for c in ("reads", "fills", "updates", "energy")})
             dense_w = 0.0
             for i in counts.index[counts["dataspace"] == "Weights"]:
                 lv = profile.level(counts.at[i, "level"])
                 f = bits / (rec.vector_size * lv.word_bits)
-                dense_w += counts.at[i, "energy_pj"]
-                for c in ("reads", "fills", "updates", "energy_pj"):
+                dense_w += counts.at[i, "energy"]
+                for c in ("reads", "fills", "updates", "energy"):
                     counts.at[i, c] = counts.at[i, c] * f
                 counts.at[i, "dataspace"] = "WeightIndices"
             noc_dense = extra.get("network", 0.0)
@@ -202,7 +202,7 @@ class CodebookCosts:
             else:
                 extra.pop("network", None)
             idx = counts[counts["dataspace"] == "WeightIndices"]
-            det["index_traffic_saved_pj"] = dense_w - float(idx["energy_pj"].sum()) + noc_dense - noc
+            det["index_traffic_saved"] = dense_w - float(idx["energy"].sum()) + noc_dense - noc
 
         # (d) compute reuse (first: it changes the MACs the LUT serves)
         macs = stats.macs
@@ -226,11 +226,11 @@ class CodebookCosts:
                 e_add = (lv.read_pj + lv.update_pj) / lv.block_size
                 extra["reuse_psum_add"] = adds * e_add
                 det.update(distinct_vectors=distinct, macs_saved=saved, psum_adds=adds, psum_level=lv.name)
-                base_mac = stats.mac_energy_pj / macs if macs else 0.0
-                det["reuse_mac_saved_pj"] = saved * base_mac
+                base_mac = stats.mac_energy / macs if macs else 0.0
+                det["reuse_mac_saved"] = saved * base_mac
                 notes.append(f"compute reuse saves {saved:,} of {macs:,} MACs ({100 * saved / max(macs, 1):.1f}%)")
         performed = macs - saved
-        compute = base.compute_energy_pj if not saved else stats.mac_energy_pj * performed / macs
+        compute = base.compute_energy if not saved else stats.mac_energy * performed / macs
 
         # (b) codebook LUT reads
         if t.lut:

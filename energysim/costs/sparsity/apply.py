@@ -105,7 +105,7 @@ def apply(stats: LayerStats, problem, profile: HardwareProfile, opts: SparseOpti
         inst = r["instances"]
         e = access_energy(lv, reads, fills, updates, b) * inst
         r.update(reads=reads, fills=fills, updates=updates, reads_total=reads * inst, fills_total=fills * inst,
-                 updates_total=updates * inst, energy_pj=e, bits=b)
+                 updates_total=updates * inst, energy=e, bits=b)
 
     # cycles: compute (skipping) and bandwidth after coding / widths
     compute = stats.extra.get("compute_cycles", stats.cycles) * g_skip
@@ -128,13 +128,13 @@ def apply(stats: LayerStats, problem, profile: HardwareProfile, opts: SparseOpti
     leak = leakage(profile, cycles, util_inst)
     mac_e = mac_energy_per_op(profile, opts.bits, opts.mac_scaling) * stats.macs * g
     if g == 1.0 and opts.bits.is_default:
-        mac_e = stats.mac_energy_pj
+        mac_e = stats.mac_energy
     extra = dict(stats.extra)
     extra["sparse"] = {"densities": dens, "gated_fraction": g, "skipped_fraction": g_skip, "rlc_ratio": rlc_info,
                        "bits": {d: opts.bits.of(d, profile.word_bits) for d in DATA_SPACES}}
-    return replace(stats, mac_energy_pj=mac_e, cycles=cycles,
+    return replace(stats, mac_energy=mac_e, cycles=cycles,
                    utilization=stats.macs * g_skip / (cycles * profile.mac.instances) if cycles else 0.0,
-                   rows=rows, leak_pj=leak, extra=extra)
+                   rows=rows, leak=leak, extra=extra)
 
 
 def apply_streaming(le, layer, profile: HardwareProfile, opts: SparseOptions):
@@ -156,10 +156,10 @@ def apply_streaming(le, layer, profile: HardwareProfile, opts: SparseOptions):
             ratio = opts.rlc_ratio(layer.name, ds, n, b, profile)
             reads, fills, updates = reads * ratio, fills * ratio, updates * ratio
         rows.append({**r, "reads": reads, "fills": fills, "updates": updates,
-                     "energy_pj": access_energy(lv, reads, fills, updates, b)})
+                     "energy": access_energy(lv, reads, fills, updates, b)})
     counts = pd.DataFrame(rows, columns=le.counts.columns)
-    return LayerEnergy(le.name, le.kind, le.macs, counts, le.compute_energy_pj, le.cycles, le.utilization,
-                       dict(le.extra_pj), le.note)
+    return LayerEnergy(le.name, le.kind, le.macs, counts, le.compute_energy, le.cycles, le.utilization,
+                       dict(le.extra), le.note)
 
 
 def dram_bytes(stats: LayerStats, level: str = "DRAM") -> float:

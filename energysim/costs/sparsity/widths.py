@@ -118,7 +118,7 @@ def effective_profile(profile: HardwareProfile, bits: BitWidths | None) -> Hardw
 
 
 def mac_energy_per_op(profile: HardwareProfile, bits: BitWidths | None, scaling: str = "quadratic") -> float:
-    """pJ per MAC at the operand widths of ``bits`` (see the module docstring)."""
+    """Energy per MAC (profile unit) at the operand widths of ``bits`` (see the module docstring)."""
     if scaling not in MAC_SCALINGS:
         raise EnergySimError(f"unknown mac_scaling {scaling!r}; choose one of {list(MAC_SCALINGS)}")
     wb = profile.mac.word_bits or profile.word_bits

@@ -108,9 +108,9 @@ class TimeloopCase:
             rows.append((self.profile.mac.name, "*", "macs", stats.macs, mac_ref["computes"], match))
         if "energy_pj" in mac_ref:
             e = mac_ref["energy_pj"]
-            match = abs(stats.mac_energy_pj - e) <= energy_rtol * max(abs(e), 1e-9) + 0.01
+            match = abs(stats.mac_energy - e) <= energy_rtol * max(abs(e), 1e-9) + 0.01
             ok &= match
-            rows.append((self.profile.mac.name, "*", "energy_pj", stats.mac_energy_pj, e, match))
+            rows.append((self.profile.mac.name, "*", "energy_pj", stats.mac_energy, e, match))
         return Comparison(self.path.name, ok, rows)
 
 

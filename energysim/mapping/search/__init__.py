@@ -42,7 +42,7 @@ than the template. Results are cached per (problem shape, profile, dataflow, obj
 ``SearchCache`` (the default one, or the caller's).
 Everything is deterministic (no random choices; ties go to the first candidate in enumeration order).
 
-Objectives: ``energy`` (pJ: accesses + leakage + MACs + NoC hops where the profile prices them, as
+Objectives: ``energy`` (in the profile's unit: accesses + leakage + MACs + NoC hops where the profile prices them, as
 ``estimate`` reports it), ``cycles`` (ties broken by energy), ``edp`` (energy x cycles).
 
 Modules: ``options`` (``MapperOptions``, ``MapperResult``), ``arrays`` (numpy helpers), ``space`` (the mapspace),

@@ -116,8 +116,8 @@ class BatchEvaluator:
         space = self.space
         if prep is None:
             prep = self.prepare(sp, F)
-        n, L, D = prep["n"], space.L, space.D
-        inst, per_mac, spf = prep["inst"], prep["per_mac"], prep["spf"]
+        n, L = prep["n"], space.L
+        inst, per_mac = prep["inst"], prep["per_mac"]
         tslots = self.slot_order(perms, prep)
         # slots are in level order: prefix[i] = number of slots above level i
         levs = [l for l, _, _ in tslots]

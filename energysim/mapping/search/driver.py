@@ -185,7 +185,7 @@ def _network(stats: LayerStats, profile: HardwareProfile) -> float:
 
 
 def _result(m: Mapping, stats: LayerStats, profile, objective, evaluated, source) -> MapperResult:
-    e = stats.energy_pj + _network(stats, profile)
+    e = stats.energy + _network(stats, profile)
     v = {"energy": e, "cycles": stats.cycles + e * 1e-30, "edp": e * stats.cycles}[objective]
     return MapperResult(m, stats, e, stats.cycles, objective, v, evaluated, 0.0, source)
 
@@ -208,8 +208,8 @@ def _verify(row: dict, stats: LayerStats) -> None:
             diffs.append(f"{key}: vectorized {got} vs engine {want}")
     if row["cycles"] != stats.cycles:
         diffs.append(f"cycles: vectorized {row['cycles']} vs engine {stats.cycles}")
-    if not math.isclose(row["energy"], stats.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
-        diffs.append(f"energy: vectorized {row['energy']} vs engine {stats.energy_pj}")
+    if not math.isclose(row["energy"], stats.energy, rel_tol=1e-9, abs_tol=1e-9):
+        diffs.append(f"energy: vectorized {row['energy']} vs engine {stats.energy}")
     if diffs:
         raise EnergySimError("mapper: vectorized evaluation disagrees with counts.evaluate: " + "; ".join(diffs))
 

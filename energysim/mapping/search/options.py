@@ -39,7 +39,7 @@ class MapperResult:
 
     mapping: Mapping
     stats: LayerStats
-    energy_pj: float  # stats.energy_pj + NoC hop energy (what estimate reports)
+    energy: float  # stats.energy + NoC hop energy (what estimate reports), in the profile's energy unit
     cycles: int
     objective: str
     value: float
