@@ -305,20 +305,23 @@ def test_torch_exported_zoo_models_match_trace(name):
 # ---------------------------------------------------------------------------------------------------------
 def test_unsupported_op_strict_and_lenient():
     g = G((1, 3, 4, 4))
-    g.op("Erf", ["x"], "myerf")
+    g.op("Hardmax", ["x"], "myhm")
     g.op("Relu", [None], "relu")
-    with pytest.raises(EnergySimError, match=r"node 'myerf' \(Erf\): unsupported op Erf.*strict=False"):
+    with pytest.raises(EnergySimError, match=r"node 'myhm' \(Hardmax\): unsupported op Hardmax.*--lenient"):
         from_onnx(g.model())
     net = from_onnx(g.model(), strict=False)
-    assert [l.kind for l in net] == ["unsupported", "activation"] and net["myerf"].output_count == 48
-    assert net["myerf"].op == "Erf" and ("myerf", "relu") in net.graph.edges
+    assert [l.kind for l in net] == ["unsupported", "activation"] and net["myhm"].output_count == 48
+    assert net["myhm"].op == "Hardmax" and ("myhm", "relu") in net.graph.edges
 
 
-def test_matmul_of_two_activations_is_unsupported():
-    g = G((1, 4, 4))
-    g.op("MatMul", ["x", "x"], "mm")
-    with pytest.raises(EnergySimError, match=r"node 'mm' \(MatMul\).*two activations"):
-        from_onnx(g.model())
+def test_matmul_of_two_activations_is_a_matmul_layer():
+    g = G((2, 4, 6))
+    g.op("Transpose", ["x"], "t", perm=[0, 2, 1])
+    g.op("MatMul", ["x", None], "mm")
+    net = from_onnx(g.model())
+    mm = net["mm"]
+    assert mm.kind == "matmul" and mm.weight_role == "activation" and mm.macs == 2 * 4 * 4 * 6
+    assert (mm.groups, mm.P, mm.M // mm.groups, mm.C // mm.groups) == (2, 4, 4, 6)
 
 
 def test_bad_files(tmp_path):

@@ -59,8 +59,9 @@ def _layer(layer: Layer, profile: HardwareProfile, dataflow: str, hook: LayerHoo
     stats = evaluate(problem, profile, m, name=layer.name)
     if sparsity is not None:
         stats = apply(stats, problem, profile, sparsity, layer.name)
-    return hook(layer, problem, m, stats, profile) if hook else LayerEnergy.from_stats(layer.name, layer.kind, stats,
-                                                                                      profile)
+    if hook:
+        return hook(layer, problem, m, stats, profile)
+    return LayerEnergy.from_stats(layer.name, layer.kind, stats, profile, layer.data_space_labels)
 
 
 def estimate_layer(
@@ -84,6 +85,7 @@ def estimate(
     progress: Callable[[int, int, str], None] | None = None,
     sparsity: SparseOptions | None = None,
     bits=None,
+    skip_unsupported: bool = False,
 ) -> EnergyReport:
     """Energy report of ``network`` on ``profile`` with ``dataflow`` (rs, ws, os, nlr, or a mapping search:
     search, rs-search, ws-search, os-search) for every layer.
@@ -93,6 +95,8 @@ def estimate(
     ``sparsity`` (an ``energysim.costs.sparsity.SparseOptions``: densities, gating/skipping, run-length coding)
     and ``bits`` (a ``BitWidths`` or ``"w=8,i=8,o=16"``) transform the dense counts (before ``hook``); without
     them a profile's own ``sparsity`` section is applied, and a profile without one gives the dense counts.
+    ``skip_unsupported``: layers of kind ``unsupported`` (kept by ``strict=False``) are left out of the estimate
+    and named in the report's ``skipped`` instead of raising ``EnergySimError``.
     """
     prof = load_profile(profile)
     opts = None
@@ -103,6 +107,8 @@ def estimate(
         validate_densities(opts.densities, network)
         prof = effective_profile(prof, opts.bits)
     layers = [l for l in network if l.has_macs or not mac_layers_only]
+    skipped = [l.name for l in layers if l.kind == "unsupported"] if skip_unsupported else []
+    layers = [l for l in layers if l.name not in skipped] if skipped else layers
     out = []
     for i, layer in enumerate(layers):
         if progress:
@@ -110,4 +116,4 @@ def estimate(
         producer = applied_in_place(network, layer)
         out.append(in_place_energy(layer, producer) if producer else _layer(layer, prof, dataflow, hook, None, opts))
     batch = network.input_shape[0] if network.input_shape else 1
-    return EnergyReport(network.name, prof.name, dataflow, batch, out, prof.energy_unit)
+    return EnergyReport(network.name, prof.name, dataflow, batch, out, prof.energy_unit, skipped)

@@ -6,6 +6,7 @@ energy is exactly the sum of its rows, its compute energy and its extra terms.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -41,15 +42,18 @@ class LayerEnergy:
             raise ValueError(f"layer {self.name!r}: count table lacks columns {sorted(missing)}")
 
     @classmethod
-    def from_stats(cls, name: str, kind: str, stats: LayerStats, profile: HardwareProfile) -> "LayerEnergy":
-        """The report view of engine stats: totals over utilized instances; leakage and NoC as extra terms."""
+    def from_stats(cls, name: str, kind: str, stats: LayerStats, profile: HardwareProfile,
+                   labels: Mapping[str, str] | None = None) -> "LayerEnergy":
+        """The report view of engine stats: totals over utilized instances; leakage and NoC as extra terms.
+        ``labels`` renames data spaces for the report (e.g. ``{"Weights": "Inputs2"}``, see
+        ``Layer.data_space_labels``)."""
         import pandas as pd
 
         df = stats.to_frame()
         counts = pd.DataFrame(
             {
                 "level": df["level"],
-                "dataspace": df["dataspace"],
+                "dataspace": df["dataspace"].map(lambda d: labels.get(d, d)) if labels else df["dataspace"],
                 "reads": df["reads_total"],
                 "fills": df["fills_total"],
                 "updates": df["updates_total"],

@@ -25,6 +25,10 @@ class DataSpace:
     name: str
     ranks: tuple[tuple[tuple[str, int], ...], ...]
     read_write: bool = False
+    #: ``weight`` (a parameter), ``activation`` (produced by another layer) or ``output``; ``None`` when not
+    #: known (a Timeloop problem). Counting does not depend on it; cost extensions do (a codebook prices
+    #: weights only).
+    role: str | None = None
 
     @property
     def dims(self) -> frozenset[str]:
@@ -116,12 +120,17 @@ class Problem:
     # ---- construction -------------------------------------------------------------------------------
     @classmethod
     def from_layer(cls, layer) -> "Problem":
-        """Timeloop's CNN-layer shape for an ``energysim.workload.Layer`` with MACs.
+        """The einsum of a MAC layer (``energysim.workload.Layer``): Timeloop's CNN-layer shape, which also holds
+        every product of two tensors (see the ``Layer`` docstring).
 
         Inputs are indexed ``[N][G][C][R*Wdilation + P*Wstride][S*Hdilation + Q*Hstride]``: Timeloop pairs R
         with P under the names Wstride/Wdilation; our ``Layer`` calls that axis height, so
         ``Wstride = stride_h`` and ``Hstride = stride_w``. Grouped and depthwise convolutions get a ``G``
         dimension (``groups``) with ``C`` and ``M`` per group, so MACs = N*M*(C/groups)*P*Q*R*S.
+
+        The data spaces keep the names Weights / Inputs / Outputs (the names profiles keep and bypass by) and
+        carry a role: the operand in the weight position of a matmul of two activations has role ``activation``
+        (reports call it ``Inputs2``).
         """
         if not layer.has_macs:
             raise EnergySimError(f"layer {layer.name!r} (kind {layer.kind}) has no MACs; it has no loop-nest problem")
@@ -149,6 +158,7 @@ class Problem:
             name=layer.name,
             dims=dims,
             bounds=bounds,
-            data_spaces=(DataSpace("Weights", w), DataSpace("Inputs", i), DataSpace("Outputs", o, read_write=True)),
+            data_spaces=(DataSpace("Weights", w, role=layer.weight_role), DataSpace("Inputs", i, role="activation"),
+                         DataSpace("Outputs", o, read_write=True, role="output")),
             coefficients=coef,
         )

@@ -4,6 +4,13 @@ Conventions (Eyeriss / DESIGN.md): ``N`` batch, ``M`` output channels, ``C`` inp
 ``P``/``Q`` output height/width, ``R``/``S`` filter height/width. A filter *row* has ``S`` weights.
 Inputs[n][c][h][w] with ``h = p*stride_h + r*dilation_h - pad_h`` and ``w = q*stride_w + s*dilation_w - pad_w``.
 Linear layers are the case ``P = Q = R = S = 1``. All counts are in elements (words), not bytes.
+
+Every MAC layer is one einsum form (``energysim.model.problem.Problem.from_layer``): a grouped convolution
+``Outputs[n][g][m][p][q] += Inputs[n][g][c][p*stride + r*dilation][q*stride + s*dilation] * Weights[g][m][c][r][s]``.
+A matrix product of any two tensors (``kind="matmul"``: bmm, einsum, attention's Q·Kᵀ and A·V) fits it with
+``R = S = Q = 1``: dimensions that index both operands and the output are groups ``G``, those of the left
+operand and the output ``P`` (rows), those of the right operand and the output ``M`` (columns), the summed ones
+``C``. ``weight_role`` says whether the operand in the weight position is a parameter or an activation.
 """
 
 from __future__ import annotations
@@ -17,16 +24,20 @@ LayerKind = Literal[
     "grouped",  # grouped convolution, 1 < groups < C
     "depthwise",  # groups == C == M
     "linear",
+    "matmul",  # a product of two tensors (bmm, einsum, attention's Q·Kᵀ and A·V): no parameter needed
     "pool",
     "add",
+    "elementwise",  # other element-wise arithmetic (mul, div, exp, ...)
+    "reduce",  # mean / sum / max over axes
+    "gather",  # embedding lookups
     "concat",
     "activation",
     "norm",
     "unsupported",
 ]
 
-#: Kinds whose arithmetic is multiply-accumulate over weights.
-MAC_KINDS: frozenset[str] = frozenset({"conv", "grouped", "depthwise", "linear"})
+#: Kinds whose arithmetic is multiply-accumulate: all of them are one einsum form (``Problem.from_layer``).
+MAC_KINDS: frozenset[str] = frozenset({"conv", "grouped", "depthwise", "linear", "matmul"})
 
 
 class Layer(BaseModel):
@@ -59,6 +70,9 @@ class Layer(BaseModel):
     pad_w: int = Field(0, ge=0)
     groups: int = Field(1, ge=1)
     bias: bool = False
+    weight_role: Literal["weight", "activation"] = Field(
+        "weight", description="what the operand in the weight position is: a parameter ('weight') or a tensor "
+                              "another layer produced ('activation', e.g. K in attention's Q·Kᵀ)")
     input_shapes: tuple[tuple[int, ...], ...] = ()
     output_shape: tuple[int, ...] = ()
     fused: tuple[str, ...] = Field((), description="ops folded into this layer (BatchNorm, flatten, dropout)")
@@ -69,6 +83,8 @@ class Layer(BaseModel):
             raise ValueError(
                 f"layer {self.name!r}: groups={self.groups} must divide C={self.C} and M={self.M}"
             )
+        if self.weight_role == "activation" and self.kind != "matmul":
+            raise ValueError(f"layer {self.name!r}: only a matmul layer has an activation in the weight position")
         return self
 
     # ---- derived counts -------------------------------------------------------------------------------
@@ -77,26 +93,37 @@ class Layer(BaseModel):
         return self.kind in MAC_KINDS
 
     @property
+    def has_weights(self) -> bool:
+        """Whether the layer multiplies by parameters (conv, linear, or a matmul by a parameter)."""
+        return self.has_macs and self.weight_role == "weight"
+
+    @property
+    def data_space_labels(self) -> dict[str, str]:
+        """Report names that differ from the einsum's: the weight-position operand of a matmul of two activations
+        is ``Inputs2`` (the layer's second input), not ``Weights``."""
+        return {"Weights": "Inputs2"} if self.has_macs and self.weight_role == "activation" else {}
+
+    @property
     def c_per_group(self) -> int:
         return self.C // self.groups
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates: N*M*(C/groups)*P*Q*R*S; 0 for layers without weights."""
+        """Multiply-accumulates: N*M*(C/groups)*P*Q*R*S; 0 for layers without MACs."""
         if not self.has_macs:
             return 0
         return self.N * self.M * self.c_per_group * self.P * self.Q * self.R * self.S
 
     @property
     def weight_count(self) -> int:
-        """Weight elements M*(C/groups)*R*S (bias excluded; see ``bias_count``)."""
-        if not self.has_macs:
+        """Weight elements M*(C/groups)*R*S (bias excluded; see ``bias_count``); 0 without parameters."""
+        if not self.has_weights:
             return 0
         return self.M * self.c_per_group * self.R * self.S
 
     @property
     def bias_count(self) -> int:
-        return self.M if (self.has_macs and self.bias) else 0
+        return self.M if (self.has_weights and self.bias) else 0
 
     @property
     def input_count(self) -> int:

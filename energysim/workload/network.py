@@ -27,6 +27,10 @@ class Network:
         self._edges: list[tuple[str, str, tuple[int, ...]]] = []
         self._nodes: set[str] = set()  # the graph's node names: layers and edge sources
         self._graph = None
+        #: what became of each op of the source graph (filled by the front ends): source node name -> the layer
+        #: it is, or "fused into LAYER", "metadata" (sizes, shapes), "input", "output N of LAYER"; so that a
+        #: reader (and a test) can see that no op was dropped
+        self.sources: dict[str, str] = {}
 
     @property
     def graph(self):

@@ -22,12 +22,16 @@ from typing import Literal
 from energysim.workload.layer import LayerKind
 
 FrontEnd = Literal["torch", "onnx"]
-Role = Literal["activation", "pass", "elementwise", "concat", "pool", "norm", "batchnorm"]
+Role = Literal["activation", "pass", "add", "elementwise", "concat", "pool", "norm", "batchnorm", "reduce",
+               "gather"]
 Window = Literal["kernel", "adaptive", "global"]
 
 ACTIVATION: Role = "activation"  # one input, same shape out
 PASS: Role = "pass"  # moves no data: recorded in the producing layer's ``fused``, never a node
-ELEMENTWISE: Role = "elementwise"  # binary (or n-ary) element-wise arithmetic on activations
+ADD: Role = "add"  # element-wise sums (residual connections): n inputs, one output
+ELEMENTWISE: Role = "elementwise"  # other element-wise arithmetic (mul, div, sub, exp, ...) on activations
+REDUCE: Role = "reduce"  # a reduction over axes (mean, sum, amax): reads its input, writes a smaller output
+GATHER: Role = "gather"  # rows of a table picked by index tensors (embedding lookups)
 CONCAT: Role = "concat"
 POOL: Role = "pool"
 NORM: Role = "norm"  # a normalisation that is always its own layer
@@ -36,8 +40,10 @@ BATCHNORM: Role = "batchnorm"  # folded into a preceding conv/linear when allowe
 _KIND: dict[Role, LayerKind | None] = {
     ACTIVATION: "activation",
     PASS: None,
-    # element-wise multiply is recorded as "add" too: both read two operands and write one result
-    ELEMENTWISE: "add",
+    ADD: "add",
+    ELEMENTWISE: "elementwise",
+    REDUCE: "reduce",
+    GATHER: "gather",
     CONCAT: "concat",
     POOL: "pool",
     NORM: "norm",
@@ -66,11 +72,17 @@ OPS: dict[str, Op] = {
     for op in (
         *(Op(n, ACTIVATION) for n in (
             "relu", "relu6", "leakyrelu", "prelu", "elu", "selu", "gelu", "silu", "mish", "softplus", "sigmoid",
-            "tanh", "hardsigmoid", "hardswish", "hardtanh", "clip", "softmax", "logsoftmax",
+            "tanh", "hardsigmoid", "hardswish", "hardtanh", "clip", "softmax", "logsoftmax", "erf",
         )),
-        *(Op(n, PASS) for n in ("identity", "dropout", "flatten", "reshape", "squeeze", "unsqueeze")),
-        Op("add", ELEMENTWISE),
-        Op("mul", ELEMENTWISE),
+        # layout ops: views and reshuffles of the same words, which an accelerator's address generation
+        # absorbs; recorded in the producer's ``fused`` list
+        *(Op(n, PASS) for n in ("identity", "dropout", "flatten", "reshape", "squeeze", "unsqueeze", "transpose",
+                                "permute", "expand", "slice", "split", "cast")),
+        Op("add", ADD),
+        *(Op(n, ELEMENTWISE) for n in ("mul", "div", "sub", "pow", "neg", "exp", "sqrt", "rsqrt", "where",
+                                       "maskedfill", "abs", "reciprocal")),
+        *(Op(n, REDUCE) for n in ("mean", "reducemean", "reducesum", "reducemax")),
+        Op("embedding", GATHER),
         Op("concat", CONCAT),
         Op("maxpool", POOL, "kernel"),
         Op("avgpool", POOL, "kernel"),
@@ -91,7 +103,23 @@ _ALIASES: dict[FrontEnd, dict[str, str]] = {
         "iadd": "add",  # operator.iadd / operator.imul: ``x += y``, ``x *= y``
         "imul": "mul",
         "cat": "concat",
+        "stack": "concat",
         "view": "reshape",
+        "t": "transpose",
+        "swapaxes": "transpose",
+        "getitem": "slice",  # x[..., i:j] on a tensor (on a tuple it is resolved by the tracer)
+        "chunk": "split",
+        "unbind": "split",
+        "narrow": "slice",
+        "clamp": "clip",
+        "truediv": "div",
+        "float": "cast",
+        "typeas": "cast",
+        "to": "cast",
+        "amax": "reducemax",
+        "sum": "reducesum",
+        "isub": "sub",
+        "itruediv": "div",
         "contiguous": "identity",  # a layout copy the accelerator model does not see
         "dropout2d": "dropout",
         "maxpool2d": "maxpool",
@@ -103,6 +131,9 @@ _ALIASES: dict[FrontEnd, dict[str, str]] = {
     },
     "onnx": {
         "sum": "add",  # variadic add; only here, because torch's ``sum`` is a reduction
+        "gelu": "gelu",
+        "gather": "embedding",  # a Gather of an initializer table by activation indices
+        "cast": "cast",
         "averagepool": "avgpool",
         "globalaveragepool": "globalavgpool",
         "lrn": "localresponsenorm",

@@ -25,8 +25,11 @@ def trace(
     name: str | None = None,
     fold_bn: bool = True,
     strict: bool = True,
+    token_ids: bool = False,
 ) -> Network:
     """Trace ``module`` on an input of ``input_shape`` (including the batch dimension) into a ``Network``.
+
+    ``token_ids``: the input is a tensor of integer token ids (language models), not a float tensor.
 
     ``fold_bn``: BatchNorm right after a conv/linear is folded into it (as deployed); else its own ``norm`` node.
     ``strict``: an op we do not understand raises ``EnergySimError`` naming the node; with ``strict=False`` it
@@ -44,7 +47,10 @@ def trace(
     was_training = module.training
     module.eval()  # fold BatchNorm/dropout as at inference
     try:
-        return _Tracer(module, shape, name or type(module).__name__, fold_bn, strict).run()
+        import torch
+
+        dtype = torch.long if token_ids else None
+        return _Tracer(module, shape, name or type(module).__name__, fold_bn, strict, dtype).run()
     finally:
         module.train(was_training)
 
@@ -59,4 +65,5 @@ def trace_model(name: str, batch: int = 1, **kw) -> Network:
         raise EnergySimError(f"batch must be >= 1, got {batch}")
     with torch.device("meta"):  # shapes only: no memory for weights
         module = zoo.build(name)
-    return trace(module, (batch, *zoo.input_shape(name)), name=name, **kw)
+    token_ids = zoo.MODELS[name].token_ids
+    return trace(module, (batch, *zoo.input_shape(name)), name=name, token_ids=token_ids, **kw)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from energysim.errors import EnergySimError
+from energysim.workload.transformers import GPT2, Bert, DigitsViT, ViT
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -369,9 +370,12 @@ class MobileNetV2(nn.Module):
 class ZooEntry:
     name: str
     builder: Callable[..., nn.Module]
-    input_shape: tuple[int, int, int]  # (C, H, W) of one sample
+    input_shape: tuple[int, ...]  # one sample: (C, H, W) of an image, (sequence,) of token ids
     num_classes: int
     description: str
+    #: token ids (``torch.long``) for the language models, else float images
+    token_ids: bool = False
+    vocab: int = 0
 
 
 MODELS: dict[str, ZooEntry] = {
@@ -389,6 +393,12 @@ MODELS: dict[str, ZooEntry] = {
         ZooEntry("wrn16_4", lambda num_classes=10: WideResNet(16, 4, num_classes), (3, 32, 32), 10,
                  "Wide ResNet 16-4, pre-activation, CIFAR-10 32x32 (Deep k-Means authors' layout)"),
         ZooEntry("mobilenet_v2", MobileNetV2, (3, 224, 224), 1000, "MobileNet-v2 (width 1.0) on 224x224"),
+        ZooEntry("digits_vit", DigitsViT, (1, 8, 8), 10, "small vision transformer for the 8x8 digits (2x2 patches)"),
+        ZooEntry("vit_b16", ViT, (3, 224, 224), 1000, "ViT-B/16 on 224x224 (16x16 patches, class token, 12 layers)"),
+        ZooEntry("bert_base", Bert, (128,), 0, "BERT-base encoder at sequence 128 (no pooler or classifier)",
+                 token_ids=True, vocab=30522),
+        ZooEntry("gpt2", GPT2, (256,), 0, "GPT-2 small at sequence 256, causal, LM head tied to the embedding",
+                 token_ids=True, vocab=50257),
     ]
 }
 
@@ -406,9 +416,21 @@ def build(name: str, num_classes: int | None = None) -> nn.Module:
     return e.builder(num_classes=num_classes or e.num_classes)
 
 
-def input_shape(name: str) -> tuple[int, int, int]:
-    """(C, H, W) of one input sample of zoo model ``name``."""
+def input_shape(name: str) -> tuple[int, ...]:
+    """The shape of one input sample of zoo model ``name``: (C, H, W), or (sequence,) of token ids."""
     return _entry(name).input_shape
+
+
+def example_input(name: str, batch: int = 1, *, seed: int = 0, device=None) -> torch.Tensor:
+    """An input batch for zoo model ``name``: token ids (``torch.long``, uniform over the vocabulary, seeded)
+    for the language models, else standard-normal images (seeded)."""
+    e = _entry(name)
+    if batch < 1:
+        raise EnergySimError(f"batch must be >= 1, got {batch}")
+    g = torch.Generator().manual_seed(seed)
+    shape = (batch, *e.input_shape)
+    x = torch.randint(0, e.vocab, shape, generator=g) if e.token_ids else torch.randn(shape, generator=g)
+    return x.to(device) if device is not None else x
 
 
 def names() -> list[str]:

@@ -33,7 +33,7 @@ def network_cost(network, profile: HardwareProfile, objective: str = "energy",
         elif layer.has_macs:
             problem = Problem.from_layer(layer)
             r = search(problem, profile, dataflow, objective)
-            le = LayerEnergy.from_stats(layer.name, layer.kind, r.stats, profile)
+            le = LayerEnergy.from_stats(layer.name, layer.kind, r.stats, profile, layer.data_space_labels)
             macs += r.stats.macs
         elif layer.kind == "unsupported":
             raise EnergySimError(f"layer {layer.name!r} is an unsupported op ({layer.op})")

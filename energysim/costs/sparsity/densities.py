@@ -95,7 +95,9 @@ def measure_densities(module, inputs) -> dict[str, dict[str, float]]:
     }
 
 
-DATA_SPACES = ("inputs", "outputs", "weights")
+DATA_SPACES = ("inputs", "outputs", "weights", "inputs2")
+#: ``inputs2`` names the second input of a matmul of two activations, which sits in the weight position
+_ALIAS = {"inputs2": "weights"}
 
 
 def validate_density(layer: str, value: Any, what: str = "inputs") -> float:
@@ -106,8 +108,9 @@ def validate_density(layer: str, value: Any, what: str = "inputs") -> float:
 def validate_densities(densities: Mapping[str, Any], network=None) -> dict[str, dict[str, float]]:
     """Check a per-layer density table and return it normalized to ``{layer: {data space: density}}``.
 
-    Each value is a mapping over ``inputs`` / ``outputs`` / ``weights`` or a bare number, which applies to
-    inputs and outputs. With a ``network``, every layer name must be one of its layers.
+    Each value is a mapping over ``inputs`` / ``outputs`` / ``weights`` (``inputs2``: the second input of a
+    matmul of two activations, stored as ``weights``, its position in the einsum) or a bare number, which
+    applies to inputs and outputs. With a ``network``, every layer name must be one of its layers.
     """
     if not isinstance(densities, Mapping):
         raise EnergySimError(f"densities must be a mapping of layer name to densities, got {type(densities).__name__}")
@@ -122,7 +125,7 @@ def validate_densities(densities: Mapping[str, Any], network=None) -> dict[str, 
                 raise EnergySimError(
                     f"layer {layer!r}: unknown data space {sorted(bad)[0]!r} in densities; use {', '.join(DATA_SPACES)}"
                 )
-            out[layer] = {k: validate_density(layer, v, k) for k, v in spec.items()}
+            out[layer] = {_ALIAS.get(k, k): validate_density(layer, v, k) for k, v in spec.items()}
         else:
             v = validate_density(layer, spec, "inputs")
             out[layer] = {"inputs": v, "outputs": v}

@@ -11,6 +11,7 @@ from typing import Any
 
 import energysim.workload.ops as ops
 from energysim.errors import EnergySimError
+from energysim.workload.einsum import MatmulShape, einsum_shape, matmul_shape
 from energysim.workload.layer import Layer
 from energysim.workload.network import Network
 from energysim.workload.onnx.load import _dims, _static
@@ -20,6 +21,13 @@ from energysim.workload.shapes import _spatial
 
 #: ops that produce tensor metadata, not activations
 _META_OPS = {"Shape", "Size", "Constant", "ConstantOfShape"}
+#: layout ops whose output shapes are taken from ONNX shape inference
+_INFERRED_PASS = {"transpose", "permute", "expand", "slice", "split", "cast"}
+
+
+def _flat_dims(shape: tuple[int, ...]) -> dict:
+    n, c, h, w = _spatial(shape)
+    return dict(N=n, M=c, C=c, P=h, Q=w, H=h, W=w)
 
 
 class _Importer:
@@ -132,12 +140,14 @@ class _Importer:
         out = node.output[0]
         self.shapes[out] = out_shape
         self.producer[out] = name
+        self.net.sources[node.name or out] = name
 
     def _fuse(self, node, what: str, out_shape: tuple[int, ...]) -> None:
         src = self._act_inputs(node)
         prod = self.producer.get(src[0]) if src else None
         out = node.output[0]
         self.producer[out] = prod
+        self.net.sources[node.name or out] = f"fused into {prod}" if prod is not None else "fused into the input"
         self.shapes[out] = out_shape
         if prod is not None:
             layer = self.net[prod]
@@ -174,10 +184,16 @@ class _Importer:
                 self._elementwise(node, spec.kind, [x], self._shape(x, node))
             elif spec.role == ops.BATCHNORM:
                 self._batchnorm(node)
-            elif spec.role == ops.ELEMENTWISE:
+            elif spec.role in (ops.ADD, ops.ELEMENTWISE):
                 self._elementwise_op(node, spec, acts)
+            elif spec.role == ops.REDUCE:
+                self._elementwise(node, spec.kind, acts, self._inferred(node))
+            elif spec.role == ops.GATHER:
+                self._gather(node, spec, acts)
             elif spec.role == ops.CONCAT:
                 self._concat(node, spec)
+            elif spec.role == ops.PASS and spec.name in _INFERRED_PASS:
+                self._pass_inferred(node, acts[0])
             elif spec.role == ops.PASS:
                 self._pass(node, spec, acts[0])
             elif spec.role == ops.POOL:
@@ -223,7 +239,8 @@ class _Importer:
         label = self._label(node)
         if self.strict:
             raise EnergySimError(
-                f"node {label}: unsupported op {node.op_type}; pass strict=False to keep it as an 'unsupported' node"
+                f"node {label}: unsupported op {node.op_type}; import with strict=False (command line: --lenient) to "
+                "keep it as an 'unsupported' layer with its tensor sizes"
             )
         out = node.output[0]
         shp = self.inferred.get(out)
@@ -277,7 +294,7 @@ class _Importer:
         a = self._attrs(node)
         x, wname = node.input[0], node.input[1]
         if wname not in self.meta:
-            self._unsupported_matmul(node)
+            self._matmul_of_activations(node)
             return
         xs, ws = self._shape(x, node), self._shape(wname, node)
         if a.get("transA", 0):
@@ -290,20 +307,77 @@ class _Importer:
     def _op_MatMul(self, node) -> None:
         x, wname = node.input[0], node.input[1]
         if wname not in self.meta or len(self._shape(wname, node)) != 2:
-            self._unsupported_matmul(node)
+            self._matmul_of_activations(node)
             return
         ws = self._shape(wname, node)
         if self._shape(x, node)[-1] != ws[0]:
             raise EnergySimError(f"node {self._label(node)}: input {self._shape(x, node)} does not fit weight {ws}")
         self._linear(node, x, ws[0], ws[1], False)
 
-    def _unsupported_matmul(self, node) -> None:
-        if self.strict:
-            raise EnergySimError(
-                f"node {self._label(node)}: unsupported op {node.op_type} of two activations (no constant weight); "
-                "pass strict=False to keep it as an 'unsupported' node"
-            )
-        self._unsupported(node)
+    def _matmul_of_activations(self, node) -> None:
+        """A product whose second operand is not a constant 2-D weight: a ``matmul`` layer (both operands
+        activations, or a batched constant)."""
+        a = self._attrs(node)
+        x, y = node.input[0], node.input[1]
+        xs, ys = self._shape(x, node), self._shape(y, node)
+        if a.get("transA", 0):
+            xs = (*xs[:-2], xs[-1], xs[-2])
+        if a.get("transB", 0):
+            ys = (*ys[:-2], ys[-1], ys[-2])
+        self._product(node, node.op_type, matmul_shape(xs, ys, f"node {self._label(node)}"), x, y)
+
+    def _op_Einsum(self, node) -> None:
+        eq = self._attrs(node)["equation"]
+        eq = eq.decode() if isinstance(eq, bytes) else eq
+        if len(node.input) != 2:
+            raise EnergySimError(f"node {self._label(node)}: Einsum of {len(node.input)} operands; two are supported")
+        x, y = node.input
+        self._product(node, f"Einsum({eq})", einsum_shape(eq, self._shape(x, node), self._shape(y, node)), x, y)
+
+    def _product(self, node, op: str, shape: MatmulShape, x: str, y: str) -> None:
+        x_const, y_const = x in self.meta, y in self.meta
+        if x_const and not y_const:  # the constant takes the weight position: (A B)ᵀ = Bᵀ Aᵀ
+            shape, x, y, y_const = shape.transposed(), y, x, True
+        out = self.inferred.get(node.output[0]) or (shape.G * shape.P, shape.M)
+        self._add(node, dict(kind="matmul", op=op, weight_role="weight" if y_const else "activation",
+                             **shape.layer_fields()), [x] if y_const else [x, y], tuple(out))
+
+    def _inferred(self, node) -> tuple[int, ...]:
+        out = self.inferred.get(node.output[0])
+        if out is None:
+            raise EnergySimError(f"node {self._label(node)}: the output shape of {node.op_type} cannot be inferred")
+        return out
+
+    def _pass_inferred(self, node, x: str) -> None:
+        """Layout ops (Transpose, Slice, Split, Expand, Cast): no data moves; their output shapes come from
+        ONNX shape inference (run on the model with the batch this import uses). Every output of a Split
+        comes from the same producer."""
+        prod = self.producer.get(x)
+        for out in node.output:
+            if not out:
+                continue
+            shp = self.inferred.get(out)
+            if shp is None:
+                raise EnergySimError(f"node {self._label(node)}: the output shape of {node.op_type} cannot be "
+                                     "inferred")
+            self.shapes[out] = shp
+            self.producer[out] = prod
+        self.net.sources[node.name or node.output[0]] = f"fused into {prod}" if prod else "fused into the input"
+        if prod is not None:
+            layer = self.net[prod]
+            self.net.replace_layer(layer.model_copy(update={"fused": layer.fused + (node.op_type,)}))
+
+    def _gather(self, node, spec: ops.Op, acts: list[str]) -> None:
+        """``Gather`` of rows of a constant table by activation indices is an embedding lookup (it reads the
+        indices and one table row per index); a Gather of an activation is a selection (no data moves)."""
+        data = node.input[0]
+        if data not in self.meta:
+            self._pass_inferred(node, data)
+            return
+        out = self._inferred(node)
+        self._add(node, dict(kind="gather", op="Gather", **_flat_dims(out)), acts, out)
+        layer = self.net[self.producer[node.output[0]]]
+        self.net.replace_layer(layer.model_copy(update={"input_shapes": layer.input_shapes + (out,)}))
 
     def _batchnorm(self, node) -> None:
         x = node.input[0]
