@@ -51,6 +51,15 @@ HAND_SHAPES = {
                 ("block2.0.conv2", (128, 128, 16, 16, 3, 3)), ("block3.0.shortcut", (256, 128, 8, 8, 1, 1))],
     "mobilenet_v2": [("features.0.0", (32, 3, 112, 112, 3, 3)), ("features.2.conv.1.0", (96, 96, 56, 56, 3, 3)),
                      ("features.18.0", (1280, 320, 7, 7, 1, 1))],
+    # transformers: linear layers have the tokens in N; products of activations are G groups of (P x C) @ (C x M)
+    "digits_vit": [("patch", (32, 1, 4, 4, 2, 2)), ("layers.0.attention.query", (32, 32, 1, 1, 1, 1)),
+                   ("matmul", (4 * 16, 4 * 8, 16, 1, 1, 1)), ("matmul_1", (4 * 8, 4 * 16, 16, 1, 1, 1))],
+    "vit_b16": [("patch", (768, 3, 14, 14, 16, 16)), ("blocks.0.attn.in_proj", (3 * 768, 768, 1, 1, 1, 1)),
+                ("blocks.0.attn.qk", (12 * 197, 12 * 64, 197, 1, 1, 1)), ("head", (1000, 768, 1, 1, 1, 1))],
+    "bert_base": [("layers.0.attention.query", (768, 768, 1, 1, 1, 1)),
+                  ("matmul", (12 * 128, 12 * 64, 128, 1, 1, 1)), ("layers.11.mlp.0", (3072, 768, 1, 1, 1, 1))],
+    "gpt2": [("h.0.attn.c_attn", (3 * 768, 768, 1, 1, 1, 1)),
+             ("scaled_dot_product_attention.qk", (12 * 256, 12 * 64, 256, 1, 1, 1)), ("linear", (50257, 768, 1, 1, 1, 1))],
 }
 
 
@@ -60,8 +69,10 @@ def test_every_zoo_model_traces_to_hand_computed_shapes(name):
     for lname, (m, c, p, q, r, s) in HAND_SHAPES[name]:
         l = net[lname]
         assert (l.M, l.C, l.P, l.Q, l.R, l.S) == (m, c, p, q, r, s), lname
-    # the graph is connected from the first layer to the last, and MAC layers all have weights
-    assert all(l.weight_count > 0 for l in net if l.has_macs)
+    # the graph is connected from the first layer to the last; MAC layers have weights unless they multiply
+    # two activations
+    assert all(l.weight_count > 0 for l in net if l.has_macs and l.kind != "matmul")
+    assert all(l.weight_count == 0 for l in net if l.kind == "matmul" and l.weight_role == "activation")
     assert net.graph.number_of_edges() >= len(net) - 1
 
 
@@ -155,7 +166,7 @@ class _Untraceable(nn.Module):
 
 class _UnknownOp(nn.Module):
     def forward(self, x):
-        return torch.erf(x)
+        return torch.cumsum(x, 1)
 
 
 def test_untraceable_module_gives_clear_error():
@@ -164,7 +175,7 @@ def test_untraceable_module_gives_clear_error():
 
 
 def test_unknown_op_strict_and_lenient():
-    with pytest.raises(EnergySimError, match=r"node 'erf'.*unsupported op function erf"):
+    with pytest.raises(EnergySimError, match=r"node 'cumsum'.*unsupported op function cumsum"):
         trace(_UnknownOp(), (1, 3, 4, 4))
     net = trace(_UnknownOp(), (1, 3, 4, 4), strict=False)
     assert [l.kind for l in net] == ["unsupported"] and net.layers[0].output_count == 48
