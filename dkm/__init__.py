@@ -11,13 +11,17 @@ Typical use::
     art = dkm.load("out/model.dkm")            # art.model: weights bit-identical to res.model
     records = dkm.codebook_records(art)        # energysim.costs.codebook.CodebookRecord per layer
 
-Modules: grouping (weights <-> sample matrix), kmeans, layers (which layers, K per layer), share,
-regularizers, train (loop, evaluate, centroid fine-tuning), pipeline, data, artifact, ratio, records, cli.
+Modules: grouping (weights <-> sample matrix), kmeans, layers (which layers, K per layer), share (k-means
+sharing, the two sparsity rules, lookup tables), regularizers, differentiable (differentiable k-means), train (loop,
+evaluate, centroid fine-tuning), pipeline, data, artifact, ratio (Han's, entropy, the authors' convention),
+records, export (ONNX), cli.
 """
 
 from . import data
 from .artifact import Artifact, load, save
+from .differentiable import DifferentiableKMeans
 from .errors import ArtifactError, DKMError
+from .export import export_onnx
 from .grouping import group, ungroup
 from .kmeans import KMeansResult, kmeans, kmeans_plusplus
 from .layers import LayerSpec, resolve_layers
@@ -30,8 +34,9 @@ from .share import SharedLayer, share_weights
 from .train import evaluate, finetune_centroids, train
 
 __all__ = [
-    "Artifact", "ArtifactError", "CompressConfig", "CompressResult", "DKMError", "HardRegularizer",
+    "Artifact", "ArtifactError", "CompressConfig", "CompressResult", "DKMError", "DifferentiableKMeans",
+    "HardRegularizer",
     "KMeansRegularizer", "KMeansResult", "LayerSpec", "Progress", "SharedLayer", "SpectralRegularizer",
-    "codebook_records", "compress", "data", "evaluate", "finetune_centroids", "group", "han_ratio", "kmeans",
+    "codebook_records", "compress", "data", "evaluate", "export_onnx", "finetune_centroids", "group", "han_ratio", "kmeans",
     "kmeans_plusplus", "load", "ratios", "resolve_layers", "save", "share_weights", "train", "ungroup",
 ]

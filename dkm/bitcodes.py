@@ -9,6 +9,16 @@ import numpy as np
 MAX_HUFFMAN_BITS = 24  # decoding uses a 2^L lookup table; longer codes fall back to fixed-width packing
 
 
+def index_bits(k: int) -> int:
+    """Bits of one fixed-width index into ``k`` codewords: ``ceil(log2 k)``, 0 for ``k = 1``.
+
+    The one definition used by the artifact, the ratios (Han's included) and the records: an index is stored
+    in a whole number of bits.
+    """
+    k = int(k)
+    return (k - 1).bit_length() if k > 1 else 0
+
+
 def pack(values: np.ndarray, bits: int) -> bytes:
     """Pack non-negative ints ``< 2**bits`` at ``bits`` bits each, MSB first."""
     if bits == 0 or len(values) == 0:

@@ -1,7 +1,8 @@
 """Which layers of a model are shared, and how many clusters each gets.
 
-A :class:`LayerSpec` names a conv/linear module (by its ``named_modules`` name), its grouping, its K and its
-sparsity rate p. Conv layers are shared by default (the paper); linear layers only with a vector size > 0.
+A :class:`LayerSpec` names a conv/linear module (by its ``named_modules`` name), its grouping, its K (per lookup
+table), its sparsity rate p and how p picks rows. Conv layers are shared by default (the paper); linear layers only
+with a vector size > 0.
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ from .errors import DKMError
 from .grouping import vector_size
 
 
+#: How a sparsity rate p picks its rows (see :mod:`dkm.share`): ``mean`` is the authors' released code (the
+#: rows nearest the layer's mean row share their mean), ``zero`` our first reading (the smallest-norm rows
+#: share a codeword fixed at zero).
+SPARSITY_MODES = ("zero", "mean")
+#: Smallest K a cluster rate or bit width may give a layer; one codeword makes every row alike, which only an
+#: explicit ``clusters`` entry may ask for.
+MIN_CLUSTERS = 2
+
+
 @dataclass(frozen=True)
 class LayerSpec:
-    """One shared layer: module name, weight shape, grouping, samples N, vector size s, clusters K, sparsity p."""
+    """One shared layer: module name, weight shape, grouping, samples N, vector size s, clusters K per lookup
+    table, sparsity p, how p picks its rows, and output channels per lookup table (0: one table per layer)."""
 
     name: str
     shape: tuple[int, ...]
@@ -28,6 +39,13 @@ class LayerSpec:
     n: int
     k: int
     sparsity: float = 0.0
+    sparsity_mode: str = "zero"
+    lut_group: int = 0
+
+    @property
+    def luts(self) -> int:
+        """Number of lookup tables (codebooks of K each); each covers ``lut_group`` consecutive output channels."""
+        return self.shape[0] // self.lut_group if self.lut_group else 1
 
 
 def candidate_layers(model: nn.Module, linear_vector_size: int = 0) -> list[tuple[str, nn.Module]]:
@@ -40,17 +58,28 @@ def candidate_layers(model: nn.Module, linear_vector_size: int = 0) -> list[tupl
 
 
 def resolve_layers(model: nn.Module, *, clusters: Sequence[int] | Mapping[str, int] | None = None,
-                   cluster_rate: float | None = None, first_rate: float | None = None,
+                   cluster_rate: float | None = None, first_rate: float | None = None, bits: int | None = None,
                    sparsity: Sequence[float] | Mapping[str, float] | float | None = None,
-                   mode: str = "row", linear_vector_size: int = 0) -> list[LayerSpec]:
-    """Per-layer specs: K from ``clusters`` (list in layer order, or {name: K}) or ``ceil(rate * N)``.
+                   sparsity_mode: str = "zero", mode: str = "row", linear_vector_size: int = 0,
+                   lut_group: int = 0) -> list[LayerSpec]:
+    """Per-layer specs: K from ``clusters`` (list in layer order, or {name: K}), ``bits`` (K = 2**bits on every
+    layer: bits per index) or ``ceil(rate * N)``.
 
-    ``first_rate`` overrides the rate of the first shared layer (it is small and sensitive).
-    Wrong list lengths, unknown layer names, K < 1 and p outside [0, 1) raise :class:`DKMError`.
+    ``first_rate`` overrides the rate of the first shared layer (it is small and sensitive). A rate gives at least
+    ``MIN_CLUSTERS`` (2) clusters; only an explicit ``clusters`` entry may ask for K = 1. ``lut_group`` > 0 gives
+    every ``lut_group`` consecutive output channels their own codebook of K (1: one per output channel).
+    Wrong list lengths, unknown layer names, K < 1, p outside [0, 1) and a ``lut_group`` that does not divide
+    the output channels raise :class:`DKMError`.
     """
     layers = candidate_layers(model, linear_vector_size)
     if not layers:
         raise DKMError("model has no conv/linear layer to share")
+    if sparsity_mode not in SPARSITY_MODES:
+        raise DKMError(f"sparsity mode must be one of {SPARSITY_MODES}, got {sparsity_mode!r}")
+    if int(lut_group) != lut_group or lut_group < 0:
+        raise DKMError(f"lut_group (output channels per lookup table) must be an integer >= 0, got {lut_group!r}")
+    if bits is not None and (int(bits) != bits or not 1 <= bits <= 16):
+        raise DKMError(f"bits per index must be an integer in 1..16, got {bits!r}")
     names = [n for n, _ in layers]
 
     def per_layer(value, what):
@@ -66,8 +95,11 @@ def resolve_layers(model: nn.Module, *, clusters: Sequence[int] | Mapping[str, i
             raise DKMError(f"{what}: got {len(value)} value(s) for {len(names)} shared layers ({', '.join(names)})")
         return dict(zip(names, value))
 
-    if clusters is None and cluster_rate is None:
-        raise DKMError("give either clusters (K per layer) or a cluster rate")
+    given = [w for w, v in (("clusters", clusters), ("bits", bits)) if v is not None]
+    if len(given) > 1:
+        raise DKMError("give only one of clusters (K per layer) and bits (K = 2**bits)")
+    if not given and cluster_rate is None:
+        raise DKMError("give clusters (K per layer), bits (K = 2**bits) or a cluster rate")
     ks = per_layer(clusters, "clusters") if clusters is not None else {}
     ps = per_layer(sparsity if sparsity is not None else 0.0, "sparsity")
     specs = []
@@ -75,23 +107,28 @@ def resolve_layers(model: nn.Module, *, clusters: Sequence[int] | Mapping[str, i
         shape = tuple(mod.weight.shape)
         s = vector_size(shape, mode if len(shape) == 4 else "row", linear_vector_size)
         n = mod.weight.numel() // s
+        if lut_group and shape[0] % lut_group:
+            raise DKMError(f"layer {name!r}: lut_group {lut_group} does not divide its {shape[0]} output channels")
         if clusters is not None:
             k = ks[name]
             if k is None:
                 raise DKMError(f"clusters: no K given for layer {name!r}")
+        elif bits is not None:
+            k = 2 ** int(bits)
         else:
             rate = first_rate if (i == 0 and first_rate is not None) else cluster_rate
             if not (rate > 0):
                 raise DKMError(f"cluster rate must be > 0, got {rate!r}")
-            k = math.ceil(rate * n)
+            k = max(math.ceil(rate * n), min(MIN_CLUSTERS, n))
         if int(k) != k or k < 1:
             raise DKMError(f"layer {name!r}: number of clusters K must be an integer >= 1, got {k!r}")
         p = float(ps[name] or 0.0)
         if not 0.0 <= p < 1.0:
             raise DKMError(f"layer {name!r}: sparsity p must be in [0, 1), got {p!r}")
-        if p > 0 and k < 2:
-            raise DKMError(f"layer {name!r}: sparsity needs K >= 2 (one cluster is the fixed zero), got K={k}")
-        specs.append(LayerSpec(name, shape, mode if len(shape) == 4 else "row", linear_vector_size, s, n, int(k), p))
+        if p > 0 and k < 2 and not (sparsity_mode == "mean" and s == 1):
+            raise DKMError(f"layer {name!r}: sparsity needs K >= 2 (one cluster holds the sparse rows), got K={k}")
+        specs.append(LayerSpec(name, shape, mode if len(shape) == 4 else "row", linear_vector_size, s, n, int(k), p,
+                               sparsity_mode, int(lut_group)))
     return specs
 
 

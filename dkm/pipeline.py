@@ -16,44 +16,77 @@ from .errors import DKMError
 from .kmeans import check_samples
 from .layers import LayerSpec, get_module, resolve_layers
 from .progress import QUIET, Progress
-from .regularizers import make as make_regularizer, warm_start
+from .regularizers import DEFAULT_LAM, KINDS, make as make_regularizer, warm_start
 from .share import SharedLayer, share_weights
-from .train import evaluate, finetune_centroids, train
+from .train import SCHEDULES, evaluate, finetune_centroids, train
 
 
 @dataclass
 class CompressConfig:
     """Everything a compression run depends on (epochs, learning rates, batch size, seed included).
 
-    ``clusters`` (K per layer: list in layer order or {name: K}) wins over ``cluster_rate`` (K = ceil(rate N));
-    ``first_rate`` sets the first shared layer's rate. ``linear_vector_size > 0`` also shares linear layers
-    with vectors of that many consecutive inputs. ``lam`` and ``f_update_epochs`` (T) configure the regularizer.
+    ``clusters`` (K per layer: list in layer order or {name: K}) wins over ``bits`` (K = 2**bits on every layer),
+    which wins over ``cluster_rate`` (K = max(2, ceil(rate N))); ``first_rate`` sets the first shared layer's rate.
+    ``linear_vector_size > 0`` also shares linear layers with vectors of that many consecutive inputs;
+    ``lut_group > 0`` gives every ``lut_group`` output channels their own codebook. ``regularizer`` is
+    ``spectral``, ``hard``, ``dkm`` (differentiable k-means, :mod:`dkm.differentiable`) or ``none``; ``lam=None``
+    takes the regularizer's own default (:data:`dkm.regularizers.DEFAULT_LAM`), ``f_update_epochs`` (T) is the
+    refresh period of spectral/hard, ``temperature`` and ``dkm_iters`` configure dkm. ``retrain_optimizer`` and
+    ``finetune_optimizer`` are ``sgd`` (momentum 0.9) or ``adam``; ``lr_schedule`` (``cosine`` or ``constant``)
+    applies to pre-training and re-training (fine-tuning is constant). Learning rates are per phase; epochs count passes over the training split.
     """
 
     clusters: Sequence[int] | Mapping[str, int] | None = None
     cluster_rate: float | None = 0.1
     first_rate: float | None = None
+    bits: int | None = None
     regularizer: str = "spectral"
-    lam: float = 1e-4
+    lam: float | None = None
     f_update_epochs: int = 5
+    temperature: float | None = None
+    dkm_iters: int | None = None
     sparsity: Sequence[float] | Mapping[str, float] | float | None = None
+    sparsity_mode: str = "zero"
     grouping: str = "row"
     linear_vector_size: int = 0
+    lut_group: int = 0
     pretrain_epochs: int = 10
     retrain_epochs: int = 10
     finetune_epochs: int = 3
     pretrain_lr: float = 1e-3
     retrain_lr: float = 1e-2
+    retrain_optimizer: str = "sgd"
+    lr_schedule: str = "cosine"
     finetune_lr: float = 1e-3
+    finetune_optimizer: str = "sgd"
     batch_size: int = 64
     seed: int = 0
 
+    def specs(self, model: nn.Module) -> list[LayerSpec]:
+        """The shared layers of ``model`` under this configuration (raises :class:`DKMError` on bad values)."""
+        return resolve_layers(model, clusters=self.clusters, cluster_rate=self.cluster_rate,
+                              first_rate=self.first_rate, bits=self.bits if self.clusters is None else None,
+                              sparsity=self.sparsity, sparsity_mode=self.sparsity_mode, mode=self.grouping,
+                              linear_vector_size=self.linear_vector_size, lut_group=self.lut_group)
+
+    @property
+    def lam_used(self) -> float:
+        """The regularizer weight in effect (``lam``, or the regularizer's own default)."""
+        return DEFAULT_LAM[self.regularizer] if self.lam is None else float(self.lam)
+
     def validate(self) -> None:
         """Raise :class:`DKMError` for values that would only fail after minutes of training."""
-        if self.regularizer not in ("spectral", "hard", "none"):
-            raise DKMError(f"regularizer must be one of spectral, hard, none; got {self.regularizer!r}")
-        if not self.lam >= 0:
+        if self.regularizer not in KINDS:
+            raise DKMError(f"regularizer must be one of {', '.join(KINDS)}; got {self.regularizer!r}")
+        if self.lam is not None and not self.lam >= 0:
             raise DKMError(f"lam must be >= 0, got {self.lam!r}")
+        if self.temperature is not None and not self.temperature > 0:
+            raise DKMError(f"temperature must be > 0, got {self.temperature!r}")
+        for name in ("retrain_optimizer", "finetune_optimizer"):
+            if getattr(self, name) not in ("sgd", "adam"):
+                raise DKMError(f"{name} must be sgd or adam, got {getattr(self, name)!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise DKMError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
         if self.f_update_epochs < 1:
             raise DKMError(f"f_update_epochs (T) must be >= 1, got {self.f_update_epochs!r}")
         for name in ("pretrain_epochs", "retrain_epochs", "finetune_epochs"):
@@ -87,14 +120,13 @@ def compress(model: nn.Module, data: Dataset, config: CompressConfig = CompressC
     """
     c = config
     c.validate()
-    specs = resolve_layers(model, clusters=c.clusters, cluster_rate=c.cluster_rate, first_rate=c.first_rate,
-                           sparsity=c.sparsity, mode=c.grouping, linear_vector_size=c.linear_vector_size)
+    specs = c.specs(model)
     torch.manual_seed(c.seed)
     if state_dict is not None:
         model.load_state_dict(state_dict)
     elif c.pretrain_epochs > 0:
         train(model, data, c.pretrain_epochs, lr=c.pretrain_lr, optimizer="adam", batch_size=c.batch_size,
-              seed=c.seed, phase="pretrain", progress=progress)
+              seed=c.seed, phase="pretrain", progress=progress, schedule=c.lr_schedule)
     for spec in specs:  # fail before spending time on re-training
         check_samples(get_module(model, spec.name).weight.detach(), 1, spec.name)
     baseline = evaluate(model, data.x_test, data.y_test)
@@ -108,16 +140,22 @@ def compress(model: nn.Module, data: Dataset, config: CompressConfig = CompressC
 
     retrained, reg = baseline, None
     if c.retrain_epochs > 0:
-        reg = make_regularizer(c.regularizer, model, specs, lam=c.lam, update_every=c.f_update_epochs, seed=c.seed)
-        train(model, data, c.retrain_epochs, lr=c.retrain_lr, optimizer="sgd", batch_size=c.batch_size, reg=reg,
-              seed=c.seed + 1, phase="retrain", progress=progress)
-        retrained = evaluate(model, data.x_test, data.y_test)
-    # after hard re-training the weights sit near the regularizer's centres: start the final k-means there
+        reg = make_regularizer(c.regularizer, model, specs, lam=c.lam, update_every=c.f_update_epochs, seed=c.seed,
+                               temperature=c.temperature, iters=c.dkm_iters)
+        train(model, data, c.retrain_epochs, lr=c.retrain_lr, optimizer=c.retrain_optimizer,
+              batch_size=c.batch_size, reg=reg, seed=c.seed + 1, phase="retrain", progress=progress,
+              schedule=c.lr_schedule)
+        retrained = evaluate(model, data.x_test, data.y_test)  # dkm: its hard clustering (eval mode)
+        if hasattr(reg, "close"):
+            reg.close()
+    # after hard or dkm re-training the weights sit near the regularizer's centres: start the final k-means there
     shared = share_weights(model, specs, c.seed, inits=warm_start(reg))
     shared_acc = evaluate(model, data.x_test, data.y_test)
     progress.log(f"shared {shared_acc:.2f}%")
     finetune_centroids(model, shared, data, c.finetune_epochs, lr=c.finetune_lr, batch_size=c.batch_size,
-                       seed=c.seed + 2, progress=progress)
+                       seed=c.seed + 2, progress=progress, optimizer=c.finetune_optimizer)
     final = evaluate(model, data.x_test, data.y_test)
+    config = asdict(c)
+    config["lam"] = c.lam_used
     return CompressResult(model, shared, specs, baseline, no_retrain, retrained, shared_acc, final,
-                          ratio.ratios(model.state_dict(), shared), asdict(c))
+                          ratio.ratios(model, shared), config)

@@ -21,7 +21,8 @@ def codebook_records(source, with_assignments: bool = True) -> list[CodebookReco
     out = []
     for name, sl in layers.items():
         assert isinstance(sl, SharedLayer)
-        out.append(CodebookRecord(layer=name, k=sl.k, vector_size=sl.s, rows=sl.n, index_bits=sl.index_bits,
+        # k counts every codeword the layer holds (all its LUTs: what is loaded); an index still has ceil(log2 K) bits
+        out.append(CodebookRecord(layer=name, k=sl.codebook.shape[0], vector_size=sl.s, rows=sl.n, index_bits=sl.index_bits,
                                   entropy_bits=sl.entropy_bits,
                                   assignments=sl.assignments.copy() if with_assignments else None))
     return out

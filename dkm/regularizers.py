@@ -20,8 +20,11 @@ Per layer with sample matrix ``W`` (``(s, N)``, see :mod:`dkm.grouping`) both co
   (``F_ij = 1/sqrt(n_j)``). Then the term is exactly the k-means distortion ``lam/2 sum_i ||w_i - c_a(i)||^2``
   with ``c_j`` the mean of the columns currently in cluster j (computed from cluster sums, no F is built).
 
-Sparsity (per-layer p): at each update the ``round(p N)`` smallest-norm columns join a centre fixed at zero
-(their term is ``lam/2 ||w_i||^2``) and the rest use K-1 clusters. Units: the loss is in the units of the
+Sparsity (per-layer p, :mod:`dkm.share` has the two rules): with ``sparsity_mode="zero"`` at each update the
+``round(p N)`` smallest-norm columns join a centre fixed at zero (their term is ``lam/2 ||w_i||^2``) and the rest use
+K-1 clusters; with ``"mean"`` (the authors' rule) the ``int(p N)`` columns nearest the mean column are one more
+cluster (spectral: its normalized indicator is one more column of F; hard: one more cluster with its own mean) and
+the rest use K-1 clusters (K for scalar samples). Units: the loss is in the units of the
 training loss it is added to; ``lam`` is per unit squared weight.
 
 Implementation (per training step). With ``X = W.T`` (the ``(N, s)`` samples, a view of the weight) both terms are
@@ -53,11 +56,12 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from . import _compiled
+from .differentiable import DifferentiableKMeans
 from .errors import DKMError
 from .grouping import group
 from .kmeans import check_samples, kmeans
 from .layers import LayerSpec, get_module
-from .share import zero_columns
+from .share import sparse_rows
 
 BACKENDS = ("auto", "numba", "torch")
 #: Smallest layer (weights) for which ``backend="auto"`` uses a compiled kernel.
@@ -89,6 +93,10 @@ class KMeansRegularizer:
             raise DKMError(f"regularizer backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "numba" and _kernel_module() is None:
             raise DKMError(f"regularizer backend 'numba' needs numba ({_compiled.INSTALL_HINT})")
+        grouped = [spec.name for spec in specs if spec.luts > 1]
+        if grouped:
+            raise DKMError(f"the {self.kind} regularizer keeps one lookup table per layer; layer {grouped[0]!r} has "
+                           f"several (lut_group): use the dkm regularizer or none")
         self.model, self.specs, self.lam, self.update_every, self.seed = model, specs, float(lam), update_every, seed
         self.backend = backend
         self.state: dict[str, dict] = {}
@@ -100,16 +108,18 @@ class KMeansRegularizer:
 
     @torch.no_grad()
     def update(self) -> None:
-        """Recompute every layer's zero mask and F (or assignment) from the current weights."""
+        """Recompute every layer's sparsity rows and F (or assignment) from the current weights."""
         for i, spec in enumerate(self.specs):
             W = self._W(self.model, spec).detach().float()
             check_samples(W.T, spec.k, spec.name)
-            zero = zero_columns(W, spec.sparsity) if spec.sparsity > 0 else None
-            rest = torch.nonzero(~zero).flatten() if zero is not None else None
+            mask, k = sparse_rows(W.T, spec)
+            rest = torch.nonzero(~mask).flatten() if mask is not None else None
             Wr = W if rest is None else W[:, rest]
-            k = spec.k - 1 if zero is not None else spec.k
-            st = {"zero": zero, "rest": rest, "s": spec.s, "n": W.shape[1]}
+            mean_mode = mask is not None and spec.sparsity_mode == "mean"
+            st = {"zero": None if mean_mode else mask, "rest": rest, "s": spec.s, "n": W.shape[1]}
             st.update(self._fit(Wr, k, spec, self.state.get(spec.name), self.seed + i))
+            if mean_mode:  # the rows nearest the mean row are one more cluster (no zero codeword)
+                st.update(self._add_mean_cluster(W, mask, st))
             st.update(self._prepare(st))
             self.state[spec.name] = st
         self._states = [self.state[spec.name] for spec in self.specs]
@@ -140,7 +150,7 @@ class KMeansRegularizer:
         kernels = _kernel_module()
         if self.backend == "torch" or kernels is None:
             return set()
-        fits = [st for st in self._states if st["s"] <= kernels.MAX_S and st.get("r", 1) >= 1]
+        fits = [st for st in self._states if st["s"] <= kernels.MAX_S and 1 <= st.get("r", 1) <= st["s"]]
         big = fits if self.backend == "numba" else [st for st in fits if st["n"] * st["s"] >= NUMBA_MIN_WEIGHTS]
         return {_kernel_key(st) for st in big}
 
@@ -155,6 +165,11 @@ class KMeansRegularizer:
         return self._residual_torch(w, st, a), None
 
     def _fit(self, W, k, spec, old, seed) -> dict:
+        raise NotImplementedError
+
+    def _add_mean_cluster(self, W: torch.Tensor, mask: torch.Tensor, st: dict) -> dict:
+        """State changes that make the rows of ``mask`` (the authors' sparsity: nearest the mean row) one cluster
+        besides those ``_fit`` found on the other rows."""
         raise NotImplementedError
 
     def _prepare(self, st) -> dict:
@@ -244,6 +259,13 @@ class SpectralRegularizer(KMeansRegularizer):
         _, _, Vh = torch.linalg.svd(W, full_matrices=False)  # Vh: (min(s, N), N); rank(W) <= s
         return {"F": Vh[: min(k, Vh.shape[0])].T.contiguous()}
 
+    def _add_mean_cluster(self, W, mask, st):
+        # F gets the group's normalized indicator as one more column: orthogonal to the others (disjoint rows),
+        # so F'F = I still holds and those rows are pulled towards their mean
+        col = mask.float().div_(float(mask.sum()) ** 0.5)
+        F = torch.zeros(st["n"], st["F"].shape[1]).index_copy_(0, st["rest"], st["F"])
+        return {"F": torch.cat([F, col[:, None]], 1).contiguous(), "rest": None}
+
     def _prepare(self, st):
         F, n, s = st["F"], st["n"], st["s"]
         if st["rest"] is not None:  # zero columns: rows of zeros in F, so F F' x_i = 0 and they cost ||x_i||^2
@@ -285,11 +307,23 @@ class HardRegularizer(KMeansRegularizer):
 
     def _fit(self, W, k, spec, old, seed):
         X = W.T.contiguous()
-        init = old["centers"] if old is not None and old["centers"].shape == (k, X.shape[1]) else None
+        init = old.get("init") if old is not None else None
+        init = init if init is not None and init.shape == (k, X.shape[1]) else None
         res = kmeans(X, k, seed=seed, init=init, max_iter=30, name=spec.name)
         kk = res.centers.shape[0]
         counts = torch.bincount(res.labels, minlength=kk).clamp_min(1).float()
-        return {"labels": res.labels, "inv_counts": 1.0 / counts, "centers": res.centers, "k": kk}
+        return {"labels": res.labels, "inv_counts": 1.0 / counts, "centers": res.centers, "k": kk,
+                "init": res.centers if kk == k else None}
+
+    def _add_mean_cluster(self, W, mask, st):
+        # cluster 0 is the group, the others shift by one; every row is then in a cluster (rest = all)
+        labels = torch.zeros(st["n"], dtype=torch.long)
+        labels[st["rest"]] = st["labels"] + 1
+        kk = st["k"] + 1
+        counts = torch.bincount(labels, minlength=kk).clamp_min(1).float()
+        first = W.T[mask].double().mean(0, keepdim=True).float()
+        return {"labels": labels, "inv_counts": 1.0 / counts, "k": kk, "rest": None,
+                "centers": torch.cat([first, st["centers"]])}
 
     def _prepare(self, st):
         # sparse (CSR) cluster indicator A (k x N, A_ji = 1 when sample i is in cluster j) and its transpose,
@@ -329,20 +363,33 @@ class HardRegularizer(KMeansRegularizer):
         return out
 
 
-def warm_start(reg: KMeansRegularizer | None) -> dict[str, torch.Tensor]:
-    """Centres of the hard regularizer's last clustering per layer (empty for others): sharing starts there."""
+def warm_start(reg) -> dict[str, torch.Tensor]:
+    """Starting centres for the final k-means per layer (empty for regularizers without a clustering): the hard
+    regularizer's last k-means centres of the rows sparsity leaves, or the dkm regularizer's centroids."""
+    if hasattr(reg, "warm_start"):
+        return reg.warm_start()
     if not isinstance(reg, HardRegularizer):
         return {}
-    return {name: st["centers"] for name, st in reg.state.items() if st["centers"].shape[0] == st["k"]}
+    return {name: st["init"] for name, st in reg.state.items() if st["init"] is not None}
 
 
-REGULARIZERS = {"spectral": SpectralRegularizer, "hard": HardRegularizer}
+REGULARIZERS = {"spectral": SpectralRegularizer, "hard": HardRegularizer, "dkm": DifferentiableKMeans}
+#: Each regularizer's own default weight: the paper's 1e-4 for spectral (1e-4..1e-3 work alike there), 0.05 for
+#: hard (benchmarks/dkm_mnist.py: at 1e-4 its pull is too weak to matter); dkm has no weight (its temperature).
+DEFAULT_LAM = {"spectral": 1e-4, "hard": 0.05, "dkm": 0.0, "none": 0.0}
+KINDS = ("spectral", "hard", "dkm", "none")
 
 
-def make(kind: str, model: nn.Module, specs: list[LayerSpec], **kw) -> KMeansRegularizer | None:
-    """A regularizer by name (``spectral``, ``hard``), or None for ``none``."""
+def make(kind: str, model: nn.Module, specs: list[LayerSpec], *, lam: float | None = None, update_every: int = 5,
+         seed: int = 0, temperature: float | None = None, iters: int | None = None, backend: str = "auto"):
+    """A regularizer by name (``spectral``, ``hard``, ``dkm``), or None for ``none``. ``lam=None`` takes the
+    kind's own default (:data:`DEFAULT_LAM`); ``temperature`` and ``iters`` are for ``dkm`` only."""
+    if kind not in KINDS:
+        raise DKMError(f"regularizer must be one of {', '.join(KINDS)}; got {kind!r}")
     if kind == "none":
         return None
-    if kind not in REGULARIZERS:
-        raise DKMError(f"regularizer must be one of spectral, hard, none; got {kind!r}")
-    return REGULARIZERS[kind](model, specs, **kw)
+    if kind == "dkm":
+        kw = {k: v for k, v in (("temperature", temperature), ("iters", iters)) if v is not None}
+        return DifferentiableKMeans(model, specs, seed=seed, **kw)
+    lam = DEFAULT_LAM[kind] if lam is None else lam
+    return REGULARIZERS[kind](model, specs, lam=lam, update_every=update_every, seed=seed, backend=backend)

@@ -7,11 +7,15 @@ import torch.nn.functional as Fn
 from torch import nn
 
 from .data import Dataset
+from .errors import DKMError
 from .grouping import ungroup
 from .layers import get_module
 from .progress import QUIET, Progress
-from .regularizers import KMeansRegularizer
+from .regularizers import KMeansRegularizer  # the type of ``reg`` (any object with loss/on_epoch_end works)
 from .share import SharedLayer
+
+
+SCHEDULES = ("cosine", "constant")
 
 
 @torch.no_grad()
@@ -37,15 +41,20 @@ def _batches(n: int, batch_size: int, g: torch.Generator):
 
 def train(model: nn.Module, data: Dataset, epochs: int, *, lr: float = 1e-3, optimizer: str = "adam",
           batch_size: int = 64, reg: KMeansRegularizer | None = None, seed: int = 0, phase: str = "train",
-          progress: Progress = QUIET, step_hook=None) -> nn.Module:
-    """Cross-entropy training (+ ``reg.loss`` and its epoch hook when given), cosine learning-rate decay.
+          progress: Progress = QUIET, step_hook=None, schedule: str = "cosine") -> nn.Module:
+    """Cross-entropy training (+ ``reg.loss`` and its epoch hook when given).
 
+    ``schedule``: ``cosine`` (learning rate decayed to 0 over the run) or ``constant``. ``reg`` is any object
+    with ``loss(model)`` and ``on_epoch_end(epoch)`` (:mod:`dkm.regularizers`, :mod:`dkm.differentiable`).
     ``step_hook(model)``, if given, runs after every optimizer step (fine-tuning uses it).
     """
+    if schedule not in SCHEDULES:
+        raise DKMError(f"learning-rate schedule must be one of {SCHEDULES}, got {schedule!r}")
     g = torch.Generator().manual_seed(seed)
     opt = _optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr)
     steps = max(1, epochs * ((len(data.x_train) + batch_size - 1) // batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine"
+             else torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0))
     for epoch in range(epochs):
         model.train()
         tot, nb = 0.0, 0
@@ -76,8 +85,10 @@ class _Codebooks(nn.Module):
 
 
 def finetune_centroids(model: nn.Module, shared: dict[str, SharedLayer], data: Dataset, epochs: int, *,
-                       lr: float = 1e-3, batch_size: int = 64, seed: int = 0, progress: Progress = QUIET) -> None:
-    """Train the codebooks (gradient of a codeword = sum of its rows' gradients) and all unshared parameters.
+                       lr: float = 1e-3, batch_size: int = 64, seed: int = 0, progress: Progress = QUIET,
+                       optimizer: str = "sgd") -> None:
+    """Train the codebooks (gradient of a codeword = sum of its rows' gradients) and all unshared parameters
+    (``optimizer`` ``sgd`` with momentum 0.9, or ``adam``; constant learning rate).
 
     Indices stay frozen, a sparsity zero codeword stays zero; ``shared`` and the model's weights are updated
     so that every shared weight equals ``codebook[assignments]`` exactly.
@@ -89,7 +100,7 @@ def finetune_centroids(model: nn.Module, shared: dict[str, SharedLayer], data: D
     mods = {n: get_module(model, n) for n in shared}
     shared_w = {id(m.weight) for m in mods.values()}
     other = [p for p in model.parameters() if id(p) not in shared_w]
-    opt = torch.optim.SGD([{"params": list(cbs.parameters())}, {"params": other}], lr=lr, momentum=0.9)
+    opt = _optimizer([{"params": list(cbs.parameters())}, {"params": other}], optimizer, lr)
     g = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
         model.train()
@@ -104,8 +115,8 @@ def finetune_centroids(model: nn.Module, shared: dict[str, SharedLayer], data: D
                 sl, w = shared[name], mods[name].weight
                 rows = w.grad.reshape(-1, sl.s)  # the (N, s) sample rows of any grouping (see dkm.grouping)
                 cb.grad = torch.zeros_like(cb).index_add_(0, idx[name], rows)
-                if sl.sparse:
-                    cb.grad[0] = 0
+                if sl.sparse:  # codeword 0 of every LUT is the fixed zero
+                    cb.grad[::sl.k] = 0
                 w.grad = None
             opt.step()
             with torch.no_grad():

@@ -90,10 +90,10 @@ def test_batchnorm_folded_or_counted():
     assert any("BatchNorm2d:bn1" in l.fused for l in folded)
     unfolded = trace_model("resnet18", fold_bn=False)
     assert sum(l.kind == "norm" for l in unfolded) == 20
-    # pre-activation BN after an add cannot be folded: 5 block inputs + the final BN (the first block's bn1
-    # follows the stem conv directly and folds into it)
+    # pre-activation BN cannot be folded where its input has another user: after every add (5 block inputs), on
+    # the stem conv (the authors' first block feeds the raw stem output to its shortcut too), and the final BN
     wrn = trace_model("wrn16_4")
-    assert sum(l.kind == "norm" for l in wrn) == 6 and "BatchNorm2d:block1.0.bn1" in wrn["conv1"].fused
+    assert sum(l.kind == "norm" for l in wrn) == 7 and "BatchNorm2d:block1.0.bn1" not in wrn["conv1"].fused
 
 
 def test_edges_carry_tensor_shapes_and_fanin():
@@ -195,7 +195,9 @@ def test_layer_validation():
 
 def test_cli_layers_json_and_errors(capsys):
     assert cli_main(["layers", "lenet5", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "energysim.layers" and doc["macs"] == 2293000
+    rows = doc["layers"]
     assert [r["name"] for r in rows][:2] == ["conv1", "pool1"]
     assert {"name", "kind", "macs"} <= set(rows[0]) and sum(r["macs"] for r in rows) == 2293000
     assert cli_main(["layers", "nosuch"]) == 2

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from energysim.errors import EnergySimError
+from energysim.workload import zoo_info
 from energysim.workload.transformers import GPT2, Bert, DigitsViT, ViT
 
 
@@ -261,48 +262,50 @@ class ResNet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Wide ResNet 16-4 for CIFAR (pre-activation), as the Deep k-Means authors' code defines it: in the first
-# block of a group the stride sits on the *second* 3x3 conv, so the first conv runs at the input resolution.
+# Wide ResNet 16-4 for CIFAR (pre-activation), as the Deep k-Means authors' code defines it (VITA-Group's
+# Deep-K-Means-pytorch, after meliketoy/wide-resnet.pytorch): every conv has a bias, dropout sits between the
+# two 3x3 convs of a block, the stride is on the *second* 3x3 conv (the first runs at the input resolution),
+# and the 1x1 shortcut conv (with bias) reads the block's raw input, not its batch-normalised one.
 # ---------------------------------------------------------------------------------------------------------
 class WideBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
+    def __init__(self, cin, cout, stride, dropout: float = 0.3):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+        self.relu1 = nn.ReLU()
+        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1, bias=True)
+        self.dropout = nn.Dropout(dropout)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, stride, 1, bias=False)
+        self.relu2 = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, stride, 1, bias=True)
         self.shortcut = None
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False)
+            self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=True)
 
     def forward(self, x):
-        o = self.relu1(self.bn1(x))
-        idt = x if self.shortcut is None else self.shortcut(o)
-        out = self.conv2(self.relu2(self.bn2(self.conv1(o))))
-        return out + idt
+        out = self.dropout(self.conv1(self.relu1(self.bn1(x))))
+        out = self.conv2(self.relu2(self.bn2(out)))
+        return out + (x if self.shortcut is None else self.shortcut(x))
 
 
 class WideResNet(nn.Module):
-    def __init__(self, depth: int = 16, width: int = 4, num_classes: int = 10):
+    def __init__(self, depth: int = 16, width: int = 4, num_classes: int = 10, dropout: float = 0.3):
         super().__init__()
         if (depth - 4) % 6:
             raise EnergySimError(f"WideResNet depth must be 6n+4, got depth={depth}")
         n = (depth - 4) // 6
         widths = [16, 16 * width, 32 * width, 64 * width]
-        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=True)
         cin = widths[0]
         groups = []
         for g, stride in zip(range(3), (1, 2, 2)):
             blocks = []
             for j in range(n):
-                blocks.append(WideBlock(cin, widths[g + 1], stride if j == 0 else 1))
+                blocks.append(WideBlock(cin, widths[g + 1], stride if j == 0 else 1, dropout))
                 cin = widths[g + 1]
             groups.append(nn.Sequential(*blocks))
         self.block1, self.block2, self.block3 = groups
-        self.bn = nn.BatchNorm2d(cin)
-        self.relu = nn.ReLU(inplace=True)
+        self.bn = nn.BatchNorm2d(cin, momentum=0.9)  # the authors' final BN uses momentum 0.9
+        self.relu = nn.ReLU()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
 
@@ -378,28 +381,26 @@ class ZooEntry:
     vocab: int = 0
 
 
+#: the torch builder of every model in ``zoo_info.MODELS`` (names, shapes and descriptions live there, torch-free)
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "lenet5": LeNet5,
+    "digits_cnn": DigitsCNN,
+    "alexnet": AlexNet,
+    "vgg16": VGG16,
+    "googlenet": GoogLeNet,
+    "resnet18": lambda num_classes=1000: ResNet(BasicBlock, [2, 2, 2, 2], num_classes),
+    "resnet50": lambda num_classes=1000: ResNet(Bottleneck, [3, 4, 6, 3], num_classes),
+    "wrn16_4": lambda num_classes=10: WideResNet(16, 4, num_classes),
+    "mobilenet_v2": MobileNetV2,
+    "digits_vit": DigitsViT,
+    "vit_b16": ViT,
+    "bert_base": Bert,
+    "gpt2": GPT2,
+}
+
 MODELS: dict[str, ZooEntry] = {
-    e.name: e
-    for e in [
-        ZooEntry("lenet5", LeNet5, (1, 28, 28), 10, "LeNet-5, Caffe variant (20-50-500-10) on 28x28 MNIST"),
-        ZooEntry("digits_cnn", DigitsCNN, (1, 8, 8), 10, "small CNN for scikit-learn's 8x8 digits"),
-        ZooEntry("alexnet", AlexNet, (3, 227, 227), 1000, "original two-group AlexNet on 227x227 (as Eyeriss measured)"),
-        ZooEntry("vgg16", VGG16, (3, 224, 224), 1000, "VGG-16 on 224x224"),
-        ZooEntry("googlenet", GoogLeNet, (3, 224, 224), 1000, "GoogLeNet v1 (no auxiliary heads) on 224x224"),
-        ZooEntry("resnet18", lambda num_classes=1000: ResNet(BasicBlock, [2, 2, 2, 2], num_classes), (3, 224, 224), 1000,
-                 "ResNet-18 on 224x224"),
-        ZooEntry("resnet50", lambda num_classes=1000: ResNet(Bottleneck, [3, 4, 6, 3], num_classes), (3, 224, 224), 1000,
-                 "ResNet-50 v1.5 on 224x224"),
-        ZooEntry("wrn16_4", lambda num_classes=10: WideResNet(16, 4, num_classes), (3, 32, 32), 10,
-                 "Wide ResNet 16-4, pre-activation, CIFAR-10 32x32 (Deep k-Means authors' layout)"),
-        ZooEntry("mobilenet_v2", MobileNetV2, (3, 224, 224), 1000, "MobileNet-v2 (width 1.0) on 224x224"),
-        ZooEntry("digits_vit", DigitsViT, (1, 8, 8), 10, "small vision transformer for the 8x8 digits (2x2 patches)"),
-        ZooEntry("vit_b16", ViT, (3, 224, 224), 1000, "ViT-B/16 on 224x224 (16x16 patches, class token, 12 layers)"),
-        ZooEntry("bert_base", Bert, (128,), 0, "BERT-base encoder at sequence 128 (no pooler or classifier)",
-                 token_ids=True, vocab=30522),
-        ZooEntry("gpt2", GPT2, (256,), 0, "GPT-2 small at sequence 256, causal, LM head tied to the embedding",
-                 token_ids=True, vocab=50257),
-    ]
+    name: ZooEntry(name, _BUILDERS[name], i.input_shape, i.num_classes, i.description, i.token_ids, i.vocab)
+    for name, i in zoo_info.MODELS.items()
 }
 
 

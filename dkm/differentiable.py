@@ -1,0 +1,167 @@
+"""Differentiable k-means (DKM, Cho et al., ICLR 2022) as a regularizer-style object for the same training loop::
+
+    reg = DifferentiableKMeans(model, specs, temperature=0.5)   # the model's shared weights are now clustered
+    train(model, data, epochs, reg=reg)                          # reg.loss() is 0: the clustering is in forward
+    reg.close()                                                  # back to plain weights; sharing starts at
+    shared = share_weights(model, specs, inits=reg.warm_start()) # the centroids DKM ended with
+
+While it is attached, every shared layer's weight is a function of its latent weight (a ``torch.nn.utils.
+parametrize`` parametrization): with ``X`` the latent samples (``(N, s)``, the grouping of :mod:`dkm.grouping`)
+and ``C`` the layer's centroids (``(K, s)``, kept across steps), each training forward runs ``iters`` soft
+k-means steps
+
+    ``A = softmax(-D / tau)`` with ``D_ij = ||x_i - c_j||^2``, then ``C = A'X / colsum(A)``
+
+and uses ``W = A C`` (each sample a convex mix of centroids). The loss gradient flows through A and C into the
+latent weights, so training moves weights and clusters together; ``C`` (detached) warm-starts the next step.
+In eval mode the weight is the hard clustering (``x_i -> c_argmin``), what the shared model will be.
+
+Temperature: ``tau = temperature * mean_i min_j D_ij`` per layer (and LUT), set from the centroids at attach
+time and at every ``on_epoch_end``: the typical squared quantization error, so one ``temperature`` means the
+same softness on any layer whatever its weight scale (Cho et al. tune an absolute tau per network).
+
+Lookup tables (``spec.lut_group``): the G LUTs are clustered side by side (batched products). Sparsity rows
+(``spec.sparsity``, the rule of :mod:`dkm.share`, refreshed every epoch) take their codeword 0 hard: zero in
+mode ``zero``, the mean of those rows in mode ``mean``; the others are soft-clustered over the other centroids.
+Units: ``temperature`` is dimensionless; ``loss()`` is a zero scalar (nothing is added to the training loss).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .errors import DKMError
+from .kmeans import check_samples
+from .layers import LayerSpec, get_module
+from .share import share_layer, sparse_rows
+
+#: Default temperature (relative to the mean squared quantization error; see the module docstring).
+TEMPERATURE = 0.3
+#: Soft k-means steps per training forward (coremltools' DKM also runs 3).
+ITERS = 3
+
+
+class _SoftCluster(nn.Module):
+    """The parametrization: latent weight -> soft-clustered weight (training) or hard-clustered weight (eval)."""
+
+    def __init__(self, spec: LayerSpec, centers: torch.Tensor, temperature: float, iters: int):
+        super().__init__()
+        self.spec, self.temperature, self.iters = spec, float(temperature), int(iters)
+        self.register_buffer("centers", centers)  # (G, K', s): the centroids of the soft rows
+        self.register_buffer("tau", torch.ones(centers.shape[0], 1, 1))
+        self.mask: torch.Tensor | None = None  # sparsity rows (one LUT only)
+
+    def _samples(self, w: torch.Tensor) -> torch.Tensor:
+        return w.reshape(self.centers.shape[0], -1, self.spec.s)  # (G, N/G, s); every grouping is this reshape
+
+    @staticmethod
+    def _dist(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+        """Squared distances ``(n, K)`` between the rows of ``X`` ``(n, s)`` and ``C`` ``(K, s)`` (clamped at 0
+        against rounding)."""
+        xx = (X * X).sum(1, keepdim=True)
+        return torch.addmm(xx + (C * C).sum(1), X, C.t(), alpha=-2.0).clamp_min(0)
+
+    def _soft(self, X: torch.Tensor, C: torch.Tensor, tau: float):
+        """``iters`` soft k-means steps on one LUT: (the soft weight ``A C``, the last centroids)."""
+        for _ in range(self.iters):
+            # softmax(-||x - c||^2 / tau) without the row constant ||x||^2: (2 x.c - ||c||^2) / tau, one addmm
+            A = torch.softmax(torch.addmm((C * C).sum(1).div(-tau), X, C.t(), alpha=2.0 / tau), dim=1)  # (n, K)
+            # (X'A)' rather than A'X: MKL runs the skinny (K, n) @ (n, s) product about 10x slower
+            C = torch.mm(X.t(), A).t() / A.sum(0).clamp_min(1e-12)[:, None]
+        return torch.mm(A, C), C
+
+    @torch.no_grad()
+    def refresh(self, w: torch.Tensor) -> None:
+        """New sparsity rows and temperature scale from the current latent weight."""
+        X = self._samples(w.detach().float())
+        if self.spec.sparsity > 0:
+            self.mask, _ = sparse_rows(X[0], self.spec)
+        rows = X if self.mask is None else X[:, ~self.mask]
+        d = torch.stack([self._dist(rows[g], self.centers[g]).min(1).values.mean() for g in range(len(rows))])
+        self.tau.copy_((self.temperature * d.clamp_min(1e-12))[:, None, None])
+
+    def _first(self, X: torch.Tensor) -> torch.Tensor:
+        """Codeword 0 of the sparsity rows: zero, or (mode ``mean``) their mean, differentiable."""
+        if self.spec.sparsity_mode == "zero":
+            return torch.zeros(1, X.shape[-1], dtype=X.dtype)
+        return X[0, self.mask].mean(0, keepdim=True)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        X = self._samples(w)
+        rows = X if self.mask is None else X[:, ~self.mask]
+        if not self.training:
+            with torch.no_grad():
+                out = torch.stack([self.centers[g][self._dist(rows[g], self.centers[g]).argmin(1)]
+                                   for g in range(len(rows))])
+        else:
+            soft = [self._soft(rows[g], self.centers[g], float(self.tau[g])) for g in range(len(rows))]
+            out = torch.stack([o for o, _ in soft])
+            # a new tensor: the old one is in this step's graph
+            self.centers = torch.stack([c.detach() for _, c in soft])
+        if self.mask is None:
+            return out.reshape(w.shape)
+        full = self._first(X).expand(X.shape[1], -1).clone()
+        full[~self.mask] = out[0]
+        return full.reshape(w.shape)
+
+
+class DifferentiableKMeans:
+    """Differentiable k-means on every layer of ``specs`` (module docstring); attach on construction.
+
+    ``temperature`` (> 0, relative; default :data:`TEMPERATURE`), ``iters`` soft k-means steps per forward. The
+    starting centroids are plain k-means of the current weights (seeded ``seed + layer index``, as
+    :func:`dkm.share.share_weights`). Use it like a regularizer (``loss``, ``on_epoch_end``), then ``close()``.
+    """
+
+    kind = "dkm"
+
+    def __init__(self, model: nn.Module, specs: list[LayerSpec], temperature: float = TEMPERATURE,
+                 iters: int = ITERS, seed: int = 0, **_ignored):
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise DKMError(f"dkm temperature must be a finite number > 0, got {temperature!r}")
+        if int(iters) != iters or iters < 1:
+            raise DKMError(f"dkm iterations per step must be an integer >= 1, got {iters!r}")
+        for spec in specs:
+            if spec.sparsity > 0 and spec.luts > 1:
+                raise DKMError(f"layer {spec.name!r}: dkm takes sparsity or several lookup tables, not both")
+        self.model, self.specs, self.temperature, self.iters = model, specs, float(temperature), int(iters)
+        self.mods: dict[str, _SoftCluster] = {}
+        for i, spec in enumerate(specs):
+            mod = get_module(model, spec.name)
+            w = mod.weight.detach()
+            check_samples(w.reshape(-1, spec.s), spec.k, spec.name)
+            # start from plain k-means: its codebook minus sparsity's codeword 0 (mode zero/mean) per LUT
+            sl = share_layer(w, spec, seed + i)
+            cb = torch.from_numpy(sl.codebook).reshape(spec.luts, -1, spec.s)
+            if spec.sparsity > 0 and sparse_rows(w.reshape(-1, spec.s).float(), spec)[0] is not None:
+                cb = cb[:, 1:]
+            sc = _SoftCluster(spec, cb.contiguous().clone(), self.temperature, self.iters)
+            # unsafe: skip the trial forward, which would already move the centroids (the shape is kept anyway)
+            parametrize.register_parametrization(mod, "weight", sc, unsafe=True)
+            sc.refresh(w)
+            self.mods[spec.name] = sc
+
+    def loss(self, model: nn.Module | None = None) -> torch.Tensor:
+        """Nothing to add: the clustering acts in the forward pass."""
+        return torch.zeros(())
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Refresh every layer's sparsity rows and temperature scale from the latent weights."""
+        for spec in self.specs:
+            mod = get_module(self.model, spec.name)
+            self.mods[spec.name].refresh(mod.parametrizations.weight.original)
+
+    def warm_start(self) -> dict[str, torch.Tensor]:
+        """The centroids per layer (LUTs stacked, sparsity's codeword 0 left out): where the final k-means starts."""
+        return {n: sc.centers.reshape(-1, sc.spec.s).clone() for n, sc in self.mods.items()}
+
+    def close(self) -> None:
+        """Detach: every layer's weight is its latent weight again (sharing then clusters it, hard)."""
+        for spec in self.specs:
+            mod = get_module(self.model, spec.name)
+            if parametrize.is_parametrized(mod, "weight"):
+                parametrize.remove_parametrizations(mod, "weight", leave_parametrized=False)
