@@ -1,5 +1,13 @@
-"""A Timeloop v0.4 processed ``architecture`` and its ERT (Accelergy's energy reference table) as our
-``HardwareProfile``."""
+"""A Timeloop ``architecture`` (v0.4 processed, or v0.3 spellings) and its ERT (Accelergy's energy reference
+table) as our ``HardwareProfile``.
+
+Attributes are read strictly (``keys.py``): those that size or time a level are read (``width``/``depth``,
+``datawidth``, ``block_size``, meshes, bandwidths, ``multiple_buffering``); those that only Accelergy's energy
+plug-ins or Timeloop's mapper read are accepted and ignored (energies come from the ERT); those that would
+change Timeloop's model in ways we do not model must keep their default; anything else is an error. v0.3
+spellings (``word-bits``, ``block-size``, ``memory_depth``, instance ranges on subtrees such as
+``PE[0..167]``) are read as Timeloop reads them.
+"""
 
 from __future__ import annotations
 
@@ -7,82 +15,239 @@ import re
 
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
+from energysim.interop.timeloop.keys import canonical, join, require_mapping, show, unknown
 
 _INST = re.compile(r"^(?P<name>[^\[]+)(\[(?P<lo>\d+)\.\.(?P<hi>\d+)\])?$")
 
+#: v0.3 (and other accepted) spellings -> the name read here. Timeloop itself looks these up in this order.
+ALIASES = {
+    "word-bits": "datawidth", "word_bits": "datawidth", "word_width": "datawidth",
+    "block-size": "block_size", "n_words": "block_size", "cluster-size": "cluster_size",
+    "multiple-buffering": "multiple_buffering", "min-utilization": "min_utilization",
+    "num-ports": "num_ports", "num-banks": "num_banks", "read-bandwidth": "read_bandwidth",
+    "write-bandwidth": "write_bandwidth", "shared-bandwidth": "shared_bandwidth",
+}
+#: read: they size, time or replicate a level.
+READ = {"width", "depth", "memory_width", "memory_depth", "entries", "size", "datawidth", "block_size", "meshX",
+        "meshY", "instances", "read_bandwidth", "write_bandwidth", "multiple_buffering", "global_cycle_seconds"}
+#: only Accelergy's energy/area estimation or Timeloop's mapper read these; energies come from the ERT.
+IGNORED = {"technology", "n_banks", "num_banks", "num_ports", "n_rdwr_ports", "n_rd_ports", "n_wr_ports", "type",
+           "update_fifo_depth", "latency", "version", "adder_width", "multiplier_width", "power_gated_at",
+           "allow_overbooking", "min_utilization"}
+#: they change Timeloop's model; only their default value is supported.
+DEFAULT_ONLY = {"cluster_size": (1,), "shared_bandwidth": (None, "-"), "has_power_gating": (False,),
+                "reduction_supported": (True,)}
+_COMPONENT_KEYS = ("name", "class", "attributes", "required_actions", "enabled")
+_NODE_KEYS = ("name", "attributes", "local", "subtree")
+_ERT_ACTION_KEYS = ("name", "arguments", "energy")
 
-def _flatten(node: dict, out: list[dict]) -> None:
-    for comp in node.get("local", []) or []:
-        out.append(comp)
-    for sub in node.get("subtree", []) or []:
-        _flatten(sub, out)
+
+def _range(name: str, source: str, where: str) -> tuple[str, int]:
+    m = _INST.match(str(name))
+    if not m:
+        raise EnergySimError(f"{source}: {where!r} = {show(name)} is not a component name (NAME or NAME[lo..hi])")
+    n = int(m.group("hi")) - int(m.group("lo")) + 1 if m.group("hi") else 1
+    return m.group("name"), n
 
 
-def _ert_tables(ert: dict) -> dict[str, dict[str, float]]:
+def _flatten(node: dict, out: list, source: str, path: str, inherited: dict, count: int) -> None:
+    """Components outer -> inner, each with its inherited attributes and the instances of its enclosing
+    subtrees (v0.3 writes ``PE[0..167]`` on the subtree)."""
+    node = require_mapping(node, source, path)
+    for k, v in node.items():
+        if k not in _NODE_KEYS:
+            raise unknown(source, join(path, k), v, _NODE_KEYS)
+    own = canonical(require_mapping(node.get("attributes") or {}, source, join(path, "attributes")), ALIASES, source,
+                    join(path, "attributes"))
+    attrs = {**inherited, **own}
+    _, n = _range(node.get("name", "node"), source, join(path, "name"))
+    count *= n
+    for j, comp in enumerate(node.get("local") or []):
+        out.append((comp, attrs, count, join(join(path, "local"), j)))
+    for j, sub in enumerate(node.get("subtree") or []):
+        _flatten(sub, out, source, join(join(path, "subtree"), j), attrs, count)
+
+
+def ert_tables(ert: dict, source: str = "ERT") -> dict[str, dict[str, float]]:
+    """Per component name (hierarchy and instance range stripped): action -> pJ per (block) access."""
+    ert = require_mapping(ert, source, "")
+    top = ert.get("ERT", ert)
+    path = "ERT" if "ERT" in ert else ""
+    for k, v in ert.items():
+        if k != "ERT" and "ERT" in ert:
+            raise unknown(source, k, v, ("ERT",))
+    for k, v in require_mapping(top, source, path).items():
+        if k not in ("version", "tables"):
+            raise unknown(source, join(path, k), v, ("version", "tables"))
     out = {}
-    for t in (ert.get("ERT") or ert).get("tables", []):
-        name = re.sub(r"\[\d+\.\.\d+\]$", "", str(t["name"])).split(".")[-1]
-        acts = {}
-        for a in t.get("actions", []):
+    for j, t in enumerate(top.get("tables") or []):
+        tp = join(join(path, "tables"), j)
+        for k, v in require_mapping(t, source, tp).items():
+            if k not in ("name", "actions"):
+                raise unknown(source, join(tp, k), v, ("name", "actions"))
+        name = re.sub(r"\[\d+\.\.\d+\]$", "", str(t.get("name"))).split(".")[-1]
+        acts: dict[str, float] = {}
+        for i, a in enumerate(t.get("actions") or []):
+            ap = join(join(tp, "actions"), i)
+            for k, v in require_mapping(a, source, ap).items():
+                if k not in _ERT_ACTION_KEYS:
+                    raise unknown(source, join(ap, k), v, _ERT_ACTION_KEYS)
+            try:
+                e = float(a["energy"])
+            except (KeyError, TypeError, ValueError):
+                raise EnergySimError(f"{source}: {join(ap, 'energy')!r} = {show(a.get('energy'))} is not a "
+                                     f"number") from None
             # older ERTs list one entry per argument set (repeated vs random access): price the random one,
             # which is the most expensive, as Timeloop's vector access energy does
-            acts[a["name"]] = max(acts.get(a["name"], 0.0), float(a["energy"]))
+            acts[a["name"]] = max(acts.get(a["name"], 0.0), e)
         out[name] = acts
     return out
 
 
-def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop") -> HardwareProfile:
-    """A ``HardwareProfile`` from a Timeloop v0.4 processed ``architecture`` and its ERT."""
-    arch = spec.get("architecture", spec)
-    comps: list[dict] = []
-    for top in arch.get("subtree", []):
-        _flatten(top, comps)
-    tables = _ert_tables(ert)
+def _attributes(inherited: dict, raw, source: str, where: str) -> dict:
+    """A component's attributes (its own over those inherited from enclosing subtrees), checked."""
+    attrs = {**inherited, **canonical(require_mapping(raw or {}, source, where), ALIASES, source, where)}
+    for k, v in attrs.items():
+        if k in READ or k in IGNORED:
+            continue
+        if k in DEFAULT_ONLY:
+            if v not in DEFAULT_ONLY[k]:
+                raise EnergySimError(f"{source}: {join(where, k)!r} = {show(v)} is not modelled here (supported: "
+                                     f"{' or '.join(show(d) for d in DEFAULT_ONLY[k])})")
+            continue
+        raise unknown(source, join(where, k), v, READ | IGNORED | set(DEFAULT_ONLY) | set(ALIASES))
+    return attrs
+
+
+def _num(attrs: dict, key: str, source: str, where: str, kind=int):
+    v = attrs.get(key)
+    if v is None or v == "-":
+        return None
+    try:
+        x = kind(v)
+    except (TypeError, ValueError):
+        raise EnergySimError(f"{source}: {join(where, key)!r} = {show(v)} is not a number") from None
+    if kind is int and x != float(v):
+        raise EnergySimError(f"{source}: {join(where, key)!r} = {show(v)} must be an integer")
+    return x
+
+
+def _storage_geometry(attrs: dict, source: str, where: str) -> tuple[int, int | None, int | None]:
+    """(block size in words, word bits, capacity in words) as Timeloop derives them."""
+    width = _num(attrs, "width", source, where)
+    if width is None:
+        width = _num(attrs, "memory_width", source, where)
+    word = _num(attrs, "datawidth", source, where)
+    block = _num(attrs, "block_size", source, where)
+    if block is None:
+        block = max(1, width // word) if width and word else 1
+    elif width and word and block * word != width:
+        raise EnergySimError(f"{source}: {where!r}: block size {block} x word bits {word} = {block * word} "
+                             f"disagrees with width {width}")
+    if word is None and width:
+        word = width // block
+    depth = _num(attrs, "depth", source, where)
+    if depth is None:
+        depth = _num(attrs, "memory_depth", source, where)
+    words = _num(attrs, "entries", source, where)
+    if words is None:
+        words = _num(attrs, "size", source, where)
+    if depth is not None:
+        if words is not None and words != depth * block:
+            raise EnergySimError(f"{source}: {where!r}: depth {depth} x block {block} disagrees with "
+                                 f"entries/size {words}")
+        words = depth * block
+    return block, word, words
+
+
+def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source: str = "timeloop architecture",
+                          ert_source: str = "ERT", paths: dict[str, str] | None = None) -> HardwareProfile:
+    """A ``HardwareProfile`` from a Timeloop ``architecture`` (or the whole input holding it) and its ERT.
+    ``paths`` (component name -> key path) names components in errors when the tree was built from another
+    file's layout (case.json)."""
+    spec = require_mapping(spec, source, "")
+    arch, path = (spec["architecture"], "architecture") if "architecture" in spec else (spec, "")
+    arch = require_mapping(arch, source, path)
+    for k, v in arch.items():
+        if k not in ("version", "subtree"):
+            raise unknown(source, join(path, k), v, ("version", "subtree"),
+                          why="; the v0.2 'arithmetic'/'storage' layout is not read, write a v0.3/v0.4 subtree"
+                          if k in ("arithmetic", "storage") else "")
+    comps: list = []
+    for j, top in enumerate(arch.get("subtree") or []):
+        _flatten(top, comps, source, join(join(path, "subtree"), j), {}, 1)
+    tables = ert_tables(ert, ert_source)
     levels, mac = [], None
     cycle_s = None
-    for top in arch.get("subtree", []):
-        cycle_s = (top.get("attributes") or {}).get("global_cycle_seconds", cycle_s)
-    for comp in comps:
-        m = _INST.match(str(comp["name"]))
-        lname = m.group("name")
-        n = int(m.group("hi")) - int(m.group("lo")) + 1 if m.group("hi") else 1
-        attrs = comp.get("attributes") or {}
+    for comp, inherited, count, where in comps:
+        comp = require_mapping(comp, source, where)
+        where = (paths or {}).get(str(comp.get("name")), where)
+        for k, v in comp.items():
+            if k not in _COMPONENT_KEYS:
+                raise unknown(source, join(where, k), v, _COMPONENT_KEYS)
+        if comp.get("enabled", True) is not True:
+            raise EnergySimError(f"{source}: {join(where, 'enabled')!r} = {show(comp.get('enabled'))}: disabled "
+                                 f"components are not modelled")
+        lname, n = _range(comp.get("name"), source, join(where, "name"))
+        aw = join(where, "attributes")
+        attrs = _attributes(inherited, comp.get("attributes"), source, aw)
+        cycle_s = attrs.get("global_cycle_seconds", cycle_s)
+        if "instances" in attrs:
+            given = _num(attrs, "instances", source, aw)
+            if "[" in str(comp.get("name")) and given != n:
+                raise EnergySimError(f"{source}: {join(aw, 'instances')!r} = {given} disagrees with the name "
+                                     f"range of {comp.get('name')!r} ({n})")
+            n = given
+        n *= count
         cls = str(comp.get("class", "")).lower()
         acts = tables.get(lname, {})
-        mx, my = int(attrs.get("meshX", 1)), int(attrs.get("meshY", 1))
+        mx = _num(attrs, "meshX", source, aw) or 1
+        my = _num(attrs, "meshY", source, aw) or 1
         if mx * my != n:
-            mx, my = n // my if n % my == 0 else n, my if n % my == 0 else 1
+            if n % mx == 0:
+                mx, my = mx, n // mx
+            else:
+                mx, my = n, 1
         mac_acts = [a for a in acts if a == "compute" or a.startswith("mac")]
         if mac_acts or ("mac" in cls and "dummy" not in cls):
+            if not mac_acts:
+                raise EnergySimError(f"{ert_source}: no ERT table with a 'compute' action for {lname!r}")
             # older ERTs name the action mac_random / mac_reused; Timeloop prices a compute as the random one
-            e = acts.get("compute", acts.get("mac_random", max((acts[a] for a in mac_acts), default=0.0)))
+            e = acts.get("compute", acts.get("mac_random", max(acts[a] for a in mac_acts)))
             mac = {"name": lname, "energy_pj": e, "instances": n, "mesh_x": mx, "mesh_y": my}
             continue
         if "dummy" in cls:
             levels.append({"name": lname, "class": "dummy", "instances": n, "mesh_x": mx, "mesh_y": my})
             continue
-        width = attrs.get("width")
-        datawidth = attrs.get("datawidth", attrs.get("word_bits", width))
-        block = max(1, int(width) // int(datawidth)) if width and datawidth else int(attrs.get("block_size", 1))
-        depth = attrs.get("depth")
-        if depth is None and attrs.get("size") not in (None, "-"):
-            depth = int(attrs["size"]) // block  # 'size' is in words; depth counts rows of ``block`` words
+        if lname not in tables:
+            raise EnergySimError(f"{ert_source}: no ERT table for storage level {lname!r} (tables: "
+                                 f"{sorted(tables)})")
+        for a in ("read", "write"):
+            if a not in acts:
+                raise EnergySimError(f"{ert_source}: the ERT table of {lname!r} has no {a!r} action "
+                                     f"(it has {sorted(acts)})")
+        block, word, words = _storage_geometry(attrs, source, aw)
         kind = "dram" if "dram" in cls else ("regfile" if "rf" in cls or "regfile" in cls else "sram")
         lv = {
             "name": lname, "class": kind, "instances": n, "mesh_x": mx, "mesh_y": my, "block_size": block,
-            "depth": None if (depth is None or kind == "dram") else int(depth) * block,
-            "word_bits": int(datawidth) if datawidth else None,
-            "read_pj": acts.get("read", 0.0), "write_pj": acts.get("write", 0.0),
-            "update_pj": acts.get("update", acts.get("write", 0.0)), "leak_pj": acts.get("leak", 0.0),
-            "multiple_buffering": float(attrs.get("multiple_buffering", 1) or 1),
+            "depth": None if (words is None or kind == "dram") else int(words),
+            "word_bits": word,
+            "read_pj": acts["read"], "write_pj": acts["write"],
+            # v0.3 ERTs have no update action: Timeloop prices an update as a write there
+            "update_pj": acts.get("update", acts["write"]), "leak_pj": acts.get("leak", 0.0),
+            "multiple_buffering": float(_num(attrs, "multiple_buffering", source, aw, float) or 1),
         }
-        for a, k in (("read_bandwidth", "read_bandwidth"), ("write_bandwidth", "write_bandwidth")):
-            if attrs.get(a) not in (None, "-"):
-                lv[k] = float(attrs[a])
+        for k in ("read_bandwidth", "write_bandwidth"):
+            v = _num(attrs, k, source, aw, float)
+            if v is not None:
+                lv[k] = v
         levels.append(lv)
     if mac is None:
-        raise EnergySimError("timeloop architecture: no compute (MAC) component found")
-    clock = 1.0 / float(cycle_s) if cycle_s else 1e9
+        raise EnergySimError(f"{source}: no compute (MAC) component found")
+    try:
+        clock = 1.0 / float(cycle_s) if cycle_s else 1e9
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise EnergySimError(f"{source}: global_cycle_seconds = {show(cycle_s)} is not a positive number") from None
     return HardwareProfile.from_dict(
         {"name": name, "clock_hz": clock, "word_bits": 8, "levels": levels, "mac": mac},
         source=f"timeloop architecture {name!r}",

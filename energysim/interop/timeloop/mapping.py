@@ -1,4 +1,4 @@
-"""A Timeloop v0.4 ``mapping`` (targets with ``temporal`` / ``spatial`` / ``bypass`` / ``datatype`` directives,
+"""A Timeloop (v0.3/v0.4) ``mapping`` (targets with ``temporal`` / ``spatial`` / ``bypass`` / ``datatype`` directives,
 permutations written inner-first) as our ``Mapping`` (loop orders written outer -> inner)."""
 
 from __future__ import annotations
@@ -7,34 +7,64 @@ import re
 
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
+from energysim.interop.timeloop.keys import join, require_mapping, show, unknown
 from energysim.model.mapping import Mapping
 from energysim.model.problem import Problem
 
 
-def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: HardwareProfile) -> Mapping:
-    """A Timeloop v0.4 ``mapping`` list (targets with ``temporal``/``spatial``/``bypass``/``datatype``
-    entries; permutations inner-first; spatial ``split`` = number of leading permutation dims on X)."""
+_ENTRY_KEYS = ("target", "type", "factors", "permutation", "keep", "bypass", "split")
+
+
+def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: HardwareProfile,
+                          source: str = "timeloop mapping", path: str = "mapping") -> Mapping:
+    """A Timeloop (v0.3/v0.4) ``mapping`` list (targets with ``temporal``/``spatial``/``bypass``/``datatype``
+    entries; permutations inner-first; spatial ``split`` = number of leading permutation dims on X).
+    ``source`` and ``path`` name the file and key path in error messages."""
     if isinstance(entries, dict) and "mapping" in entries:
+        for key, v in entries.items():
+            if key != "mapping":
+                raise unknown(source, key, v, ("mapping",))
         entries = entries["mapping"]
     if not isinstance(entries, list):
-        raise EnergySimError("timeloop mapping: expected a list of directives")
+        raise EnergySimError(f"{source}: {path!r} must be a list of directives, got {show(entries)}")
     names = profile.level_names
     acc: dict[str, dict] = {n: {"level": n} for n in names}
+    seen: set[tuple[str, str]] = set()
     for k, e in enumerate(entries):
+        where = join(path, k)
+        e = require_mapping(e, source, where)
+        for key, v in e.items():
+            if key not in _ENTRY_KEYS:
+                raise unknown(source, join(where, key), v, _ENTRY_KEYS)
         t = e.get("target")
         if t not in acc:
-            raise EnergySimError(f"timeloop mapping entry {k}: target {t!r} is not a level of the profile {names}")
+            raise EnergySimError(f"{source}: {join(where, 'target')!r} = {show(t)} is not a level of the "
+                                 f"architecture {names}")
         kind = e.get("type")
+        group = "keep" if kind in ("bypass", "datatype") else str(kind)
+        if (t, group) in seen:
+            raise EnergySimError(f"{source}: {where!r}: a second {kind!r} directive for target {t!r}")
+        seen.add((t, group))
+        if kind != "spatial" and "split" in e:
+            raise EnergySimError(f"{source}: {join(where, 'split')!r}: only spatial directives have a split")
         a = acc[t]
         if kind in ("bypass", "datatype"):
             keep = list(e.get("keep") or [])
             byp = set(e.get("bypass") or [])
+            names_ds = problem.data_space_names
+            bad = [d for d in [*keep, *byp] if d not in names_ds]
+            if bad or set(keep) & byp:
+                raise EnergySimError(f"{source}: {where!r}: " + (f"unknown data space(s) {bad}; the problem has "
+                                     f"{names_ds}" if bad else f"{sorted(set(keep) & byp)} both kept and bypassed"))
             if "keep" not in e:
                 keep = [d for d in problem.data_space_names if d not in byp]
             a["keep"] = keep
             continue
-        perm = _parse_perm(e.get("permutation", ""), problem.dims)
-        factors = _parse_factors(e.get("factors", ""), problem.dims, f"timeloop mapping entry {k} ({t})")
+        if kind not in ("temporal", "spatial"):
+            raise EnergySimError(f"{source}: {join(where, 'type')!r} = {show(kind)}: expected temporal, spatial, "
+                                 f"bypass or datatype")
+        perm = _parse_perm(e.get("permutation", ""), problem.dims, source, join(where, "permutation"))
+        factors = _parse_factors(e.get("factors", ""), problem.dims, f"{source}: {join(where, 'factors')!r}")
         order = perm + [d for d in problem.dims if d not in perm]  # inner-first
         if kind == "temporal":
             a["temporal"] = {d: f for d, f in factors.items() if f != 1}
@@ -45,37 +75,57 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
             ys = {d: factors.get(d, 1) for d in order[split:] if factors.get(d, 1) != 1}
             a["spatial_x"], a["spatial_y"] = xs, ys
             a["spatial_permutation"] = [d for d in reversed(order) if factors.get(d, 1) != 1]
-        else:
-            raise EnergySimError(f"timeloop mapping entry {k} ({t}): unknown type {kind!r}")
-    return Mapping.from_dict({"levels": [acc[n] for n in names]}, source="timeloop mapping")
+    return Mapping.from_dict({"levels": [acc[n] for n in names]}, source=source)
 
 
-def _parse_perm(p, dims) -> list[str]:
+def _parse_perm(p, dims, source: str, where: str) -> list[str]:
     if isinstance(p, list):
-        return [str(x) for x in p]
-    p = str(p).strip()
-    if not p:
-        return []
-    if re.search(r"[\s,]", p):
-        return [x for x in re.split(r"[\s,]+", p) if x]
-    if all(len(d) == 1 for d in dims):
-        return list(p)
-    out, rest = [], p  # multi-letter dimension names: greedy longest match
-    while rest:
-        m = max((d for d in dims if rest.startswith(d)), key=len, default=None)
-        if m is None:
-            raise EnergySimError(f"timeloop permutation {p!r}: cannot split into dimensions {list(dims)}")
-        out.append(m)
-        rest = rest[len(m):]
+        out = [str(x) for x in p]
+    else:
+        p = str(p).strip()
+        if not p:
+            return []
+        if re.search(r"[\s,]", p):
+            out = [x for x in re.split(r"[\s,]+", p) if x]
+        elif all(len(d) == 1 for d in dims):
+            out = list(p)
+        else:
+            out, rest = [], p  # multi-letter dimension names: greedy longest match
+            while rest:
+                m = max((d for d in dims if rest.startswith(d)), key=len, default=None)
+                if m is None:
+                    raise EnergySimError(f"{source}: {where!r} = {p!r} does not split into dimensions {list(dims)}")
+                out.append(m)
+                rest = rest[len(m):]
+    bad = [d for d in out if d not in dims]
+    if bad or len(set(out)) != len(out):
+        raise EnergySimError(f"{source}: {where!r} = {show(p)}: "
+                             + (f"unknown dimension(s) {bad}" if bad else "a dimension appears twice")
+                             + f"; the problem's dimensions are {list(dims)}")
     return out
 
 
 def _parse_factors(f, dims, where) -> dict[str, int]:
     if isinstance(f, dict):
-        return {str(k): int(v) for k, v in f.items()}
-    out = {}
-    for d, v in re.findall(r"([A-Za-z_][A-Za-z_]*?)\s*=?\s*(\d+)", str(f)):
+        items = [(str(k), v) for k, v in f.items()]
+    else:
+        items = []
+        for tok in re.split(r"[\s,]+", str(f).strip()):
+            if not tok:
+                continue
+            m = re.fullmatch(r"([A-Za-z_][A-Za-z_]*?)\s*=?\s*(\d+)", tok)
+            if not m:
+                raise EnergySimError(f"{where} = {show(f)}: cannot read {tok!r} (expected DIM=N or DIMN)")
+            items.append((m.group(1), m.group(2)))
+    out: dict[str, int] = {}
+    for d, v in items:
         if d not in dims:
-            raise EnergySimError(f"{where}: factor for unknown dimension {d!r}")
-        out[d] = int(v)
+            raise EnergySimError(f"{where} = {show(f)}: factor for unknown dimension {d!r}; the problem's "
+                                 f"dimensions are {list(dims)}")
+        if d in out:
+            raise EnergySimError(f"{where} = {show(f)}: two factors for dimension {d!r}")
+        try:
+            out[d] = int(v)
+        except (TypeError, ValueError):
+            raise EnergySimError(f"{where} = {show(f)}: factor of {d} = {show(v)} is not an integer") from None
     return out
