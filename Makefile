@@ -13,6 +13,8 @@ $(PY):
 $(STAMP): pyproject.toml setup.py | $(PY)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[dev,onnx,dask]"
+	# numba kernels (k-means, regularizers, mapping search) compiled once here, not on the first command
+	$(PY) -m dkm.warm
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
 
 docs: $(STAMP)
-	.venv/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
 
 clean:
 	rm -rf .venv out site

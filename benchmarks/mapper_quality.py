@@ -62,7 +62,7 @@ def run(name, problem, profile, exhaustive_opts):
     tx = time.perf_counter() - t
     ratio = s.value / x.value
     print(f"{name:<44} {profile.name:<34.34} {ratio:>7.4f} {ts:>9.3f} {tx:>10.2f} {x.evaluated:>11,} "
-          f"{s.evaluated:>9,}", flush=True)
+          f"{s.evaluated:>9,} {s.value:>16,.1f}", flush=True)
     return ratio, ts, tx
 
 
@@ -71,7 +71,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="Timeloop cases and CONV5 only")
     a = ap.parse_args()
     print(f"{'layer':<44} {'profile':<34} {'ratio':>7} {'search s':>9} {'exhaust s':>10} {'exh. cand.':>11} "
-          f"{'srch cand':>9}")
+          f"{'srch cand':>9} {'search value':>16}")
     rows = []
     full = MapperOptions(exhaustive=True, all_permutations=True)
     for case in sorted(glob.glob(f"{CASES}/*")):

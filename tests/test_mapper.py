@@ -17,7 +17,7 @@ from energysim.model.counts import evaluate
 from energysim.mapping.templates import map_problem
 from energysim.analysis.estimate import estimate_layer
 from energysim.mapping.search import MapperOptions, Space, parse_dataflow, search
-from energysim.mapping.search.batch import BatchEvaluator
+from energysim.mapping.search.batch import BatchEvaluator, score
 from energysim.mapping.search.tiling import Tiler
 from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.problem import Problem
@@ -348,3 +348,103 @@ def test_exhaustive_tilings_in_blocks_are_the_same_rows(monkeypatch):
     want = search(problem, profile, "ws", options=opts, cache=False).value
     monkeypatch.setattr(driver_mod, "_EXHAUSTIVE_BLOCK", 37)
     assert search(problem, profile, "ws", options=opts, cache=False).value == want
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the compiled kernels (numba) compute what the numpy code computes, bit for bit
+# ---------------------------------------------------------------------------------------------------------
+def _with_kernels(enabled):
+    from energysim.mapping.search import accel
+
+    accel.set_enabled(enabled)
+    accel.begin()
+
+
+@pytest.fixture
+def kernels():
+    from energysim.mapping.search import accel
+
+    if not accel.available():
+        pytest.skip("numba is not installed")
+    yield
+    accel.set_enabled(None)
+
+
+@pytest.mark.parametrize("profile", ["eyeriss-65nm", "simple-45nm", "tpu-like"])
+@pytest.mark.parametrize("shape", ["conv", "strided", "depthwise", "linear", "dilated"])
+def test_kernel_scores_and_tilings_equal_numpy(kernels, profile, shape):
+    prof = load_profile(profile)
+    problem = Problem.from_layer(SHAPES[shape])
+    rng = np.random.default_rng(3)
+    for constraint in (None, "rs", "ws"):
+        space = Space(problem, prof, constraint)
+        for sp in space.spatial_options()[:3]:
+            _with_kernels(False)
+            F = Tiler(space, sp).tilings()
+            _with_kernels(True)
+            assert np.array_equal(Tiler(space, sp).tilings(), F)
+            F = np.concatenate([F, _random_tilings(space, sp, rng, 20)])
+            ev = BatchEvaluator(space)
+            opts = space.perm_options(sp)
+            for objective in ("energy", "cycles", "edp"):
+                for perms in itertools.islice(itertools.product(*opts), 6):
+                    perms = list(perms)
+                    _with_kernels(False)
+                    want = np.empty(len(F))
+                    best_np = ev.best(sp, perms, F, ev.scoring(sp, F), objective, scores=want)
+                    _with_kernels(True)
+                    prep = ev.scoring(sp, F)
+                    got = np.empty(len(F))
+                    assert ev.best(sp, perms, F, prep, objective, scores=got) == best_np
+                    assert np.array_equal(got, want)  # inf where invalid, equal floats elsewhere
+                    assert ev.best(sp, perms, F, prep, objective) == best_np  # the early-stopping visit
+                    assert (prep["lb"] <= want).all()  # a lower bound under every loop order
+
+
+def test_distinct_offsets_match_enumeration(kernels):
+    from energysim.mapping.search import kernels as K
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        S = int(rng.integers(1, 5))
+        fs = rng.integers(1, 9, size=S).astype(np.int64)
+        ss = rng.integers(1, 30, size=S).astype(np.int64)
+        vals = np.zeros(1, dtype=np.int64)
+        for f, s in zip(fs, ss):
+            vals = (vals[:, None] + np.arange(f)[None, :] * s).reshape(-1)
+        assert K.distinct_offsets(fs, ss, S) == len(np.unique(vals))
+
+
+@pytest.mark.parametrize("profile", ["eyeriss-65nm", "tpu-like"])
+def test_search_with_and_without_kernels(kernels, profile):
+    prof = load_profile(profile)
+    for shape in ("conv", "1x1", "grouped"):
+        problem = Problem.from_layer(SHAPES[shape])
+        for dataflow, objective in ((None, "energy"), ("ws", "edp"), (None, "cycles")):
+            from energysim.mapping.search import accel
+
+            accel.set_enabled(False)
+            a = search(problem, prof, dataflow, objective, cache=False)
+            accel.set_enabled(True)
+            b = search(problem, prof, dataflow, objective, cache=False)
+            assert (a.value, a.mapping) == (b.value, b.mapping)
+
+
+@pytest.mark.parametrize("profile", ["eyeriss-65nm", "simple-45nm", "tpu-like"])
+@pytest.mark.parametrize("shape", ["conv", "strided", "depthwise", "linear", "1x1"])
+def test_spatial_bound_is_below_every_candidate(profile, shape):
+    # the search skips a spatial unrolling whose bound is no better than the best found: the bound must be at
+    # most the value of every tiling under every loop order (exact: results unchanged)
+    prof = load_profile(profile)
+    problem = Problem.from_layer(SHAPES[shape])
+    rng = np.random.default_rng(5)
+    for constraint in (None, "ws", "os"):
+        space = Space(problem, prof, constraint)
+        ev = BatchEvaluator(space)
+        for sp in space.spatial_options()[:4]:
+            F = np.concatenate([Tiler(space, sp).tilings(), _random_tilings(space, sp, rng, 30)])
+            for objective in ("energy", "cycles", "edp"):
+                bound = ev.sp_bound(sp, objective)
+                for perms in itertools.islice(itertools.product(*space.perm_options(sp)), 8):
+                    v = score(ev.evaluate_batch(sp, list(perms), F), objective)
+                    assert bound <= v.min(), (sp, perms, objective)

@@ -25,6 +25,7 @@ import energysim.workload.ops as ops
 from energysim.errors import EnergySimError
 from energysim.workload.einsum import MatmulShape, attention_shapes, einsum_shape, matmul_shape
 from energysim.workload.layer import Layer
+from energysim.workload.meta_shapes import MetaShapeProp
 from energysim.workload.network import Network
 from energysim.workload.shapes import _pair, _spatial
 
@@ -84,19 +85,29 @@ class _Tracer:
                 f"module {type(self.module).__name__} cannot be traced with torch.fx "
                 f"(data-dependent control flow?): {first}"
             ) from None
+        if self.input_dtype is not None and not self.input_dtype.is_floating_point:
+            # token ids: zeros are valid indices into any embedding table
+            make = lambda device: torch.zeros(self.input_shape, dtype=self.input_dtype, device=device)  # noqa: E731
+        else:
+            make = lambda device: torch.empty(self.input_shape, device=device)  # noqa: E731
+        captured = io.StringIO()  # ShapeProp prints the inner traceback itself; keep it off the user's screen
+        try:
+            with contextlib.redirect_stderr(captured):
+                MetaShapeProp(gm).propagate(make("meta"))
+            return gm
+        except Exception:
+            # a forward that makes tensors on the CPU (torch.arange(n) without a device, ...) cannot mix them
+            # with meta tensors: fake tensors can (slower: they import torch._dynamo), and they also report
+            # shape errors
+            pass
         from torch._subclasses.fake_tensor import FakeTensorMode
 
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         param = next(self.module.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
-        captured = io.StringIO()  # ShapeProp prints the inner traceback itself; keep it off the user's screen
+        captured = io.StringIO()
         try:
-            if self.input_dtype is not None and not self.input_dtype.is_floating_point:
-                # token ids: zeros are valid indices into any embedding table
-                real = torch.zeros(self.input_shape, dtype=self.input_dtype, device=device)
-            else:
-                real = torch.empty(self.input_shape, device=device)
-            x = fake.from_tensor(real)
+            x = fake.from_tensor(make(device))
             with contextlib.redirect_stderr(captured):
                 ShapeProp(gm, fake_mode=fake).propagate(x)
         except Exception as exc:

@@ -1,6 +1,8 @@
 """Build a workload graph (``Network``) from a ``torch.nn.Module`` with torch.fx and shape propagation.
 
-Shapes are propagated on fake tensors, so no arithmetic runs and the module's weights are never touched.
+Shapes are propagated on meta tensors (each module call sees meta copies of its parameters), so no arithmetic
+runs and the module's weights are never touched; a forward that creates CPU tensors of its own falls back to
+fake tensors.
 Ops that move no data (flatten, view, dropout, identity) and BatchNorm that follows a conv/linear (folded
 into it at inference) are recorded in the producing layer's ``fused`` list instead of becoming nodes.
 The torch.fx tracer itself lives in ``energysim.workload.fx`` and is imported on the first call (torch is slow

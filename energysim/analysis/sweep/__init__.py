@@ -24,9 +24,9 @@ Designs run in a local process pool (``workers``) or on a Dask distributed sched
 ``distributed.Client``, or ``"local"`` for a LocalCluster); results are identical either way.
 """
 
-from energysim.analysis.sweep.design import Design, make_grid, make_profile, parse_pe
+from energysim.analysis.sweep.design import Design, check_grid, make_grid, make_profile, parse_pe
 from energysim.analysis.sweep.pareto import PARETO_COLUMNS, pareto_front, plot_pareto, within_budget, write_outputs
 from energysim.analysis.sweep.run import OBJECTIVES, evaluate_design, network_cost, run_sweep
 
-__all__ = ["Design", "OBJECTIVES", "PARETO_COLUMNS", "evaluate_design", "make_grid", "make_profile", "network_cost",
+__all__ = ["Design", "OBJECTIVES", "check_grid", "PARETO_COLUMNS", "evaluate_design", "make_grid", "make_profile", "network_cost",
            "parse_pe", "pareto_front", "plot_pareto", "run_sweep", "within_budget", "write_outputs"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from energysim.arch import HardwareProfile
@@ -51,11 +52,16 @@ def parse_pe(text: str) -> tuple[int, int]:
     return r, c
 
 
-def _num(text: str, what: str, kind=float):
+def _num(text: str, what: str, kind=float, lo=None, lo_open=False):
     try:
         v = kind(text)
     except ValueError:
-        raise EnergySimError(f"sweep: --{what} value {text!r} is not a number") from None
+        raise EnergySimError(f"sweep: --{what} value {text!r} is not {'an integer' if kind is int else 'a number'}"
+                             ) from None
+    if not math.isfinite(v):
+        raise EnergySimError(f"sweep: --{what} value {text!r} is not a finite number")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise EnergySimError(f"sweep: --{what} value {text!r} must be {'>' if lo_open else '>='} {lo}")
     return v
 
 
@@ -63,10 +69,18 @@ def make_grid(pe: str | None = None, glb_kb: str | None = None, rf_words: str | 
               bits: str | None = None) -> list[Design]:
     """The cartesian product of the comma-separated values (axes left out keep the base value)."""
     pes = [parse_pe(t) for t in _split(pe, "pe")] if pe is not None else [None]
-    glbs = [_num(t, "glb-kb") for t in _split(glb_kb, "glb-kb")] if glb_kb is not None else [None]
-    rfs = [_num(t, "rf-words", int) for t in _split(rf_words, "rf-words")] if rf_words is not None else [None]
-    bs = [_num(t, "bits", int) for t in _split(bits, "bits")] if bits is not None else [None]
+    glbs = [_num(t, "glb-kb", lo=0, lo_open=True) for t in _split(glb_kb, "glb-kb")] if glb_kb is not None else [None]
+    rfs = [_num(t, "rf-words", int, lo=1) for t in _split(rf_words, "rf-words")] if rf_words is not None else [None]
+    bs = [_num(t, "bits", int, lo=1) for t in _split(bits, "bits")] if bits is not None else [None]
     return [Design(*v) for v in itertools.product(pes, glbs, rfs, bs)]
+
+
+def check_grid(base: HardwareProfile, designs: list[Design]) -> None:
+    """Every design's profile can be made from ``base`` (cheap, before any mapping): else ``EnergySimError``
+    naming the design and what is wrong with its value. (A valid design that a layer does not fit is a result,
+    not an error: it is kept in the table as ``unmappable``.)"""
+    for d in designs:
+        make_profile(base, d)
 
 
 def make_profile(base: HardwareProfile, design: Design) -> HardwareProfile:

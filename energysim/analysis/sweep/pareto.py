@@ -34,37 +34,47 @@ def within_budget(df: pd.DataFrame, max_energy=None, max_cycles=None, max_area_m
     return ok[m].copy()
 
 
-def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, path: str | Path, title: str = "",
-                energy_label: str = "\u00b5J") -> Path:
-    """Energy vs cycles (colour = area) with the Pareto front marked; PNG at 200 dpi."""
-    import matplotlib
+def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, path: str | Path | None = None, title: str = "",
+                energy_label: str = "\u00b5J", ax=None):
+    """Energy vs cycles and energy vs area (colour = the third), the Pareto front circled; two panels on ``ax``
+    (a pair of Axes; a new figure when ``None``). Returns the Figure; writes a PNG only when given ``path``."""
+    if ax is None:
+        if path is not None:  # only written: no pyplot, no display, no open figure left behind
+            from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+            fig = Figure(figsize=(10, 4.2), layout="constrained")
+        else:
+            import matplotlib.pyplot as plt
 
+            fig = plt.figure(figsize=(10, 4.2), layout="constrained")
+        axes = fig.subplots(1, 2)
+    else:
+        axes = list(ax)
+        if len(axes) != 2:
+            raise ValueError(f"plot_pareto draws two panels: ax must be two Axes, got {len(axes)}")
+        fig = axes[0].figure
     ok = df[df["status"] == "ok"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
-    for ax, (xcol, xlabel) in zip(axes, (("cycles", "latency (cycles)"), ("area_mm2", "area (mm$^2$)"))):
-        sc = ax.scatter(ok[xcol], ok["energy"] / 1e6, c=ok["area_mm2"] if xcol == "cycles" else ok["cycles"],
-                        cmap="viridis", s=18, alpha=0.8, linewidths=0)
-        ax.scatter(front[xcol], front["energy"] / 1e6, facecolors="none", edgecolors="crimson", s=60,
-                   linewidths=1.2, label="Pareto (energy, cycles, area)")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"energy ({energy_label})")
+    for ax_, (xcol, xlabel) in zip(axes, (("cycles", "latency (cycles)"), ("area_mm2", "area (mm$^2$)"))):
+        sc = ax_.scatter(ok[xcol], ok["energy"] / 1e6, c=ok["area_mm2"] if xcol == "cycles" else ok["cycles"],
+                         cmap="viridis", s=18, alpha=0.8, linewidths=0)
+        ax_.scatter(front[xcol], front["energy"] / 1e6, facecolors="none", edgecolors="crimson", s=60,
+                    linewidths=1.2, label="Pareto (energy, cycles, area)")
+        ax_.set_xlabel(xlabel)
+        ax_.set_ylabel(f"energy ({energy_label})")
         xs = ok[xcol].to_numpy(dtype=float)
         if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 20:
-            ax.set_xscale("log")
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4)) if ax.get_xscale() == "linear" else None
-        ax.grid(alpha=0.3, which="both")
-        cb = fig.colorbar(sc, ax=ax)
+            ax_.set_xscale("log")
+        if ax_.get_xscale() == "linear":
+            ax_.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax_.grid(alpha=0.3, which="both")
+        cb = fig.colorbar(sc, ax=ax_)
         cb.set_label("area (mm$^2$)" if xcol == "cycles" else "cycles")
-        ax.legend(loc="upper right", fontsize=8)
+        ax_.legend(loc="upper right", fontsize=8)
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    fig.savefig(path, dpi=200)
-    plt.close(fig)
-    return path
+    if path is not None:
+        fig.savefig(Path(path), dpi=200)
+    return fig
 
 
 def write_outputs(out: str | Path, df: pd.DataFrame, front: pd.DataFrame, budget: pd.DataFrame,

@@ -4,6 +4,7 @@ pool or on Dask (results identical either way)."""
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import time
 from typing import Callable
@@ -14,7 +15,10 @@ from energysim.analysis.sweep.design import Design, make_profile
 from energysim.arch import HardwareProfile, load_profile
 from energysim.arch.area import area_mm2
 from energysim.errors import EnergySimError
-from energysim.mapping.search import search
+from energysim.mapping.dataflow import DATAFLOW_NAMES, TEMPLATE_DATAFLOWS
+from energysim.mapping.search import accel, search
+from energysim.mapping.templates import map_problem
+from energysim.model.counts import evaluate
 from energysim.model.layer_energy import LayerEnergy
 from energysim.model.problem import Problem
 from energysim.model.streaming import applied_in_place, in_place_energy, streaming_energy
@@ -23,8 +27,10 @@ OBJECTIVES = ("energy", "cycles", "edp")
 
 
 def network_cost(network, profile: HardwareProfile, objective: str = "energy",
-                 dataflow: str = "search") -> dict:
-    """Energy (in the profile's unit), cycles and per-layer facts of ``network`` on ``profile``, every MAC layer mapped by search."""
+                 dataflow: str = "search", skip_unsupported: bool = False) -> dict:
+    """Energy (in the profile's unit), cycles and per-layer facts of ``network`` on ``profile``, every MAC layer
+    mapped by search (``objective``), or by a dataflow template (rs, ws, os, nlr: the objective plays no part).
+    ``skip_unsupported`` leaves out layers of kind ``unsupported`` instead of raising."""
     energy, cycles, macs = 0.0, 0, 0
     for layer in network:
         producer = applied_in_place(network, layer)
@@ -32,10 +38,15 @@ def network_cost(network, profile: HardwareProfile, objective: str = "energy",
             le = in_place_energy(layer, producer)
         elif layer.has_macs:
             problem = Problem.from_layer(layer)
-            r = search(problem, profile, dataflow, objective)
-            le = LayerEnergy.from_stats(layer.name, layer.kind, r.stats, profile, layer.data_space_labels)
-            macs += r.stats.macs
+            if dataflow in TEMPLATE_DATAFLOWS:
+                stats = evaluate(problem, profile, map_problem(problem, profile, dataflow), name=layer.name)
+            else:
+                stats = search(problem, profile, dataflow, objective).stats
+            le = LayerEnergy.from_stats(layer.name, layer.kind, stats, profile, layer.data_space_labels)
+            macs += stats.macs
         elif layer.kind == "unsupported":
+            if skip_unsupported:
+                continue
             raise EnergySimError(f"layer {layer.name!r} is an unsupported op ({layer.op})")
         else:
             le = streaming_energy(layer, profile)
@@ -44,7 +55,8 @@ def network_cost(network, profile: HardwareProfile, objective: str = "energy",
     return {"energy": energy, "cycles": cycles, "macs": macs}
 
 
-def evaluate_design(index: int, design: Design, network, base: dict, objective: str, dataflow: str) -> dict:
+def evaluate_design(index: int, design: Design, network, base: dict, objective: str, dataflow: str,
+                    skip_unsupported: bool = False) -> dict:
     """One row of the sweep table (never raises for a bad design: the error goes in the row)."""
     t0 = time.perf_counter()
     row = {"design": index, "label": design.label(),
@@ -56,7 +68,7 @@ def evaluate_design(index: int, design: Design, network, base: dict, objective: 
         prof = make_profile(HardwareProfile.model_validate(base), design)
         row["pes"] = prof.mac.instances
         row["area_mm2"] = area_mm2(prof)
-        cost = network_cost(network, prof, objective, dataflow)
+        cost = network_cost(network, prof, objective, dataflow, skip_unsupported)
         row["energy"] = cost["energy"]
         row["cycles"] = cost["cycles"]
         row["edp"] = cost["energy"] * cost["cycles"]
@@ -71,13 +83,28 @@ def evaluate_design(index: int, design: Design, network, base: dict, objective: 
 _STATE: dict = {}
 
 
-def _init_worker(network, base, objective, dataflow):
-    _STATE.update(network=network, base=base, objective=objective, dataflow=dataflow)
+def _init_worker(network, base, objective, dataflow, skip_unsupported=False):
+    # Ctrl-C reaches the whole process group: the parent stops the sweep and reports it in one line, the workers
+    # ignore it (else each prints a KeyboardInterrupt traceback)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STATE.update(network=network, base=base, objective=objective, dataflow=dataflow,
+                  skip_unsupported=skip_unsupported)
 
 
 def _run_in_worker(index: int, design: Design) -> dict:
     s = _STATE
-    return evaluate_design(index, design, s["network"], s["base"], s["objective"], s["dataflow"])
+    return evaluate_design(index, design, s["network"], s["base"], s["objective"], s["dataflow"],
+                           s["skip_unsupported"])
+
+
+def _stop(ex) -> None:
+    """Cancel the queued designs of a process pool and end its workers at once."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join(timeout=10)
 
 
 def _dask_client(dask, workers: int):
@@ -95,24 +122,32 @@ def _dask_client(dask, workers: int):
         return client, lambda: (client.close(), cluster.close())
     try:
         client = Client(dask, timeout="5s")
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:  # ValueError: not an address at all
         raise EnergySimError(f"cannot reach Dask scheduler {dask!r}: {exc}") from None
     return client, client.close
 
 
 def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objective: str = "energy",
               dataflow: str = "search", workers: int = 1, dask=None,
-              progress: Callable[[int, int, dict], None] | None = None) -> pd.DataFrame:
-    """Evaluate every design; a DataFrame with one row per design, in grid order."""
+              progress: Callable[[int, int, dict], None] | None = None,
+              skip_unsupported: bool = False) -> pd.DataFrame:
+    """Evaluate every design; a DataFrame with one row per design, in grid order. ``dataflow``: a mapping search
+    (search, rs-search, ws-search, os-search) or a template (rs, ws, os, nlr); ``skip_unsupported`` as in
+    ``network_cost``."""
     if objective not in OBJECTIVES:
         raise EnergySimError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
-    if not (dataflow == "search" or dataflow in ("rs-search", "ws-search", "os-search")):
-        raise EnergySimError(f"sweep dataflow {dataflow!r}: choose search, rs-search, ws-search or os-search")
+    if dataflow not in DATAFLOW_NAMES:
+        raise EnergySimError(f"sweep dataflow {dataflow!r}: choose one of {list(DATAFLOW_NAMES)}")
     if not designs:
         raise EnergySimError("sweep: the design grid is empty")
     base_prof = load_profile(base)
     base_d = base_prof.model_dump(by_alias=True, exclude_none=True)
     n = len(designs)
+    if dataflow not in TEMPLATE_DATAFLOWS and dask is None:
+        # many searches ahead: the mapper's compiled kernels are loaded once here, and the pool's workers
+        # (forked below) inherit them instead of each paying the load; they also share the mapper's memos of
+        # what depends on the shapes and the PE array alone (spatial unrollings, divisor tables)
+        accel.prefer()
     rows: list[dict] = []
 
     def done(r):
@@ -126,8 +161,8 @@ def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objec
             from distributed import as_completed
 
             net_f = client.scatter(network, broadcast=True)
-            futs = [client.submit(evaluate_design, i, d, net_f, base_d, objective, dataflow, pure=False)
-                    for i, d in enumerate(designs)]
+            futs = [client.submit(evaluate_design, i, d, net_f, base_d, objective, dataflow, skip_unsupported,
+                                  pure=False) for i, d in enumerate(designs)]
             for f in as_completed(futs):
                 done(f.result())
         finally:
@@ -137,12 +172,17 @@ def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objec
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn") if sys.platform == "darwin" else mp.get_context()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(network, base_d, objective, dataflow)) as ex:
+        ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(network, base_d, objective, dataflow, skip_unsupported))
+        try:
             futs = [ex.submit(_run_in_worker, i, d) for i, d in enumerate(designs)]
             for f in cf_done(futs):
                 done(f.result())
+        except BaseException:
+            _stop(ex)  # Ctrl-C or a failure: end now, not after the designs already handed to workers
+            raise
+        ex.shutdown()
     else:
         for i, d in enumerate(designs):
-            done(evaluate_design(i, d, network, base_d, objective, dataflow))
+            done(evaluate_design(i, d, network, base_d, objective, dataflow, skip_unsupported))
     return pd.DataFrame(sorted(rows, key=lambda r: r["design"]))

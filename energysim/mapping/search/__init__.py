@@ -19,10 +19,17 @@ The search runs over a *structured mapspace*:
   exhaustive benchmark and test use it on small problems.) The innermost temporal level's order has no
   effect on any count and is not searched.
 
-Candidates are evaluated in vectorized numpy batches (``BatchEvaluator.evaluate_batch``: the engine's formulas
-re-written over arrays of tilings; one batch per spatial unrolling and loop-order choice; what does not
-depend on the loop order is computed once per spatial unrolling by ``BatchEvaluator.prepare``; loop-order choices
-that give the same nest -- they differ only in dimensions without loops at a level -- are evaluated once).
+Candidates are evaluated in batches, one per spatial unrolling (what does not depend on the loop order prepared
+once per batch; loop-order choices that give the same nest -- they differ only in dimensions without loops at a
+level -- are evaluated once), by the engine's formulas re-written over arrays of tilings: ``BatchEvaluator.
+evaluate_batch`` in numpy (the reference), or the compiled kernels of ``kernels`` (numba; the same values bit
+for bit, see ``accel`` for when they are used). Three exact shortcuts never change a result (they skip only
+what cannot beat the best value found so far, ties included): a spatial unrolling whose bound over every tiling
+(``BatchEvaluator.sp_bound``) is no better is not tiled; a batch whose rows' bounds under every loop order
+(``kernels.lower_bounds``) are no better is not scored; and a batch is scored in ascending order of those
+bounds, stopping at the first row whose bound exceeds the best value of that loop order. What depends only on the
+remaining bounds (divisor tables, level grids) and the spatial unrollings of equal spaces are memoized per
+process. ``search_all`` maps the distinct shapes of many layers, in a process pool if asked.
 
 The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
 spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept
@@ -46,14 +53,16 @@ Objectives: ``energy`` (in the profile's unit: accesses + leakage + MACs + NoC h
 ``estimate`` reports it), ``cycles`` (ties broken by energy), ``edp`` (energy x cycles).
 
 Modules: ``options`` (``MapperOptions``, ``MapperResult``), ``arrays`` (numpy helpers), ``space`` (the mapspace),
-``tiling`` (the tiling enumeration), ``batch`` (the vectorized evaluation), ``cache`` (``SearchCache``) and
-``driver`` (``search``).
+``tiling`` (the tiling enumeration), ``batch`` (the vectorized evaluation and bounds), ``kernels`` (the compiled
+kernels), ``accel`` (numpy or kernels), ``cache`` (``SearchCache``), ``driver`` (``search``), ``parallel``
+(``search_all``) and ``warm`` (compiling the kernels ahead of time).
 """
 
 from energysim.mapping.search.cache import SearchCache, clear_cache
 from energysim.mapping.search.driver import search, search_mapping
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
+from energysim.mapping.search.parallel import search_all
 from energysim.mapping.search.space import Space
 
 __all__ = ["CONSTRAINTS", "OBJECTIVES", "MapperOptions", "MapperResult", "SearchCache", "Space", "clear_cache",
-           "parse_dataflow", "search", "search_mapping"]
+           "parse_dataflow", "search", "search_all", "search_mapping"]

@@ -5,13 +5,30 @@ and loop order, with what does not depend on the loop order prepared once per ba
 from __future__ import annotations
 
 import bisect
+import math
 from math import prod
 
 import numpy as np
 
 from energysim.errors import EnergySimError
-from energysim.model.pricing import access_energy, hop_energy, leakage, mac_energy
+from energysim.mapping.search import accel
 from energysim.mapping.search.space import Space
+from energysim.model.pricing import access_energy, hop_energy, leakage, mac_energy
+
+OBJECTIVE_CODES = {"energy": 0, "cycles": 1, "edp": 2}
+
+
+def score(res: dict, objective: str) -> np.ndarray:
+    """The objective per candidate of ``evaluate_batch`` results (inf where invalid); cycles ties go to the
+    lower energy."""
+    e = res["energy"] + res["network"]
+    if objective == "energy":
+        v = e
+    elif objective == "cycles":
+        v = res["cycles"] + e * 1e-30
+    else:
+        v = e * res["cycles"]
+    return np.where(res["valid"], v, np.inf)
 
 
 class BatchEvaluator:
@@ -20,6 +37,170 @@ class BatchEvaluator:
     def __init__(self, space: Space):
         self.space = space
         self._distinct_cache: dict = {}
+        self._slots: dict = {}
+        for k, ds in enumerate(space.ds):
+            if not space.kept_idx_all[k]:
+                raise EnergySimError(f"data space {ds.name} is kept at no level")
+
+    # ---- scoring: the compiled kernels when numba is there, else evaluate_batch -----------------------------
+    def scoring(self, sp: dict, F: np.ndarray) -> dict:
+        """What ``best`` needs of one batch, prepared once for every loop order."""
+        kern = accel.kernels()
+        if kern is None:
+            prep = self.prepare(sp, F)
+            prep["kernel"] = None
+            return prep
+        space = self.space
+        a = space.kernel_arrays()
+        n, L, K = F.shape[0], space.L, len(space.ds)
+        spf = space.spatial_factor_array(sp)
+        F = np.ascontiguousarray(F)
+        ext, tiles, rext, valid, distinct = kern.prepare_rows(
+            F, a["tpos"], spf, a["nrank"], a["nterm"], a["tdim"], a["tcoef"], a["ngroup"], a["gmask"], a["gcap"],
+            *self._rank_slot_arrays(sp))
+        inst = [int(prod(int(spf[l].prod()) for l in range(i))) for i in range(L + 1)]
+        partition = np.zeros((L, K), dtype=np.int64)
+        for k, ds in enumerate(space.ds):
+            if ds.read_write:
+                for i in space.kept_idx_all[k]:
+                    above = spf[:i].prod(axis=0) if i > 0 else np.ones(space.D, dtype=np.int64)
+                    partition[i, k] = int(space.tile_sizes(k, (space.bounds // above)[None, :])[0])
+        prep = {"kernel": kern, "n": n, "F": F, "spf": spf, "ext": ext, "tiles": tiles, "rext": rext,
+                "valid": valid, "distinct": distinct, "partition": partition,
+                "inst": np.array(inst, dtype=np.int64), "per_mac": space.macs // inst[L],
+                "mac_e": float(mac_energy(space.profile, space.macs)), "present": (F > 1).any(axis=0)}
+        return prep
+
+    def bound(self, prep: dict, objective: str) -> float:
+        """The lowest value any row of the batch can reach under any loop order (``kernels.lower_bounds``);
+        -inf on the numpy path (no bound). Also orders the rows for ``best``'s early stop."""
+        kern = prep["kernel"]
+        if kern is None:
+            return -np.inf
+        if prep.get("objective") != objective:
+            a = self.space.kernel_arrays()
+            lb = kern.lower_bounds(prep["F"], prep["tiles"], prep["rext"], prep["ext"], prep["valid"],
+                                   prep["distinct"], prep["partition"], prep["spf"], prep["inst"], prep["per_mac"],
+                                   a["tlev"], a["rel"], a["slide_r"], a["slide_c"], a["kept"], a["nkept"], a["rw"],
+                                   a["block"], a["rpj"], a["wpj"], a["upj"], a["hop"], a["rbw"], a["wbw"], a["leak"],
+                                   prep["mac_e"], OBJECTIVE_CODES[objective])
+            prep.update(objective=objective, lb=lb, visit=np.argsort(lb, kind="stable"))
+        lb = prep["lb"]
+        return float(lb[prep["visit"][0]]) if len(lb) else np.inf
+
+    def best(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray, prep: dict, objective: str,
+             scores: np.ndarray | None = None, slots: tuple | None = None) -> tuple[float, int]:
+        """(lowest objective value, its first row) of the batch under loop order ``perms``; inf when no row is
+        valid. ``scores``, when given, receives every row's value; ``slots``: ``slot_order(perms, prep)``."""
+        kern = prep["kernel"]
+        if kern is None:
+            v = score(self.evaluate_batch(sp, perms, F, prep), objective)
+            if scores is not None:
+                scores[:] = v
+            k = int(np.argmin(v))
+            return float(v[k]), k
+        a = self.space.kernel_arrays()
+        slot_t, slot_d, slot_lev, prefix = self._slot_arrays_of(slots or self.slot_order(perms, prep))
+        out = scores if scores is not None else np.empty(0)
+        self.bound(prep, objective)
+        v, k = kern.score_order(prep["F"], prep["ext"], prep["tiles"], prep["rext"], prep["valid"], prep["distinct"],
+                                prep["partition"], prep["spf"], prep["inst"], prep["per_mac"], slot_t, slot_d, slot_lev,
+                                prefix, a["rel"], a["slide_r"], a["slide_c"], a["kept"], a["nkept"], a["rw"],
+                                a["block"], a["rpj"], a["wpj"], a["upj"], a["hop"], a["rbw"], a["wbw"], a["leak"],
+                                prep["mac_e"], OBJECTIVE_CODES[objective], prep["visit"], prep["lb"], out)
+        return float(v), int(k)
+
+    def sp_bound(self, sp: dict, objective: str) -> float:
+        """A lower bound of the objective of every tiling and loop order under spatial unrolling ``sp``,
+        before any tiling is enumerated: what does not depend on them is exact (MAC energy; the innermost
+        keeping level of each data space serves every MAC: per_mac x distinct children reads), and every other
+        access count is at least its share of the whole tensor (each word is read from and written into every
+        level keeping it at least once; per-instance counts are equal, so one instance moves at least
+        ceil(words / instances)). Distinct children counts are at least the largest spatial factor of each rank.
+        Summed in the order of ``evaluate_batch``, so the float result is a bound of the float values too."""
+        space = self.space
+        L, K = space.L, len(space.ds)
+        spf = space.spatial_factor_array(sp)
+        inst = [int(prod(int(spf[l].prod()) for l in range(i))) for i in range(L + 1)]
+        per_mac = space.macs // inst[L]
+        table = self._rank_slots(sp)
+        dist = {jk: const * prod(max(f for _, f, _ in rank) for rank in multi) for jk, (const, multi) in table.items()}
+        whole = [int(space.tile_sizes(k, space.bounds[None, :])[0]) for k in range(K)]
+        levels = space.profile.levels
+        e_ik, h_ik, rd, wr = {}, {}, [0] * L, [0] * L
+        for k, ds in enumerate(space.ds):
+            kept = space.kept_idx_all[k]
+            for pos, i in enumerate(kept):
+                c = kept[pos + 1] if pos + 1 < len(kept) else L
+                share = -(-whole[k] // inst[i])
+                if c == L:
+                    mult = prod(dist[(j, k)] for j in range(i, c))
+                    from_children = per_mac * mult
+                else:
+                    from_children = share
+                if ds.read_write:
+                    above = spf[:i].prod(axis=0) if i > 0 else np.ones(space.D, dtype=np.int64)
+                    partition = int(space.tile_sizes(k, (space.bounds // above)[None, :])[0])
+                    updates, reads = from_children, from_children - partition
+                    fills = 0 if pos == 0 else share - partition
+                else:
+                    reads, updates, fills = from_children, 0, 0 if pos == 0 else share
+                lv = levels[i]
+                e_ik[(i, k)] = access_energy(lv, reads, fills, updates) * inst[i]
+                if lv.network_hop_pj:
+                    h_ik[(i, k)] = hop_energy(lv, float(reads * inst[i] + updates * inst[i]))
+                rd[i] += reads
+                wr[i] += fills + updates
+        cycles, network = float(per_mac), 0.0
+        for i, lv in enumerate(levels):
+            for k in range(K):
+                if (i, k) in h_ik:
+                    network = network + h_ik[(i, k)]
+            if lv.read_bandwidth:
+                cycles = max(cycles, math.ceil(rd[i] / lv.read_bandwidth))
+            if lv.write_bandwidth:
+                cycles = max(cycles, math.ceil(wr[i] / lv.write_bandwidth))
+        total = 0.0
+        for i, lv in enumerate(levels):
+            le = 0.0
+            for k in range(K):
+                if (i, k) in e_ik:
+                    le = le + e_ik[(i, k)]
+            if lv.leak_pj:
+                le = le + lv.leak_pj * cycles * inst[i]
+            total = total + le
+        en = total + float(mac_energy(space.profile, space.macs)) + network
+        return {"energy": en, "cycles": cycles + en * 1e-30, "edp": en * cycles}[objective]
+
+    def _rank_slot_arrays(self, sp: dict) -> tuple:
+        """``_rank_slots`` as arrays for ``kernels.prepare_rows``."""
+        space = self.space
+        L, K = space.L, len(space.ds)
+        table = self._rank_slots(sp)
+        MR = max(1, max(len(m) for _, m in table.values()))
+        S = max(1, max((len(r) for _, m in table.values() for r in m), default=1))
+        dconst = np.ones((L, K), dtype=np.int64)
+        nmr = np.zeros((L, K), dtype=np.int64)
+        mr_n = np.zeros((L, K, MR), dtype=np.int64)
+        mr_d, mr_f, mr_m = (np.zeros((L, K, MR, S), dtype=np.int64) for _ in range(3))
+        for (j, k), (const, multi) in table.items():
+            dconst[j, k] = const
+            nmr[j, k] = len(multi)
+            for q, rank in enumerate(multi):
+                mr_n[j, k, q] = len(rank)
+                for g, (d, f, mc) in enumerate(rank):
+                    mr_d[j, k, q, g], mr_f[j, k, q, g], mr_m[j, k, q, g] = d, f, mc
+        return dconst, nmr, mr_n, mr_d, mr_f, mr_m
+
+    def _slot_arrays_of(self, slots: tuple) -> tuple:
+        """The slots of ``slot_order`` as arrays (t, dim, level), and per level the number of slots above it."""
+        if slots not in self._slots:
+            arr = np.array(slots, dtype=np.int64).reshape(-1, 3)
+            levs = [l for l, _, _ in slots]
+            prefix = np.array([bisect.bisect_left(levs, i) for i in range(self.space.L + 1)], dtype=np.int64)
+            self._slots[slots] = (np.ascontiguousarray(arr[:, 1]), np.ascontiguousarray(arr[:, 2]),
+                                  np.ascontiguousarray(arr[:, 0]), prefix)
+        return self._slots[slots]
 
     def prepare(self, sp: dict, F: np.ndarray) -> dict:
         """What does not depend on loop orders: extents, validity, tile sizes, multicast/reduction factors."""
@@ -43,40 +224,7 @@ class BatchEvaluator:
         AS = np.ones((L, n, D), dtype=np.int64)
         for l in range(L - 1, -1, -1):
             AS[l] = (ext[l + 1] if l + 1 <= L else 1) * spf[l][None, :]
-        # spatial slots per level (Mapping.loops order) and distinct children per (level, data space)
-        distinct: dict[tuple[int, int], np.ndarray] = {}
-        for j in range(L):
-            x, y = sp.get(j, ({}, {}))
-            x = {d: f for d, f in x.items() if f > 1}
-            y = {d: f for d, f in y.items() if f > 1}
-            slots = []
-            for d in list(x) + [d for d in y if d not in x]:
-                for fac in (x, y):
-                    if fac.get(d, 1) > 1:
-                        slots.append((space.di[d], fac[d]))
-            for k in range(len(space.ds)):
-                # a dimension indexes at most one rank and the children form a full grid, so the rank
-                # offsets vary independently: distinct tiles = product over ranks of distinct offsets per
-                # rank. A rank moved by one spatial slot has as many offsets as the slot's factor; only a
-                # rank moved by several slots (e.g. P and R of Inputs) needs counting, per row's steps.
-                const, out = 1, None
-                for terms in space.terms[k]:
-                    coef = dict(terms)
-                    mine = [g for g, (d, _) in enumerate(slots) if d in coef]
-                    if len(mine) == 1:
-                        const *= slots[mine[0]][1]
-                    elif len(mine) > 1:
-                        steps = np.empty((n, len(mine)), dtype=np.int64)
-                        for col, g in enumerate(mine):
-                            d = slots[g][0]
-                            later = prod(ff for dd, ff in slots[g + 1:] if dd == d)
-                            steps[:, col] = ext[j + 1][:, d] * (later * coef[d])
-                        factors = tuple(slots[g][1] for g in mine)
-                        uniq, inv = np.unique(steps, axis=0, return_inverse=True)
-                        vals = np.array([self._distinct(factors, tuple(int(v) for v in row)) for row in uniq],
-                                        dtype=np.int64)[inv.reshape(-1)]
-                        out = vals if out is None else out * vals
-                distinct[(j, k)] = np.full(n, const, dtype=np.int64) if out is None else out * const
+        distinct = self._distinct_children(sp, n, lambda j, d: ext[j][:, d])
         tiles = {}
         rext = {}
         for i in range(L):
@@ -105,6 +253,55 @@ class BatchEvaluator:
                 "mult": mult, "partition": partition,
                 "tiles": tiles, "rext": rext, "per_mac": space.macs // inst[L],
                 "present": (F > 1).any(axis=0)}  # [T, D]: temporal slots with a factor > 1 somewhere
+
+    def _rank_slots(self, sp: dict) -> dict[tuple[int, int], tuple[int, list]]:
+        """Per (level j, data space k): the product of the spatial factors that move a rank alone, and for each
+        rank moved by several spatial slots of level j (e.g. P and R of Inputs) their ``(dim, factor,
+        stride multiplier)``: a dimension indexes at most one rank and the children form a full grid, so the
+        rank offsets vary independently and the distinct tiles are the product over ranks of the distinct
+        offsets per rank; a rank moved by one slot has as many offsets as the slot's factor."""
+        space = self.space
+        out: dict[tuple[int, int], tuple[int, list]] = {}
+        for j in range(space.L):
+            x, y = sp.get(j, ({}, {}))
+            x = {d: f for d, f in x.items() if f > 1}
+            y = {d: f for d, f in y.items() if f > 1}
+            slots = []  # spatial slots of level j in Mapping.loops order
+            for d in list(x) + [d for d in y if d not in x]:
+                for fac in (x, y):
+                    if fac.get(d, 1) > 1:
+                        slots.append((space.di[d], fac[d]))
+            for k in range(len(space.ds)):
+                const, multi = 1, []
+                for terms in space.terms[k]:
+                    coef = dict(terms)
+                    mine = [g for g, (d, _) in enumerate(slots) if d in coef]
+                    if len(mine) == 1:
+                        const *= slots[mine[0]][1]
+                    elif len(mine) > 1:
+                        multi.append([(slots[g][0], slots[g][1],
+                                       prod(ff for dd, ff in slots[g + 1:] if dd == slots[g][0]) * coef[slots[g][0]])
+                                      for g in mine])
+                out[(j, k)] = (const, multi)
+        return out
+
+    def _distinct_children(self, sp: dict, n: int, ext_of) -> dict[tuple[int, int], np.ndarray]:
+        """Distinct children per (level j, data space k) [n] (see ``_rank_slots``; ``ext_of(j, d)``: the
+        extents [n] of dimension d at level j); a rank moved by several slots is counted per row's strides."""
+        distinct: dict[tuple[int, int], np.ndarray] = {}
+        for (j, k), (const, multi) in self._rank_slots(sp).items():
+            out = None
+            for rank in multi:
+                steps = np.empty((n, len(rank)), dtype=np.int64)
+                for col, (d, _, mc) in enumerate(rank):
+                    steps[:, col] = ext_of(j + 1, d) * mc
+                factors = tuple(f for _, f, _ in rank)
+                uniq, inv = np.unique(steps, axis=0, return_inverse=True)
+                vals = np.array([self._distinct(factors, tuple(int(v) for v in row)) for row in uniq],
+                                dtype=np.int64)[inv.reshape(-1)]
+                out = vals if out is None else out * vals
+            distinct[(j, k)] = np.full(n, const, dtype=np.int64) if out is None else out * const
+        return distinct
 
     def evaluate_batch(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray,
                        prep: dict | None = None) -> dict[str, np.ndarray]:

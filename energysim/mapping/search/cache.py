@@ -23,7 +23,9 @@ class SearchCache:
         dataflow constraint, the objective and every option."""
         shape = {"dims": problem.dims, "bounds": problem.bounds,
                  "ds": [(d.name, d.ranks, d.read_write) for d in problem.data_spaces]}
-        return json.dumps([shape, profile.model_dump(mode="json"), constraint, objective, options.__dict__],
+        # the profile as pydantic's own JSON (fields in schema order): several times faster than model_dump +
+        # json.dumps, which mattered when a sweep asks for thousands of keys
+        return json.dumps([shape, profile.model_dump_json(), constraint, objective, options.__dict__],
                           sort_keys=True, default=str)
 
     def get(self, key: str) -> MapperResult | None:

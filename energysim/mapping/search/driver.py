@@ -8,11 +8,11 @@ import itertools
 import math
 import time
 
-import numpy as np
 
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
-from energysim.mapping.search.batch import BatchEvaluator
+from energysim.mapping.search import accel
+from energysim.mapping.search.batch import BatchEvaluator, score
 from energysim.mapping.search.cache import DEFAULT_CACHE, SearchCache
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
 from energysim.mapping.search.space import Space
@@ -25,17 +25,6 @@ from energysim.model.mapping import Mapping
 from energysim.model.problem import Problem
 
 _EXHAUSTIVE_BLOCK = 400_000  # tilings per evaluated block in exhaustive mode (bounds memory to a few GB)
-
-
-def _score(res: dict, objective: str) -> np.ndarray:
-    e = res["energy"] + res["network"]
-    if objective == "energy":
-        v = e
-    elif objective == "cycles":
-        v = res["cycles"] + e * 1e-30  # ties broken by energy
-    else:
-        v = e * res["cycles"]
-    return np.where(res["valid"], v, np.inf)
 
 
 def _cache_of(cache) -> SearchCache | None:
@@ -66,6 +55,19 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
         if hit is not None:
             return hit
     t0 = time.perf_counter()
+    started = accel.begin()
+    try:
+        result = _search(problem, profile, dataflow, objective, options, verify)
+    finally:
+        accel.end(started)
+    result.seconds = time.perf_counter() - t0
+    if key is not None:
+        store.put(key, result)
+    return result
+
+
+def _search(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
+            options: MapperOptions, verify: bool) -> MapperResult:
     if dataflow is None and options.spatial is not None:
         spaces = [Space(problem, profile, None, options)]
     elif dataflow is None:
@@ -82,7 +84,7 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
                 spaces.append(sp_)
     else:
         spaces = [Space(problem, profile, dataflow, options)]
-    best = (math.inf, None)  # (value, (space, sp, perms, F row, its batch results))
+    best = (math.inf, None)  # (value, (space, its evaluator, sp, perms, F row))
     evaluated = 0
     seen_sp = set()
     runs = []  # (space, its evaluator, spatial unrolling)
@@ -97,43 +99,45 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
         if sig in seen_sp:
             continue
         seen_sp.add(sig)
+        if ev.sp_bound(sp, objective) >= best[0]:
+            # no tiling under this unrolling can reach the best value found so far: skip its enumeration
+            continue
         # exhaustive: the tilings in blocks (all of them at once would not fit in memory on large layers)
         blocks = Tiler(space, sp).blocks(_EXHAUSTIVE_BLOCK if options.exhaustive else None)
         opts = space.perm_options(sp)
         for F in blocks:
             if len(F) == 0:
                 continue
-            prep = ev.prepare(sp, F)
+            prep = ev.scoring(sp, F)
+            if ev.bound(prep, objective) >= best[0]:
+                # no row reaches the best value found so far under any loop order: nothing here can replace it
+                continue
 
             # the results of a batch depend on the loop orders only through the slot order (orders differing
             # only in dimensions without loops at that level are the same nest): each is evaluated once
-            # (value, row, that row's results: what _verify checks against the engine should it be the best)
-            memo: dict[tuple, tuple[float, int, dict]] = {}
+            memo: dict[tuple, tuple[float, int]] = {}  # slot order -> (value, first row with it)
 
             def run(perms):
                 nonlocal evaluated
                 key = ev.slot_order(perms, prep)
                 if key not in memo:
-                    res = ev.evaluate_batch(sp, perms, F, prep)
+                    memo[key] = ev.best(sp, perms, F, prep, objective, slots=key)
                     evaluated += len(F)
-                    v = _score(res, objective)
-                    k = int(np.argmin(v))
-                    memo[key] = (float(v[k]), k, _row(res, k))
                 return memo[key]
 
             if options.exhaustive or options.all_permutations:
                 for perms in itertools.product(*opts):
-                    v, k, row = run(list(perms))
+                    v, k = run(list(perms))
                     if v < best[0]:
-                        best = (v, (space, sp, list(perms), F[k], row))
+                        best = (v, (space, ev, sp, list(perms), F[k]))
             else:
                 # coordinate descent over loop orders, starting from the best uniform choice
                 cur, cur_v = None, math.inf
                 for u in range(max(len(o) for o in opts)):
                     perms = [o[min(u, len(o) - 1)] for o in opts]
-                    v, k, row = run(perms)
+                    v, k = run(perms)
                     if v < cur_v:
-                        cur, cur_v, cur_k, cur_row = perms, v, k, row
+                        cur, cur_v, cur_k = perms, v, k
                 if cur is None:
                     continue
                 for _ in range(options.max_passes):
@@ -146,20 +150,23 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
                                 continue
                             trial = list(cur)
                             trial[t] = choice
-                            v, k, row = run(trial)
+                            v, k = run(trial)
                             if v < cur_v:
-                                cur, cur_v, cur_k, cur_row, improved = trial, v, k, row, True
+                                cur, cur_v, cur_k, improved = trial, v, k, True
                     if not improved:
                         break
                 if cur_v < best[0]:
-                    best = (cur_v, (space, sp, cur, F[cur_k], cur_row))
+                    best = (cur_v, (space, ev, sp, cur, F[cur_k]))
     result = None
     if best[1] is not None:
-        space, sp, perms, Frow, row = best[1]
+        space, ev, sp, perms, Frow = best[1]
         m = space.to_mapping(sp, perms, Frow)
         stats = evaluate(problem, profile, m)
         if verify:
-            _verify(row, stats)
+            # the numpy evaluation of the chosen candidate must give the value it was chosen by (the compiled
+            # kernels compute the same numbers) and the engine's counts
+            res = ev.evaluate_batch(sp, perms, Frow[None])
+            _verify(_row(res, 0), stats, float(score(res, objective)[0]), best[0])
         result = _result(m, stats, profile, objective, evaluated, "search")
     if options.include_template:
         try:
@@ -174,9 +181,6 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
         raise EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}"
                              + (f" under dataflow {dataflow}" if dataflow else ""))
     result.evaluated = evaluated + (1 if options.include_template else 0)
-    result.seconds = time.perf_counter() - t0
-    if key is not None:
-        store.put(key, result)
     return result
 
 
@@ -196,10 +200,12 @@ def _row(res: dict, k: int) -> dict:
             "cycles": int(res["cycles"][k]), "energy": float(res["energy"][k])}
 
 
-def _verify(row: dict, stats: LayerStats) -> None:
-    """The vectorized counts of the chosen candidate (the very numbers its batch scored it by) must equal
-    the engine's exactly."""
+def _verify(row: dict, stats: LayerStats, value: float, chosen_by: float) -> None:
+    """The vectorized counts of the chosen candidate must equal the engine's exactly, and its value the one
+    the search chose it by."""
     diffs = []
+    if not math.isclose(value, chosen_by, rel_tol=1e-12, abs_tol=1e-12):
+        diffs.append(f"value: numpy {value} vs the value it was chosen by {chosen_by}")
     for r in stats.rows:
         key = (r["level"], r["dataspace"])
         got = row["counts"].get(key, (0, 0, 0))

@@ -18,6 +18,9 @@ from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.problem import Problem
 
 
+_SPATIAL_MEMO: dict[tuple, list[dict]] = {}
+
+
 class Space:
     """The structured mapspace of one problem on one profile under an optional dataflow constraint."""
 
@@ -83,6 +86,12 @@ class Space:
             self.fit_groups.append([([k for k in self.kept_idx[i] if self.ds[k].name in g], cap)
                                     for g, cap in lv.capacity_groups(names) if cap is not None] if names else [])
         self.macs = problem.macs
+        # what tile sizes and capacity tests depend on, as hashable keys (for memos shared between spaces)
+        self.terms_key = tuple(tuple(tuple(r) for r in t) for t in self.terms)
+
+    def fit_key(self, level: int) -> tuple:
+        """What ``fits(level, ...)`` depends on besides the extents: its capacity groups."""
+        return tuple((tuple(g), cap) for g, cap in self.fit_groups[level])
 
     def _slots(self, t) -> list:
         """Spatial slots (level, axis, cap, allowed dims) for template ``t`` (None = every dimension)."""
@@ -105,6 +114,19 @@ class Space:
         return self._spatial_options(self.spatial_slots)
 
     def _spatial_options(self, slots, limit: int | None = None) -> list[dict]:
+        # the options depend only on the bounds, the slots and the options' knobs (the keep variants of a free
+        # search share their slots): computed once per process for each (treat the dicts as read-only)
+        key = (tuple(self.dims), tuple(int(b) for b in self.bounds), tuple((l, a, c, tuple(al)) for l, a, c, al in slots),
+               self.opt.max_spatial_dims, self.opt.exhaustive, limit or self.opt.spatial_candidates)
+        hit = _SPATIAL_MEMO.get(key)
+        if hit is None:
+            hit = self._enumerate_spatial(slots, limit)
+            if len(_SPATIAL_MEMO) >= 512:
+                _SPATIAL_MEMO.pop(next(iter(_SPATIAL_MEMO)))
+            _SPATIAL_MEMO[key] = hit
+        return list(hit)
+
+    def _enumerate_spatial(self, slots, limit: int | None = None) -> list[dict]:
         out: list[tuple[int, int, dict]] = []
         maxd = self.opt.max_spatial_dims
 
@@ -219,6 +241,62 @@ class Space:
                     opts.append(o)
             out.append(opts)
         return out
+
+    # ---- the space as flat arrays (for the compiled kernels) ----------------------------------------------
+    def kernel_arrays(self) -> dict:
+        """The space's structure as integer/float arrays (what ``kernels`` reads instead of Python lists)."""
+        if getattr(self, "_karrays", None) is None:
+            L, D, K = self.L, self.D, len(self.ds)
+            R = max(1, max(len(t) for t in self.terms))
+            MT = max(1, max((len(r) for t in self.terms for r in t), default=1))
+            nterm = np.zeros((K, R), dtype=np.int64)
+            tdim = np.zeros((K, R, MT), dtype=np.int64)
+            tcoef = np.zeros((K, R, MT), dtype=np.int64)
+            for k, ranks in enumerate(self.terms):
+                for r, terms in enumerate(ranks):
+                    nterm[k, r] = len(terms)
+                    for q, (d, c) in enumerate(terms):
+                        tdim[k, r, q], tcoef[k, r, q] = d, c
+            G = max(1, max(len(g) for g in self.fit_groups))
+            ngroup = np.array([len(g) for g in self.fit_groups], dtype=np.int64)
+            gmask = np.zeros((L, G, K), dtype=np.bool_)
+            gcap = np.zeros((L, G), dtype=np.int64)
+            for i, groups in enumerate(self.fit_groups):
+                for g, (ks, cap) in enumerate(groups):
+                    gmask[i, g, ks] = True
+                    gcap[i, g] = cap
+            slide_r = np.full((K, D), -1, dtype=np.int64)
+            slide_c = np.zeros((K, D), dtype=np.int64)
+            for k, terms in enumerate(self.slide_terms):
+                for d, r, c in terms:
+                    slide_r[k, d], slide_c[k, d] = r, c
+            dim_rank = np.full((K, D), -1, dtype=np.int64)  # the rank of data space k that dimension d moves
+            dim_coef = np.zeros((K, D), dtype=np.int64)
+            for k, ranks in enumerate(self.terms):
+                for r, terms in enumerate(ranks):
+                    for d, c in terms:
+                        dim_rank[k, d], dim_coef[k, d] = r, c
+            kept = np.full((K, L + 1), -1, dtype=np.int64)
+            for k, levels in enumerate(self.kept_idx_all):
+                kept[k, :len(levels)] = levels
+            lv = self.profile.levels
+            self._karrays = dict(
+                tpos=np.array([self.tpos.get(i, -1) for i in range(L)], dtype=np.int64),
+                tlev=np.array(self.temporal_levels, dtype=np.int64),
+                nrank=np.array([len(t) for t in self.terms], dtype=np.int64), nterm=nterm, tdim=tdim, tcoef=tcoef,
+                ngroup=ngroup, gmask=gmask, gcap=gcap, rel=np.array(self.rel, dtype=np.bool_).reshape(K, D),
+                slide_r=slide_r, slide_c=slide_c, kept=kept, dim_rank=dim_rank, dim_coef=dim_coef,
+                nkept=np.array([len(x) for x in self.kept_idx_all], dtype=np.int64),
+                rw=np.array([ds.read_write for ds in self.ds], dtype=np.bool_),
+                block=np.array([l.block_size for l in lv], dtype=np.int64),
+                rpj=np.array([l.read_pj for l in lv], dtype=np.float64),
+                wpj=np.array([l.write_pj for l in lv], dtype=np.float64),
+                upj=np.array([l.update_pj for l in lv], dtype=np.float64),
+                hop=np.array([l.network_hop_pj or 0.0 for l in lv], dtype=np.float64),
+                rbw=np.array([l.read_bandwidth or 0.0 for l in lv], dtype=np.float64),
+                wbw=np.array([l.write_bandwidth or 0.0 for l in lv], dtype=np.float64),
+                leak=np.array([l.leak_pj or 0.0 for l in lv], dtype=np.float64))
+        return self._karrays
 
     # ---- to a Mapping ----------------------------------------------------------------------------------
     def to_mapping(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray) -> Mapping:

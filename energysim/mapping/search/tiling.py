@@ -4,11 +4,63 @@ the innermost out, pruned as ``MapperOptions`` asks (see the package docstring).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from math import prod
+
 import numpy as np
 
 from energysim.mapping.search.arrays import (best_first, diverse_best_first, divisors, product_grid, round_robin,
                                              smallest_prime, unique_small)
+from energysim.mapping.search import accel
 from energysim.mapping.search.space import Space
+
+
+class _RemTables:
+    """What a tiling enumeration needs of the remaining bounds alone (shared by every ``Tiler`` with the same
+    remainders: the keep variants and dataflow spaces of one problem, the designs of a sweep)."""
+
+    def __init__(self, rem: tuple[int, ...]):
+        self.divs = divs = [np.array(divisors(r), dtype=np.int64) for r in rem]
+        self.n_grid = prod(len(dv) for dv in divs)
+        self.div_index = [np.zeros(r + 1, dtype=np.int64) for r in rem]
+        for d, dv in enumerate(divs):
+            self.div_index[d][dv] = np.arange(len(dv))
+        self.radix = np.cumprod([1] + [len(dv) for dv in divs[:0:-1]])[::-1]
+        self.div_table = [dv[:, None] % dv[None, :] == 0 for dv in divs]
+        self._lgrids: dict[tuple, np.ndarray] = {}
+        self.filtered: dict[tuple, np.ndarray] = {}  # capacity-filtered level grids (``Tiler.level_grid``)
+        self.kernel = None  # padded tables for ``kernels.step_pairs`` (built on first use)
+
+    def lgrid(self, relevant: tuple[bool, ...]) -> np.ndarray:
+        """The rows of one divisor per dimension with 1 where ``relevant`` is False, in product order."""
+        if relevant not in self._lgrids:
+            self._lgrids[relevant] = product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(self.divs)])
+        return self._lgrids[relevant]
+
+    def kernel_tables(self) -> tuple:
+        if self.kernel is None:
+            D = len(self.divs)
+            width = max(len(t) for t in self.div_index)
+            div_index = np.zeros((D, width), dtype=np.int64)
+            for d, tab in enumerate(self.div_index):
+                div_index[d, :len(tab)] = tab
+            nd = max(len(dv) for dv in self.divs)
+            div_table = np.zeros((D, nd, nd), dtype=np.bool_)
+            for d, tab in enumerate(self.div_table):
+                div_table[d, :tab.shape[0], :tab.shape[1]] = tab
+            self.kernel = (div_index, np.asarray(self.radix, dtype=np.int64), _spf_table(width - 1), div_table)
+        return self.kernel
+
+
+@lru_cache(maxsize=256)
+def _rem_tables(rem: tuple[int, ...]) -> _RemTables:
+    return _RemTables(rem)
+
+
+@lru_cache(maxsize=64)
+def _spf_table(top: int) -> np.ndarray:
+    """Smallest prime factor of 0..top (0 for 0 and 1)."""
+    return np.array([0, 0] + [smallest_prime(v) for v in range(2, top + 1)], dtype=np.int64)
 
 
 class Tiler:
@@ -20,21 +72,25 @@ class Tiler:
         self.rem = rem = space.bounds // S.prod(axis=0)
         # spatial factors at levels >= l, per temporal level
         self.sp_below = np.array([S[l:].prod(axis=0) for l in range(space.L)], dtype=np.int64)
-        self.divs = divs = [np.array(divisors(int(r)), dtype=np.int64) for r in rem]
-        self.grid = product_grid(divs)
+        tab = _rem_tables(tuple(int(r) for r in rem))
+        self.tables = tab
+        self.divs = tab.divs
         # a row of remainders (one divisor of rem per dimension) as one integer: its row number in ``grid``
         # (a cheap stand-in for np.unique(..., axis=0), which sorts structured rows)
-        self.div_index = [np.zeros(int(r) + 1, dtype=np.int64) for r in rem]
-        for d, dv in enumerate(divs):
-            self.div_index[d][dv] = np.arange(len(dv))
-        self.radix = np.cumprod([1] + [len(dv) for dv in divs[:0:-1]])[::-1]
-        self.div_table = [dv[:, None] % dv[None, :] == 0 for dv in divs]  # [a, b]: divisor b divides divisor a
+        self.div_index = tab.div_index
+        self.radix = tab.radix
+        self.div_table = tab.div_table  # [a, b]: divisor b divides divisor a
+        self.n_grid = tab.n_grid
         self.prune = not space.opt.exhaustive
         # levels where even the largest tile (every remaining factor inside it) fits need no capacity test
         self.roomy = [not space.fit_groups[l] or bool(space.fits(l, (self.sp_below[l] * rem)[None, :])[0])
                       for l in range(space.L)]
-        self.lgrids: dict[tuple, np.ndarray] = {}  # per set of dimensions a level takes loops over
         self.level_grids: dict[int, tuple] = {}
+
+    @property
+    def grid(self) -> np.ndarray:
+        """Every row of one divisor of rem per dimension, in ``itertools.product`` order."""
+        return self.tables.lgrid(tuple([True] * self.space.D))
 
     def tilings(self) -> np.ndarray:
         """Temporal factors [n, T, D] (every tile fits)."""
@@ -65,27 +121,29 @@ class Tiler:
         if t not in self.level_grids:
             space = self.space
             lvl = space.temporal_levels[t]
-            lgrid = self.grid
             relevant = np.zeros(space.D, dtype=bool)
             for k, ds in enumerate(space.ds):
                 if ds.name in space.keeps[lvl]:
                     relevant |= space.rel[k]
-            if self.prune:
-                # search: a level takes only loops over dimensions that index something it keeps (the rows of
-                # ``grid`` with 1 in the others, in the same order)
-                rkey = tuple(relevant)
-                if rkey not in self.lgrids:
-                    self.lgrids[rkey] = product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(self.divs)])
-                lgrid = self.lgrids[rkey]
+            # search: a level takes only loops over dimensions that index something it keeps (the rows of
+            # ``grid`` with 1 in the others, in the same order)
+            rkey = tuple(bool(r) for r in relevant) if self.prune else tuple([True] * space.D)
+            lgrid = self.tables.lgrid(rkey)
             n_all = len(lgrid)  # the max_pairs bound counts every option
             # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
-            # overflows with any inner tile (tiles only grow with their extents): drop it before pairing (exact)
+            # overflows with any inner tile (tiles only grow with their extents): drop it before pairing (exact).
+            # The filtered grid depends only on the remainders, the dimensions and the checked levels' tiles
+            # and capacities, which spaces of one problem (keep variants, dataflows) often share
             checks = [l2 for l2 in [lvl] + [space.temporal_levels[t2] for t2 in range(1, t)] if not self.roomy[l2]]
-            ok = np.ones(len(lgrid), dtype=bool)
-            for l2 in checks:
-                ok &= space.fits(l2, self.sp_below[l2][None, :] * lgrid)
-            lgrid = lgrid[ok]
-            self.level_grids[t] = (n_all, lgrid, relevant, checks)
+            fkey = (rkey, space.terms_key, tuple((tuple(int(v) for v in self.sp_below[l2]), space.fit_key(l2))
+                                                 for l2 in checks))
+            hit = self.tables.filtered.get(fkey)
+            if hit is None:
+                ok = np.ones(len(lgrid), dtype=bool)
+                for l2 in checks:
+                    ok &= space.fits(l2, self.sp_below[l2][None, :] * lgrid)
+                hit = self.tables.filtered[fkey] = lgrid[ok]
+            self.level_grids[t] = (n_all, hit, relevant, checks)
         return self.level_grids[t]
 
     def step(self, t: int, F: np.ndarray, left: np.ndarray):
@@ -106,51 +164,54 @@ class Tiler:
         # whether an option divides, fits, could grow and how full it makes the level depend only on the
         # (distinct remainder u, option g) pair: those tests run over the few distinct remainders, and the
         # (partial, option) pairs are only indexed, never materialized as [pairs, D] arrays.
-        ukey, first, inv = unique_small(self.row_key(left), len(self.grid))
+        ukey, first, inv = unique_small(self.row_key(left), self.n_grid)
         uleft = left[first]
         uinner = rem[None, :] // uleft
-        # divides[u, g]: option g divides remainder u, one small table per dimension the level takes
-        # loops over (elsewhere the option is 1)
-        divides = np.ones((len(ukey), len(lgrid)), dtype=bool)
-        for d in np.nonzero(relevant if search else np.ones(space.D, dtype=bool))[0]:
-            gidx = div_index[d][lgrid[:, d]]
-            divides &= self.div_table[d][div_index[d][uleft[:, d]]][:, gidx]
-        parts = []
-        chunk = max(1, 2_000_000 // max(1, len(lgrid)))  # bound memory (exhaustive mode)
-        for u0 in range(0, len(ukey), chunk):
-            ui, gi = np.nonzero(divides[u0:u0 + chunk])  # (u, g) order
-            ui = ui + u0
-            opt = lgrid[gi]
-            tile = uinner[ui] * opt
-            # the tile must fit this level and, look-ahead (exact), every outer level: outer tiles contain
-            # this one, so a tile that already overflows an outer level is dead
-            for l2 in checks:
-                fit = space.fits(l2, sp_below[l2][None, :] * tile)
-                ui, gi, opt, tile = ui[fit], gi[fit], opt[fit], tile[fit]
-            ext = sp_below[lvl][None, :] * tile
-            if search and len(ui) and t == 1:
-                # the outermost on-chip level: drop tiles that could still take a prime factor of some
-                # dimension (inner levels keep smaller tiles too: an outer level's capacity may need them)
-                newleft = uleft[ui] // opt
-                grow = np.zeros(len(ui), dtype=bool)
-                spf_tab = np.array([0, 0] + [smallest_prime(v) for v in range(2, int(rem.max()) + 1)],
-                                   dtype=np.int64)
-                for d in np.nonzero(relevant)[0]:
-                    q = spf_tab[newleft[:, d]]
-                    can = q > 0
-                    if can.any():
-                        e2 = ext[can].copy()
-                        e2[:, d] *= q[can]
-                        g2 = np.zeros(len(ui), dtype=bool)
-                        g2[np.nonzero(can)[0]] = space.fits(lvl, e2)
-                        grow |= g2
-                keep = ~grow
-                ui, gi, ext = ui[keep], gi[keep], ext[keep]
-            tkey = None
-            if search and t == 1:
-                tile = uinner[ui] * lgrid[gi]
-                tkey = self.row_key(tile)
-            parts.append((ui, gi, space.fill(lvl, ext) if search else None, tkey))
+        kern = accel.kernels()
+        if kern is not None:
+            parts = [self._pairs_compiled(kern, t, lvl, uleft, uinner, lgrid, relevant, checks)]
+        else:
+            # divides[u, g]: option g divides remainder u, one small table per dimension the level takes
+            # loops over (elsewhere the option is 1)
+            divides = np.ones((len(ukey), len(lgrid)), dtype=bool)
+            for d in np.nonzero(relevant if search else np.ones(space.D, dtype=bool))[0]:
+                gidx = div_index[d][lgrid[:, d]]
+                divides &= self.div_table[d][div_index[d][uleft[:, d]]][:, gidx]
+            parts = []
+            chunk = max(1, 2_000_000 // max(1, len(lgrid)))  # bound memory (exhaustive mode)
+            for u0 in range(0, len(ukey), chunk):
+                ui, gi = np.nonzero(divides[u0:u0 + chunk])  # (u, g) order
+                ui = ui + u0
+                opt = lgrid[gi]
+                tile = uinner[ui] * opt
+                # the tile must fit this level and, look-ahead (exact), every outer level: outer tiles contain
+                # this one, so a tile that already overflows an outer level is dead
+                for l2 in checks:
+                    fit = space.fits(l2, sp_below[l2][None, :] * tile)
+                    ui, gi, opt, tile = ui[fit], gi[fit], opt[fit], tile[fit]
+                ext = sp_below[lvl][None, :] * tile
+                if search and len(ui) and t == 1:
+                    # the outermost on-chip level: drop tiles that could still take a prime factor of some
+                    # dimension (inner levels keep smaller tiles too: an outer level's capacity may need them)
+                    newleft = uleft[ui] // opt
+                    grow = np.zeros(len(ui), dtype=bool)
+                    spf_tab = _spf_table(int(rem.max()))
+                    for d in np.nonzero(relevant)[0]:
+                        q = spf_tab[newleft[:, d]]
+                        can = q > 0
+                        if can.any():
+                            e2 = ext[can].copy()
+                            e2[:, d] *= q[can]
+                            g2 = np.zeros(len(ui), dtype=bool)
+                            g2[np.nonzero(can)[0]] = space.fits(lvl, e2)
+                            grow |= g2
+                    keep = ~grow
+                    ui, gi, ext = ui[keep], gi[keep], ext[keep]
+                tkey = None
+                if search and t == 1:
+                    tile = uinner[ui] * lgrid[gi]
+                    tkey = self.row_key(tile)
+                parts.append((ui, gi, space.fill(lvl, ext) if search else None, tkey))
         ui = np.concatenate([p[0] for p in parts])
         gi = np.concatenate([p[1] for p in parts])
         # the (partial, option) pairs in (partial, option) order: partial p takes the surviving options
@@ -176,6 +237,24 @@ class Tiler:
         F2[:, t, :] = opt
         F, left = F2, left[pi] // opt
         return F, left
+
+    def _pairs_compiled(self, kern, t, lvl, uleft, uinner, lgrid, relevant, checks):
+        """``step``'s surviving (remainder, option) pairs with their fill and tile key, by ``kernels.step_pairs``
+        (the same pairs, in the same order, as the numpy code of ``step``)."""
+        space = self.space
+        search = self.prune
+        a = space.kernel_arrays()
+        div_index, radix, spf_tab, div_table = self.tables.kernel_tables()
+        kept = np.zeros(len(space.ds), dtype=np.bool_)
+        kept[space.kept_idx[lvl]] = True
+        cap = space.caps[lvl] if space.kept_idx[lvl] and space.caps[lvl] else 0
+        test = relevant if search else np.ones(space.D, dtype=bool)
+        ui, gi, fill, tkey = kern.step_pairs(
+            np.ascontiguousarray(uleft), np.ascontiguousarray(uinner), np.ascontiguousarray(lgrid), test,
+            np.array(checks, dtype=np.int64), self.sp_below, lvl, search and t == 1, spf_tab, search, kept, cap,
+            search and t == 1, div_index, radix, div_table, a["nrank"], a["nterm"], a["tdim"], a["tcoef"], a["ngroup"],
+            a["gmask"], a["gcap"], a["dim_rank"], a["dim_coef"])
+        return ui, gi, fill if search else None, tkey if search and t == 1 else None
 
     def finish(self, F: np.ndarray, left: np.ndarray) -> np.ndarray:
         """Complete the partial tilings: what is left of each bound goes to the outermost level."""

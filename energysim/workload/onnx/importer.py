@@ -14,6 +14,7 @@ from energysim.errors import EnergySimError
 from energysim.workload.einsum import MatmulShape, einsum_shape, matmul_shape
 from energysim.workload.layer import Layer
 from energysim.workload.network import Network
+from energysim.workload.onnx import wire
 from energysim.workload.onnx.load import _dims, _static
 from energysim.workload.onnx.naming import _layer_name
 from energysim.workload.onnx.shape_rules import _broadcast, _reshape, _spatial_params
@@ -34,16 +35,15 @@ class _Importer:
     """One import: the model's constants and tensor shapes, and the ``Network`` built node by node (``run``)."""
 
     def __init__(self, onnx, model, name: str, batch: int | None, fold_bn: bool, strict: bool):
-        from onnx import numpy_helper  # the third-party package (absolute import), not energysim.workload.onnx
-
         self.onnx = onnx
-        self.np_helper = numpy_helper
         self.model = model
+        # a model read by ``wire`` decodes its own tensors and attributes; an onnx.ModelProto needs the package
+        self.light = isinstance(model, wire.Model)
         self.fold_bn = fold_bn
         self.strict = strict
         g = model.graph
-        external = onnx.TensorProto.EXTERNAL
-        self.consts: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in g.initializer
+        external = wire.EXTERNAL  # TensorProto.EXTERNAL
+        self.consts: dict[str, Any] = {t.name: self._to_array(t) for t in g.initializer
                                        if t.data_location != external}
         # initializers whose data lives in an external file (not loaded): their shapes are all we need
         self.const_shapes: dict[str, tuple[int, ...]] = {t.name: tuple(int(d) for d in t.dims)
@@ -83,15 +83,32 @@ class _Importer:
             self.producer[vi.name] = None
         self.batch = self.shapes[inputs[0].name][0]
         self.net = Network(name, self.shapes[inputs[0].name])
-        self.inferred = self._infer()
+        self._inference: dict[str, tuple] | None = None
         self._auto_names: dict[str, int] = {}
+
+    @property
+    def inferred(self) -> dict[str, tuple]:
+        """ONNX shape inference's shapes, run on the first node that needs one (most models have none)."""
+        if self._inference is None:
+            self._inference = self._infer()
+        return self._inference
+
+    def _to_array(self, tensor):
+        if self.light:
+            return tensor.to_array()
+        from onnx import numpy_helper  # the third-party package (absolute import), not energysim.workload.onnx
+
+        return numpy_helper.to_array(tensor)
 
     # -- shapes --------------------------------------------------------------------------------------------
     def _infer(self) -> dict[str, tuple]:
         """Shapes from ONNX shape inference, run on a copy whose inputs carry the (overridden) batch."""
         onnx = self.onnx
         m = onnx.ModelProto()
-        m.CopyFrom(self.model)
+        if self.light:
+            m.ParseFromString(self.model.data)
+        else:
+            m.CopyFrom(self.model)
         # stale intermediate shapes (written for another batch) would be trusted by inference: drop them
         del m.graph.value_info[:]
         for o in m.graph.output:
@@ -126,6 +143,8 @@ class _Importer:
 
     # -- graph building ------------------------------------------------------------------------------------
     def _attrs(self, node) -> dict[str, Any]:
+        if self.light:
+            return {a.name: a.value for a in node.attribute}
         return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
 
     def _act_inputs(self, node) -> list[str]:
@@ -213,7 +232,7 @@ class _Importer:
             import numpy as np
 
             if op == "Constant" and "value" in a:
-                self.consts[node.output[0]] = self.np_helper.to_array(a["value"])
+                self.consts[node.output[0]] = self._to_array(a["value"])
             elif op == "Shape" and node.input[0] in self.shapes:
                 self.consts[node.output[0]] = np.array(self.shapes[node.input[0]], dtype=np.int64)
             elif op in ("Gather", "Unsqueeze", "Concat", "Cast", "Squeeze") and all(

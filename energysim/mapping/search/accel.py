@@ -1,0 +1,72 @@
+"""Whether the mapping search runs its compiled kernels (``kernels``, numba) or the numpy reference code.
+
+Both give the same results (the same values bit for bit, so the same decisions). numba is optional (the
+``fast`` extra, in ``dev``). Importing numba and loading the kernels from its on-disk cache costs a few tenths of a
+second of CPU, more than a small search takes in numpy, so by default (``ENERGYSIM_NUMBA`` unset or ``auto``) a
+process searches in numpy until it has spent ``AUTO_AFTER_S`` seconds of CPU in searches, then switches to the
+kernels; ``ENERGYSIM_NUMBA=1`` uses them from the first search, ``0`` never. A search decides once, when it starts
+(``begin``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+#: CPU seconds of searching after which an ``auto`` process loads the kernels
+AUTO_AFTER_S = 0.4
+
+_state: dict = {"spent": 0.0, "active": None, "forced": None}
+
+
+def _load():
+    if "module" not in _state:
+        try:
+            from energysim.mapping.search import kernels as mod
+        except ImportError:  # numba is not installed
+            mod = None
+        _state["module"] = mod
+    return _state["module"]
+
+
+def _mode() -> str:
+    if _state["forced"] is not None:
+        return "1" if _state["forced"] else "0"
+    v = os.environ.get("ENERGYSIM_NUMBA", "auto").strip().lower()
+    return "0" if v in ("0", "false", "no", "off") else "1" if v in ("1", "true", "yes", "on") else "auto"
+
+
+def begin() -> float:
+    """Decide for the search that starts now; returns its start (CPU seconds) for ``end``."""
+    mode = _mode()
+    use = mode == "1" or (mode == "auto" and _state["spent"] >= AUTO_AFTER_S)
+    _state["active"] = _load() if use else None
+    return time.process_time()
+
+
+def end(started: float) -> None:
+    _state["spent"] += time.process_time() - started
+
+
+def prefer() -> None:
+    """A caller about to run many searches (a sweep) loads the kernels now, unless ``ENERGYSIM_NUMBA=0``: every
+    later search uses them, and processes forked afterwards (a sweep's workers) inherit them loaded."""
+    if _mode() != "0" and _load() is not None:
+        _state["spent"] = max(_state["spent"], AUTO_AFTER_S)
+
+
+def kernels():
+    """The ``kernels`` module for the running search, or None (numpy)."""
+    return _state["active"]
+
+
+def set_enabled(enabled: bool | None) -> None:
+    """Force the kernels on (True; as far as numba is importable) or off (False) for every later search, or
+    back to ``ENERGYSIM_NUMBA`` (None): for tests and benchmarks that compare both paths in one process."""
+    _state["forced"] = enabled
+    _state["active"] = _load() if enabled else None
+
+
+def available() -> bool:
+    """Whether numba and the kernels can be loaded."""
+    return _load() is not None

@@ -1,0 +1,117 @@
+"""The fast paths of issue 19 give what the slow ones gave: the ONNX wire reader against the onnx package, meta
+shape propagation against a module with real weights, the torch-free model list, the parallel search."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import energysim
+from energysim.arch import load_profile
+from energysim.mapping.search import SearchCache, search, search_all
+from energysim.model.problem import Problem
+from energysim.workload.onnx import wire
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_wire_reader_matches_the_onnx_package(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "f32"),
+             numpy_helper.from_array(np.array([-3, 0, 2**40], dtype=np.int64), "i64"),
+             numpy_helper.from_array(np.array([1.5, -2.25], dtype=np.float16), "f16"),
+             numpy_helper.from_array(np.array([True, False]), "b"),
+             helper.make_tensor("typed_f", TensorProto.FLOAT, [2], [0.5, -1.0]),  # float_data, not raw
+             helper.make_tensor("typed_i", TensorProto.INT64, [3], [7, -8, 9]),
+             helper.make_tensor("typed_i8", TensorProto.INT8, [2], [-5, 6])]
+    node = helper.make_node("MyOp", ["x", "f32"], ["y"], name="n", i=-4, f=0.25, s="text", ints=[1, -2, 3],
+                            floats=[0.5, 1.5], strings=["a", "b"],
+                            t=numpy_helper.from_array(np.array([4, 5], dtype=np.int64), "tt"))
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
+    model = helper.make_model(graph)
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    light = wire.Model(path.read_bytes())
+    ref = onnx.load(str(path))
+    assert light.graph.name == ref.graph.name == "g"
+    for a, b in zip(light.graph.initializer, ref.graph.initializer):
+        x, y = a.to_array(), numpy_helper.to_array(b)
+        assert a.name == b.name and x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), a.name
+    (n,), (m,) = light.graph.node, ref.graph.node
+    assert (n.name, n.op_type, n.input, n.output) == (m.name, m.op_type, list(m.input), list(m.output))
+    for a, b in zip(n.attribute, m.attribute):
+        want = helper.get_attribute_value(b)
+        got = a.value
+        if a.name == "t":
+            got, want = got.to_array(), numpy_helper.to_array(want)
+            assert np.array_equal(got, want)
+        else:
+            assert got == want, a.name
+    (vi,) = light.graph.input
+    dims = [(d.HasField("dim_value"), d.dim_value, d.dim_param) for d in vi.type.tensor_type.shape.dim]
+    assert dims == [(False, 0, "N"), (True, 3, ""), (True, 5, "")]
+    assert not light.graph.output[0].type.tensor_type.HasField("shape")
+    with pytest.raises(wire.WireError):
+        wire.Model(path.read_bytes()[:-7])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_onnx_file_is_read_without_importing_onnx(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / "lenet.onnx"
+    with torch.no_grad():
+        torch.onnx.export(energysim.zoo.build("lenet5"), torch.zeros(1, 1, 28, 28), str(path), dynamo=False,
+                          input_names=["x"])
+    out = _run(f"import sys, energysim; net = energysim.from_onnx({str(path)!r}); "
+               "print(net.macs, 'onnx' in sys.modules)")
+    assert out == f"{energysim.trace_model('lenet5').macs} False"
+    assert energysim.from_onnx(onnx.load(str(path))).macs == energysim.trace_model("lenet5").macs
+
+
+def test_meta_tracing_keeps_real_weights_untouched():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+                      nn.Conv2d(8, 4, 3, stride=2), nn.AdaptiveAvgPool2d((2, None)), nn.Flatten(), nn.Linear(4 * 2 * 2, 5))
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    params = [p for p in m.parameters()]
+    net = energysim.trace(m, (2, 3, 11, 11))
+    assert all(p.device.type == "cpu" for p in m.parameters()) and params == list(m.parameters())
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    with torch.no_grad():  # every layer's output shape is what the module computes
+        shapes, x = [], torch.randn(2, 3, 11, 11)
+        for mod in m:
+            x = mod(x)
+            shapes.append(tuple(x.shape))
+    assert [l.output_shape for l in net][-1] == shapes[-1]
+    assert net["4"].output_shape == shapes[4] and net["3"].output_shape == shapes[3]
+
+
+def test_light_commands_and_cnn_tracing_import_little():
+    out = _run("import sys\nfrom energysim.cli import main\nsys.stdout = open('/dev/null', 'w')\n"
+               "main(['models']); main(['profiles'])\n"
+               "print(sorted(m for m in ('torch', 'onnx', 'matplotlib', 'numba') if m in sys.modules), "
+               "file=sys.__stdout__)")
+    assert out == "[]"
+    code = ("import sys, energysim\nenergysim.trace_model('resnet18')\n"
+            "print(sorted(m for m in ('torch._dynamo', 'sympy', 'matplotlib') if m in sys.modules))")
+    assert _run(code) == "[]"
+
+
+def test_search_all_in_a_pool_equals_one_by_one():
+    prof = load_profile("eyeriss-65nm")
+    layers = [energysim.Layer(name=f"l{i}", kind="conv", op="Conv2d", N=1, M=m, C=c, P=6, Q=6, R=3, S=3, H=8, W=8)
+              for i, (m, c) in enumerate([(16, 8), (8, 4), (16, 8), (32, 16)])]
+    problems = [Problem.from_layer(l) for l in layers]
+    got = search_all(problems, prof, "ws-search", workers=2, cache=SearchCache())
+    assert got[0] is got[2]  # one search per distinct shape
+    for p, r in zip(problems, got):
+        want = search(p, prof, "ws", cache=False)
+        assert (r.value, r.mapping) == (want.value, want.mapping)
