@@ -4,8 +4,8 @@ Layout (little-endian)::
 
     b"DKM1" | manifest length (uint64) | manifest (UTF-8 JSON) | payload | sha256 of all preceding bytes
 
-The manifest records the zoo model name, and per shared layer its shape, codebook (float32, or float16) and
-indices (fixed ceil(log2 K)-bit packing, or canonical Huffman when smaller, with the code lengths); every
+The manifest records the zoo model name, and per shared layer its shape, its lookup tables (``luts`` codebooks of
+``k`` codewords, stacked; float32, or float16) and its within-LUT indices (fixed ceil(log2 K)-bit packing, or canonical Huffman when smaller, with the code lengths); every
 other state_dict tensor (biases, BN statistics, unshared layers) is stored raw. Offsets are into the payload.
 ``load`` rebuilds the model with weights bit-identical to the shared model.
 """
@@ -26,6 +26,7 @@ from torch import nn
 
 from . import bitcodes
 from .errors import ArtifactError, DKMError
+from .manifest import validate
 from .share import SharedLayer
 
 MAGIC = b"DKM1"
@@ -55,12 +56,13 @@ class _Payload:
 
 def _encode_indices(sl: SharedLayer, huffman: bool, payload: _Payload) -> dict:
     bits = sl.index_bits
-    packed = bitcodes.pack(sl.assignments, bits)
+    local = sl.local_assignments  # within-LUT indices: ceil(log2 K) bits each, whatever the number of LUTs
+    packed = bitcodes.pack(local, bits)
     entry = {"encoding": "packed", "bits": bits}
     if huffman and sl.k > 1:
-        lengths = bitcodes.huffman_lengths(sl.assignments, sl.k)
+        lengths = bitcodes.huffman_lengths(local, sl.k)
         if lengths.max() <= bitcodes.MAX_HUFFMAN_BITS:
-            coded = bitcodes.huffman_encode(sl.assignments, lengths)
+            coded = bitcodes.huffman_encode(local, lengths)
             if len(coded) + sl.k < len(packed):  # the code lengths cost one byte per symbol
                 entry = {"encoding": "huffman", "bits": bits, "lengths": payload.add(lengths.astype(np.uint8).tobytes())}
                 packed = coded
@@ -75,7 +77,7 @@ def to_bytes(model: nn.Module, shared: dict[str, SharedLayer], *, model_name: st
     layers = []
     for name, sl in shared.items():
         cb = sl.codebook.astype(np.float16 if float16 else np.float32)
-        layers.append({"name": name, "shape": list(sl.shape), "k": sl.k, "s": sl.s, "n": sl.n,
+        layers.append({"name": name, "shape": list(sl.shape), "k": sl.k, "s": sl.s, "n": sl.n, "luts": sl.luts,
                        "sparse": sl.sparse, "codebook": {"dtype": str(cb.dtype), **payload.add(cb.tobytes())},
                        "indices": _encode_indices(sl, huffman, payload)})
     skip = {f"{n}.weight" for n in shared}
@@ -110,23 +112,44 @@ def parse(data: bytes) -> tuple[dict, memoryview]:
     if hashlib.sha256(body).digest() != digest:
         raise ArtifactError("dkm artifact checksum mismatch: the file is corrupted or truncated")
     (hlen,) = struct.unpack("<Q", body[4:12])
-    manifest = json.loads(body[12:12 + hlen])
-    return manifest, memoryview(body)[12 + hlen:]
+    if hlen > len(body) - 12:
+        raise ArtifactError(f"dkm artifact: manifest length {hlen} runs past the end of the file")
+    try:
+        manifest = json.loads(body[12:12 + hlen])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"dkm artifact: the manifest is not valid JSON ({exc})") from None
+    payload = memoryview(body)[12 + hlen:]
+    validate(manifest, payload, VERSION)  # a consistent checksum does not make a consistent manifest
+    return manifest, payload
 
 
 def _slice(payload, e):
     return bytes(payload[e["offset"]:e["offset"] + e["nbytes"]])
 
 
-def _decode_layer(e: dict, payload) -> SharedLayer:
-    cb = np.frombuffer(_slice(payload, e["codebook"]), e["codebook"]["dtype"]).reshape(e["k"], e["s"])
+def decode_indices(e: dict, payload) -> np.ndarray:
+    """A layer entry's within-LUT indices, ``(n,)`` int64."""
     ix = e["indices"]
     if ix["encoding"] == "huffman":
         lengths = np.frombuffer(_slice(payload, ix["lengths"]), np.uint8).astype(np.int64)
-        a = bitcodes.huffman_decode(_slice(payload, ix), lengths, e["n"])
-    else:
-        a = bitcodes.unpack(_slice(payload, ix), ix["bits"], e["n"])
-    return SharedLayer(e["name"], tuple(e["shape"]), cb.astype(np.float32), a, e["sparse"])
+        return bitcodes.huffman_decode(_slice(payload, ix), lengths, e["n"])
+    return bitcodes.unpack(_slice(payload, ix), ix["bits"], e["n"])
+
+
+def _decode_layer(e: dict, payload) -> SharedLayer:
+    luts = int(e.get("luts", 1))
+    cb = np.frombuffer(_slice(payload, e["codebook"]), e["codebook"]["dtype"]).reshape(luts * e["k"], e["s"])
+    try:
+        idx = decode_indices(e, payload)
+    except (IndexError, ValueError):  # a Huffman stream that ends before its n-th code
+        raise ArtifactError(f"dkm artifact: layer {e['name']!r} indices: the coded stream is too short") from None
+    if idx.size and int(idx.max()) >= e["k"]:
+        raise ArtifactError(f"dkm artifact: layer {e['name']!r} indices: index {int(idx.max())} is not below "
+                            f"K = {e['k']}")
+    sl = SharedLayer(e["name"], tuple(e["shape"]), cb.astype(np.float32), idx, e["sparse"], luts)
+    if luts > 1:
+        sl.assignments = sl.assignments + sl.lut_offsets()
+    return sl
 
 
 def load(path: str | os.PathLike, model: nn.Module | None = None) -> Artifact:
@@ -149,5 +172,9 @@ def load(path: str | os.PathLike, model: nn.Module | None = None) -> Artifact:
         state[e["key"]] = torch.from_numpy(a.copy())
     for name, sl in layers.items():
         state[f"{name}.weight"] = sl.weight()
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # keys or shapes of another model
+        first = " ".join(str(exc).split())[:240]
+        raise ArtifactError(f"artifact {str(path)!r} does not fit model {manifest.get('model')!r}: {first}") from None
     return Artifact(model, layers, manifest, len(data), str(path))

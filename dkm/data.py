@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 from .errors import DKMError
 
 SPLIT_SEED = 0  # the digits split is part of the spec: changing it changes reported numbers
+NUM_CLASSES = 10  # every data set here (digits, MNIST, CIFAR-10) has ten classes
 
 
 @dataclass
@@ -53,10 +55,16 @@ def _find(directory: Path, stem: str) -> Path:
 
 def read_idx(path: Path) -> np.ndarray:
     """An idx file (gz or not) as a uint8 array; the header gives the shape."""
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise DKMError(f"{str(path)!r} cannot be read: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DKMError(f"{str(path)!r} is not a uint8 idx file")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DKMError(f"{str(path)!r}: truncated idx header ({ndim} dimensions)")
     dims = np.frombuffer(raw, ">u4", ndim, 4).astype(int)
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
@@ -64,8 +72,18 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(dims)
 
 
+def _check_labels(y: np.ndarray, path) -> None:
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= NUM_CLASSES):
+        raise DKMError(f"{str(path)!r}: label {int(y.max()) if y.max() >= NUM_CLASSES else int(y.min())} is "
+                       f"outside 0..{NUM_CLASSES - 1}")
+
+
 def _digits():
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits  # a dependency; its bundled copy of the UCI digits is the data
+    except ImportError:
+        raise DKMError("data spec 'digits' is read with scikit-learn, which is not installed here: "
+                       "pip install scikit-learn") from None
 
     d = load_digits()
     x = (d.images / 16.0)[:, None].astype(np.float32)
@@ -77,12 +95,21 @@ def _digits():
 
 def _mnist(directory: Path, only_test: bool):
     def pair(prefix):
-        x = read_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
-        y = read_idx(_find(directory, f"{prefix}-labels-idx1-ubyte"))
+        xp, yp = _find(directory, f"{prefix}-images-idx3-ubyte"), _find(directory, f"{prefix}-labels-idx1-ubyte")
+        x, y = read_idx(xp), read_idx(yp)
+        if x.ndim != 3 or y.ndim != 1:
+            raise DKMError(f"{str(xp)!r} / {str(yp)!r}: expected images (n, H, W) and labels (n,), got shapes "
+                           f"{x.shape} and {y.shape}")
+        if len(x) != len(y):
+            raise DKMError(f"{str(xp)!r} has {len(x)} images but {str(yp)!r} has {len(y)} labels")
+        _check_labels(y, yp)
         return x[:, None].astype(np.float32) / 255.0, y.astype(np.int64)
 
     if only_test:
         x, y = pair("t10k")
+        if len(x) <= 8000:
+            raise DKMError(f"mnist10k:{directory}: the t10k files hold {len(x)} images; the 8000/2000 split "
+                           "needs the 10k test set")
         return _finish("mnist10k", x[:8000], y[:8000], x[8000:], y[8000:],
                        "MNIST 10k test set only: first 8000 train / last 2000 test")
     xtr, ytr = pair("train")
@@ -95,10 +122,18 @@ def _cifar10(directory: Path):
         path = directory / name
         if not path.is_file():
             raise DKMError(f"missing data file {str(path)!r}")
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
-        return x, np.asarray(d[b"labels"], dtype=np.int64)
+        try:
+            with open(path, "rb") as f:
+                d = pickle.load(f, encoding="bytes")
+            x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+            y = np.asarray(d[b"labels"], dtype=np.int64)
+        except Exception as exc:  # noqa: BLE001 -- pickle raises anything for a file that is not its own
+            raise DKMError(f"{str(path)!r} is not a CIFAR-10 python batch ({type(exc).__name__}: "
+                           f"{str(exc)[:120]})") from None
+        if y.ndim != 1 or len(x) != len(y):
+            raise DKMError(f"{str(path)!r}: {len(x)} images but {y.size} labels")
+        _check_labels(y, path)
+        return x, y
 
     parts = [batch(f"data_batch_{i}") for i in range(1, 6)]
     xte, yte = batch("test_batch")

@@ -36,9 +36,10 @@ def test_subcommands_are_a_list():
     (["--clusters", "conv1=4,conv9=3"], "unknown layer 'conv9'"),
     (["--clusters", "4,8"], "got 2 value"),
     (["--clusters", "4,x,8"], "expected integers"),
-    (["--cluster-rate", "-1"], "cluster rate must be > 0"),
+    (["--cluster-rate", "-1"], "--cluster-rate: '-1' must be > 0"),
+    (["--cluster-rate", "1.5"], "--cluster-rate: '1.5' must be <= 1"),
     (["--sparsity", "0.5,1.5,0"], "sparsity p must be in"),
-    (["--lam", "-1"], "lam must be >= 0"),
+    (["--lam", "-1"], "--lam: '-1' must be >= 0"),
 ])
 def test_bad_inputs_exit_2_one_line(tmp_path, capsys, extra, match):
     out = tmp_path / "run"
@@ -73,3 +74,26 @@ def test_corrupted_artifact(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "x.dkm")]) == 2
     assert "checksum" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "missing.dkm")]) == 2
+
+
+def test_compress_prints_whole_model_and_conv_ratios_and_shared_layers(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["compress", *QUICK, "--bits", "2", "--regularizer", "dkm", "--retrain-epochs", "1",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "whole model:" in text and "authors' convention" in text and "conv layers only:" in text
+    assert "shared: conv1 (K=4, 48 rows of 3), conv2 (K=4" in text
+    assert "not shared (dense): fc" in text and "--linear-vector-size" in text
+    res = json.loads((out / "result.json").read_text())
+    assert res["config"]["regularizer"] == "dkm" and [l["k"] for l in res["layers"]] == [4, 4, 4]
+    assert res["unshared_layers"] == ["fc"] and res["compression_ratio_authors"] > 1
+
+
+def test_cluster_rate_gives_at_least_two_clusters_and_lam_defaults(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["compress", *QUICK, "--cluster-rate", "0.02", "--regularizer", "hard", "--json",
+                 "--out", str(out)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["layers"][0]["k"] == 2 and res["config"]["lam"] == 0.05  # hard's own default, not spectral's
+    assert main(["compress", *QUICK, "--bits", "5", "--out", str(out)]) == 2  # presets: 2, 3, 4, 8
+    assert "invalid choice" in capsys.readouterr().err

@@ -120,7 +120,9 @@ def test_report_exports_and_figures(tmp_path):
     assert d["total_energy"] == pytest.approx(rep.total_energy)
     assert {"name", "macs", "energy", "energy_by_level"} <= set(d["layers"][0])
     figs = write_figures(rep, tmp_path)
-    figs.append(plot_side_by_side(rep, rep, tmp_path / "side.png"))
+    ax = plot_side_by_side(rep, rep, tmp_path / "side.png")  # a plot function returns its Axes
+    assert ax.get_title().startswith("lenet5")
+    figs.append(tmp_path / "side.png")
     assert all(f.exists() and f.stat().st_size > 10_000 for f in figs)
 
 
@@ -136,7 +138,7 @@ def test_cli_estimate_json_and_out(tmp_path, capsys):
 
 def test_cli_estimate_bad_inputs(tmp_path, capsys):
     assert cli_main(["estimate", "lenet5", "--dataflow", "zz"]) == 2
-    assert "unknown dataflow 'zz'" in capsys.readouterr().err
+    assert "--dataflow: invalid choice: 'zz'" in capsys.readouterr().err
     assert cli_main(["estimate", "lenet5", "--profile", "nosuch"]) == 2
     assert "unknown hardware profile 'nosuch'" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"

@@ -360,7 +360,7 @@ def test_cli_layers_reads_onnx(tmp_path, capsys):
     path = tmp_path / "lenet.onnx"
     onnx.save(lenet5_onnx(batch_dim="N"), str(path))
     assert cli_main(["layers", str(path), "--json", "--batch", "2"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["layers"]
     ref = trace_model("lenet5", batch=2).to_dataframe().to_dict(orient="records")
     drop_op = lambda rs: [{k: v for k, v in r.items() if k != "op"} for r in rs]  # noqa: E731  (Conv vs Conv2d)
     assert drop_op(rows) == drop_op(ref)

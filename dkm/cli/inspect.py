@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from dkm.cli.common import Command
+from energysim.analysis.schema import dumps, stamped
 
 def _configure_inspect(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a .dkm artifact")
-    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("file", metavar="ARTIFACT", help="a .dkm artifact")
+    p.add_argument("--json", action="store_true",
+                   help="print the manifest as one JSON object (with schema_version, kind dkm.inspect)")
 
 
 def _run_inspect(a: argparse.Namespace) -> int:
@@ -23,9 +24,10 @@ def _run_inspect(a: argparse.Namespace) -> int:
     data = path.read_bytes()
     manifest, _ = parse(data)
     if a.json:
-        print(json.dumps(manifest))
+        # the manifest's own keys (format, version, model, layers, tensors) stay at the top level
+        print(dumps(stamped("dkm.inspect", {"file": a.file, "nbytes": len(data), **manifest})))
         return 0
-    print(f"{a.file}: {len(data)} bytes, model {manifest.get('model')!r}, format v{manifest['version']}, sha256 ok")
+    print(f"{a.file}: {len(data)} bytes, model {manifest.get('model')!r}, format v{manifest['version']}, checksum and structure ok")
     print(f"{'layer':<24s}{'shape':<18s}{'K':>6s}{'s':>3s}{'N':>9s}{'bits':>5s}  {'encoding':<8s}{'index B':>9s}{'codebook B':>11s}")
     for e in manifest["layers"]:
         ix = e["indices"]

@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+import sys
 
 from dkm.cli.common import Command
+from energysim.cli import options
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("artifact", help="a .dkm artifact (its manifest names the zoo model)")
-    p.add_argument("--profile", required=True, help="hardware profile name (e.g. eyeriss-65nm) or YAML path")
-    p.add_argument("--dataflow", default="rs", help="rs | ws | os | nlr (default rs)")
-    p.add_argument("--out", default=None, help="output directory (default out/score/ARTIFACT-STEM)")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    p.add_argument("artifact", metavar="ARTIFACT", help="a .dkm artifact (its manifest names the zoo model)")
+    options.add_profile(p)
+    options.add_dataflow(p)
+    options.add_out(p, "score.json, layers.csv and two side-by-side figures")
+    options.add_json(p)
+    options.add_quiet(p)
     p.add_argument("--entropy-indices", action="store_true", help="indices at their entropy (Huffman-like code)")
     for term, what in (("index-traffic", "weights move as full words, not indices"),
                        ("lut", "no codebook LUT reads at the PE"),
@@ -28,16 +29,23 @@ def _run(a: argparse.Namespace) -> int:
     from energysim.costs.codebook import CodebookTerms
 
     from dkm.score import score, write_outputs
+    from energysim.cli.outputs import atomic_output_dir, check_out, dumps, in_place
 
+    if a.out:
+        check_out(a.out)
     terms = CodebookTerms(index_traffic=not a.no_index_traffic, lut=not a.no_lut,
                           codebook_load=not a.no_codebook_load, compute_reuse=not a.no_compute_reuse)
     res = score(a.artifact, a.profile, a.dataflow, terms=terms,
                 index_coding="entropy" if a.entropy_indices else "fixed")
-    files = write_outputs(res, a.out or Path("out") / "score" / Path(a.artifact).stem)
+    files = []
+    if a.out:
+        with atomic_output_dir(a.out) as tmp:
+            write_outputs(res, tmp)
+            files = in_place(sorted(tmp.iterdir()), tmp, a.out)
     if a.json:
         d = res.to_dict()
         d["files"] = [str(f) for f in files]
-        print(json.dumps(d))
+        print(dumps(d))
         return 0
     print(f"{res.model} ({res.artifact}) on {res.dense.profile} ({res.dense.dataflow})")
     u = res.dense.mega_unit
@@ -50,7 +58,10 @@ def _run(a: argparse.Namespace) -> int:
           f"{100 * res.reduction:>10.1f}%")
     print(f"where the difference comes from ({u}, negative = saved): "
           + ", ".join(f"{k} {v / 1e6:+.4f}" for k, v in res.term_energy.items()))
-    print(f"wrote {', '.join(str(f) for f in files)}")
+    if files:
+        print(f"wrote {', '.join(str(f) for f in files)}")
+    elif not a.quiet:
+        print("(no files written: give --out DIR for score.json, layers.csv and the figures)", file=sys.stderr)
     return 0
 
 

@@ -6,14 +6,13 @@ layers.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from energysim.model.layer_energy import COUNT_COLUMNS, LayerEnergy
-from energysim.analysis.schema import stamped
+from energysim.analysis.schema import dumps, stamped
 
 if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
     import pandas as pd
@@ -29,6 +28,7 @@ class EnergyReport:
     batch: int
     layers: list[LayerEnergy]
     energy_unit: str = "pJ"  # the profile's unit; every energy of the report is in it
+    skipped: list[str] = field(default_factory=list)  # unsupported layers left out (estimate's skip_unsupported)
 
     @property
     def total_energy(self) -> float:
@@ -93,10 +93,13 @@ class EnergyReport:
             **pj,
             "energy_by_level": self.energy_by_level(),
             "layers": [l.to_dict() for l in self.layers],
+            "skipped_layers": list(self.skipped),
         })
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1)
+        """The JSON report as text (valid JSON: a non-finite number would be ``null``); written to ``path`` if
+        given."""
+        text = dumps(self.to_dict(), indent=1)
         if path is not None:
             Path(path).write_text(text)
         return text
@@ -119,4 +122,18 @@ class EnergyReport:
         total = self.total_energy or 1.0
         for lvl, e in self.energy_by_level().items():
             lines.append(f"  {lvl:<24} {e / 1e6:>14,.3f} {self.mega_unit:<6} {100 * e / total:5.1f}%")
+        if self.skipped:
+            lines.append(f"  not counted: {len(self.skipped)} unsupported layer(s): {', '.join(self.skipped)}")
         return "\n".join(lines)
+
+    def plot(self, kind: str = "level", ax=None, path: str | Path | None = None, **kw):
+        """A figure of this report on ``ax`` (a new figure if ``None``); returns the matplotlib Axes. ``kind``:
+        ``level`` / ``dataspace`` (per-layer stacked energy by memory level / data space) or ``share`` (share of
+        the total per level). ``path`` also writes the figure to that file. See ``energysim.analysis.plots``."""
+        from energysim.analysis import plots
+
+        if kind in ("level", "dataspace"):
+            return plots.plot_breakdown(self, by=kind, ax=ax, path=path, **kw)
+        if kind == "share":
+            return plots.plot_level_share(self, ax=ax, path=path, **kw)
+        raise ValueError(f"kind must be 'level', 'dataspace' or 'share', got {kind!r}")

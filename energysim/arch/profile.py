@@ -24,10 +24,10 @@ Example (abridged)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from energysim.arch.validation import format_validation_error
 from energysim.errors import EnergySimError
@@ -36,6 +36,28 @@ from energysim.errors import EnergySimError
 DATA_SPACES: tuple[str, ...] = ("Weights", "Inputs", "Outputs")
 
 LevelClass = Literal["dram", "sram", "regfile", "dummy", "other"]
+
+#: Largest file read as a profile (the shipped ones are a few kB): a bigger file is a mistake, not a profile.
+MAX_PROFILE_BYTES = 2**20
+#: Bounds on every number of a profile: far beyond any real accelerator, and far enough from overflow that counts
+#: times energies stay finite.
+MAX_INT = 2**40
+MAX_FLOAT = 1e18
+
+
+def _not_bool(v):
+    # YAML's true/false would otherwise pass as 1/0 (``depth: true`` became a one-word buffer)
+    if isinstance(v, bool):
+        raise ValueError("expected a number, got a boolean")
+    return v
+
+
+#: An integer field: not a boolean, at most ``MAX_INT``.
+Int = Annotated[int, BeforeValidator(_not_bool), Field(le=MAX_INT)]
+#: A number field: finite (no .inf / .nan: ``allow_inf_nan=False`` on every model), not a boolean, at most
+#: ``MAX_FLOAT``.
+Float = Annotated[float, BeforeValidator(_not_bool), Field(le=MAX_FLOAT)]
+_CONFIG = dict(extra="forbid", allow_inf_nan=False)
 
 
 def _mesh_x(instances: int, mesh_x: int | None, mesh_y: int) -> int:
@@ -83,27 +105,27 @@ class StorageLevel(BaseModel):
             ``technology``; DRAM and dummy levels are off-chip or empty and count 0).
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(**_CONFIG, populate_by_name=True)
 
     name: str = Field(min_length=1)
     cls: LevelClass = Field("sram", alias="class")
-    depth: int | None = Field(None, ge=1)
-    word_bits: int | None = Field(None, ge=1)
-    block_size: int = Field(1, ge=1)
-    instances: int = Field(1, ge=1)
-    mesh_x: int | None = Field(None, ge=1)
-    mesh_y: int = Field(1, ge=1)
+    depth: Int | None = Field(None, ge=1)
+    word_bits: Int | None = Field(None, ge=1)
+    block_size: Int = Field(1, ge=1)
+    instances: Int = Field(1, ge=1)
+    mesh_x: Int | None = Field(None, ge=1)
+    mesh_y: Int = Field(1, ge=1)
     keeps: list[str] | None = None
-    capacity_split: dict[str, int] | None = None
-    read_pj: float | None = Field(None, ge=0)
-    write_pj: float | None = Field(None, ge=0)
-    update_pj: float | None = Field(None, ge=0)
-    leak_pj: float = Field(0.0, ge=0)
-    read_bandwidth: float | None = Field(None, gt=0)
-    write_bandwidth: float | None = Field(None, gt=0)
-    multiple_buffering: float = Field(1.0, ge=1)
-    network_hop_pj: float | None = Field(None, ge=0)
-    area_um2_per_bit: float | None = Field(None, ge=0)
+    capacity_split: dict[str, Int] | None = None
+    read_pj: Float | None = Field(None, ge=0)
+    write_pj: Float | None = Field(None, ge=0)
+    update_pj: Float | None = Field(None, ge=0)
+    leak_pj: Float = Field(0.0, ge=0)
+    read_bandwidth: Float | None = Field(None, gt=0)
+    write_bandwidth: Float | None = Field(None, gt=0)
+    multiple_buffering: Float = Field(1.0, ge=1)
+    network_hop_pj: Float | None = Field(None, ge=0)
+    area_um2_per_bit: Float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _complete(self) -> "StorageLevel":
@@ -173,16 +195,16 @@ class MacUnit(BaseModel):
             ``None`` = a default from the operand width, scaled to the profile's ``technology``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**_CONFIG)
 
     name: str = "mac"
-    energy_pj: float = Field(ge=0)
-    energy_pj_by_bits: dict[int, float] | None = None
-    instances: int = Field(1, ge=1)
-    mesh_x: int | None = Field(None, ge=1)
-    mesh_y: int = Field(1, ge=1)
-    word_bits: int | None = Field(None, ge=1)
-    area_um2: float | None = Field(None, ge=0)
+    energy_pj: Float = Field(ge=0)
+    energy_pj_by_bits: dict[Int, Float] | None = None
+    instances: Int = Field(1, ge=1)
+    mesh_x: Int | None = Field(None, ge=1)
+    mesh_y: Int = Field(1, ge=1)
+    word_bits: Int | None = Field(None, ge=1)
+    area_um2: Float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _mesh(self) -> "MacUnit":
@@ -214,16 +236,16 @@ class SparsitySupport(BaseModel):
         default_density: non-zero fraction per data space used when a layer has no explicit density.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**_CONFIG)
 
     gating: list[str] = Field(default_factory=list)
     skipping: list[str] = Field(default_factory=list)
     rlc_levels: list[str] = Field(default_factory=list)
     rlc_dataspaces: list[str] = Field(default_factory=lambda: ["Inputs", "Outputs"])
-    run_bits: int = Field(5, ge=1)
-    pairs_per_word: int = Field(3, ge=1)
-    rlc_word_bits: int = Field(64, ge=1)
-    default_density: dict[str, float] = Field(default_factory=dict)
+    run_bits: Int = Field(5, ge=1)
+    pairs_per_word: Int = Field(3, ge=1)
+    rlc_word_bits: Int = Field(64, ge=1)
+    default_density: dict[str, Float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> "SparsitySupport":
@@ -251,11 +273,11 @@ class CodebookUnit(BaseModel):
             codebook is larger is flagged in the report (the cost model does not re-load codebooks).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**_CONFIG)
 
-    lut_read_pj: float | None = Field(None, ge=0)
-    lut_write_pj: float | None = Field(None, ge=0)
-    lut_depth_words: int | None = Field(None, ge=1)
+    lut_read_pj: Float | None = Field(None, ge=0)
+    lut_write_pj: Float | None = Field(None, ge=0)
+    lut_depth_words: Int | None = Field(None, ge=1)
 
 
 class HardwareProfile(BaseModel):
@@ -276,14 +298,14 @@ class HardwareProfile(BaseModel):
             price codebook-compressed weights (``energysim.costs.codebook``); ``None`` when not known.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**_CONFIG)
 
     name: str = Field(min_length=1)
     description: str = ""
     technology: str = ""
-    clock_hz: float = Field(1e9, gt=0)
+    clock_hz: Float = Field(1e9, gt=0)
     energy_unit: str = Field("pJ", min_length=1)
-    word_bits: int = Field(16, ge=1)
+    word_bits: Int = Field(16, ge=1)
     levels: list[StorageLevel] = Field(min_length=1)
     mac: MacUnit
     sparsity: SparsitySupport | None = None
@@ -326,7 +348,13 @@ class HardwareProfile(BaseModel):
         """Load and validate a profile YAML file."""
         path = Path(path)
         try:
+            size = path.stat().st_size
+            if size > MAX_PROFILE_BYTES:
+                raise EnergySimError(f"hardware profile {str(path)!r} is {size:,} bytes; a profile is at most "
+                                     f"{MAX_PROFILE_BYTES:,} (the shipped ones are a few kB)")
             data = yaml.safe_load(path.read_text())
+        except UnicodeDecodeError:
+            raise EnergySimError(f"hardware profile {str(path)!r} is not UTF-8 text") from None
         except OSError as exc:
             raise EnergySimError(f"cannot read hardware profile {str(path)!r}: {exc.strerror}") from None
         except yaml.YAMLError as exc:

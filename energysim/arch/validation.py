@@ -6,6 +6,15 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 
+#: Longest quoted value in a message: a value copied from a large file must not make a large message.
+MAX_VALUE_REPR = 80
+
+
+def _short(value) -> str:
+    r = repr(value)
+    return r if len(r) <= MAX_VALUE_REPR else r[: MAX_VALUE_REPR - 3] + "..."
+
+
 def format_validation_error(exc: ValidationError, data=None) -> str:
     """One line per problem: ``levels[2] (name 'glb').depth = -3: Input should be greater than or equal to 1``."""
     parts = []
@@ -32,9 +41,11 @@ def format_validation_error(exc: ValidationError, data=None) -> str:
         if err.get("type") == "missing":
             parts.append(f"{path}: missing required field")
         elif err.get("type") in ("extra_forbidden",):
-            parts.append(f"{path}: unknown field (value {err.get('input')!r})")
+            parts.append(f"{path}: unknown field (value {_short(err.get('input'))})")
         elif "input" in err and not isinstance(err["input"], (dict, list)):
-            parts.append(f"{path} = {err['input']!r}: {msg}")
+            parts.append(f"{path} = {_short(err['input'])}: {msg}")
         else:
             parts.append(f"{path or '<top>'}: {msg}")
+    if len(parts) > 5:  # a file full of mistakes: the first few say what is wrong
+        parts = parts[:5] + [f"and {len(parts) - 5} more problem(s)"]
     return "; ".join(parts)

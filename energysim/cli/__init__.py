@@ -1,49 +1,36 @@
 """The ``energysim`` command line. Each sub-command lives in a module of this package with ``register(subparsers)``.
 
-Errors meant for users (``EnergySimError``, and pydantic/OS errors about their inputs) print one line on
-stderr and exit with status 2; no traceback.
+Exit status: 0 success, 2 a usage or input error (a bad flag, an unknown model, a malformed profile, ...), 1 a
+failure that is not the input's fault, 130 interrupted (Ctrl-C); each failure is one line on stderr, and
+``--debug`` adds the traceback (``energysim.cli.runner``). The helpers in this package (``runner``, ``options``,
+``outputs``, ``progress``) are shared with the ``dkm`` command line.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import importlib
 
-from energysim.cli import catalog, estimate, sweep, timeloop
-from energysim.errors import EnergySimError
-
-#: The modules that add sub-commands. Each defines ``register(subparsers)``; the handler is set with
-#: ``parser.set_defaults(func=...)`` and returns an exit status.
-COMMAND_MODULES = (catalog, estimate, timeloop, sweep)
+#: The modules that add sub-commands (imported when the parser is built). Each defines ``register(subparsers)``;
+#: the handler is set with ``parser.set_defaults(func=...)`` and returns an exit status.
+COMMAND_MODULES = ("catalog", "estimate", "timeloop", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="energysim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for mod in COMMAND_MODULES:
-        mod.register(sub)
+    from energysim.cli.runner import Parser, add_debug, add_global_flags
+
+    parser = Parser(prog="energysim",
+                    description="A dataflow-level energy simulator for CNN inference on Eyeriss-style accelerators.")
+    add_global_flags(parser, "energysim")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"energysim.cli.{name}").register(sub)
+    add_debug(parser)
     return parser
 
 
-def run_command(func, args) -> int:
-    """Call a handler, turning user-facing errors into one line on stderr and exit status 2."""
-    from pydantic import ValidationError
-
-    try:
-        return int(func(args) or 0)
-    except (EnergySimError, ValidationError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        msg = str(exc).strip().replace("\n", "; ")
-        print(f"{parser_prog(args)}: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-def parser_prog(args) -> str:
-    return getattr(args, "_prog", "energysim")
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(args.func, args)
+    """Entry point; returns the exit status (see the module docstring)."""
+    from energysim.cli.runner import run
+
+    return run("energysim", build_parser, argv)

@@ -3,53 +3,68 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from energysim.cli.common import load_network
-from energysim.mapping.dataflow import check_dataflow
+from energysim.cli import options
+from energysim.cli.common import load_network, read_json_file
 from energysim.errors import EnergySimError
-
-
-def _progress(i: int, n: int, name: str) -> None:
-    print(f"\r[{i + 1:>4}/{n}] {name:<40.40}", end="" if i + 1 < n else "\n", file=sys.stderr, flush=True)
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
     from energysim.analysis.estimate import estimate
     from energysim.analysis.plots import write_figures
+    from energysim.arch import load_profile
+    from energysim.cli.outputs import atomic_output_dir, check_out, dumps, in_place
+    from energysim.cli.progress import Progress
 
-    check_dataflow(args.dataflow)
-    net = load_network(args.model, args.batch)
-    quiet = args.json or not sys.stderr.isatty()
-    kw = _sparse_kwargs(args, net)  # empty unless sparsity / bit-width flags are given
-    report = estimate(net, args.profile, args.dataflow, progress=None if quiet else _progress, **kw)
+    # everything the user typed is checked before the model is traced and mapped
+    options.check_search_batch(args.batch, args.dataflow)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        check_out(args.out)
+    prof = load_profile(args.profile)
+    densities = read_json_file(args.densities, "--densities") if args.densities else None
+    if args.bits:
+        from energysim.costs.sparsity import BitWidths
+
+        BitWidths.parse(args.bits)
+    net = load_network(args.model, args.batch, args.lenient)
+    kw = _sparse_kwargs(args, net, prof, densities)  # empty unless sparsity / bit-width flags are given
+    progress = Progress(enabled=False if (args.quiet or args.json) else None)
+    total = sum(1 for l in net if not (args.lenient and l.kind == "unsupported"))
+    with progress.bar(total, "estimate") as bar:
+        report = estimate(net, prof, args.dataflow, progress=lambda i, n, name: bar.step(name, n=i),
+                          skip_unsupported=args.lenient, **kw)
+    if report.skipped and not args.json:
+        print(f"energysim: warning: not counted: {len(report.skipped)} unsupported layer(s) "
+              f"({', '.join(report.skipped[:5])}{', ...' if len(report.skipped) > 5 else ''})", file=sys.stderr)
+    files = []
+    if args.out:
         stem = f"{net.name}_{report.profile}_{args.dataflow}"
-        report.to_csv(out / f"{stem}.csv")
-        report.to_json(out / f"{stem}.json")
-        figs = write_figures(report, out, stem)
-        if not args.json:
-            print(f"wrote {out / (stem + '.csv')}, {out / (stem + '.json')} and {len(figs)} figures", file=sys.stderr)
+        with atomic_output_dir(args.out) as tmp:
+            report.to_csv(tmp / f"{stem}.csv")
+            report.to_json(tmp / f"{stem}.json")
+            figs = write_figures(report, tmp, stem)
+            files = in_place([tmp / f"{stem}.csv", tmp / f"{stem}.json", *figs], tmp, args.out)
+        if not (args.json or args.quiet):
+            print(f"wrote {files[0]}, {files[1]} and {len(figs)} figures", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=1))
+        d = report.to_dict()
+        if args.out:
+            d["files"] = [str(f) for f in files]
+        print(dumps(d, indent=1))
     else:
         print(report.summary())
     return 0
 
 
-def _sparse_kwargs(args: argparse.Namespace, net) -> dict:
-    """``sparsity=`` / ``bits=`` for ``estimate`` from the sparsity flags (see ``energysim.costs.sparsity``)."""
-    if not (args.densities or args.measure_densities or args.rlc or args.gating or args.skipping or args.bits
+def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
+    """``sparsity=`` for ``estimate`` from the sparsity flags (see ``energysim.costs.sparsity``)."""
+    if not (densities or args.measure_densities or args.rlc or args.gating or args.skipping or args.bits
             or args.default_density is not None):
         return {}
-    from energysim.arch import load_profile
     from energysim.costs.sparsity import BitWidths, SparseOptions
 
-    densities: dict = {}
+    found: dict = {}
     if args.measure_densities:
         import torch
 
@@ -61,19 +76,20 @@ def _sparse_kwargs(args: argparse.Namespace, net) -> dict:
         torch.manual_seed(args.seed)
         module = zoo.build(args.model)
         x = torch.randn(args.batch, *zoo.input_shape(args.model))
-        densities.update(measure_network_densities(module, x, net))
-    if args.densities:
-        try:
-            data = json.loads(Path(args.densities).read_text())
-        except json.JSONDecodeError as exc:
-            raise EnergySimError(f"--densities {args.densities!r} is not valid JSON: {exc}") from None
-        densities.update(data)
-    prof = load_profile(args.profile)
-    over = {"densities": densities, "bits": BitWidths.parse(args.bits)}
+        found.update(measure_network_densities(module, x, net))
+    if densities is not None:
+        if not isinstance(densities, dict):
+            raise EnergySimError(f"--densities {args.densities!r}: expected a JSON object of layer name to "
+                                 f"densities, got a JSON {type(densities).__name__}")
+        found.update(densities)
+    over = {"densities": found, "bits": BitWidths.parse(args.bits)}
     if args.default_density is not None:
         over["default_density"] = {"inputs": args.default_density, "outputs": args.default_density}
     if args.rlc:
-        over["rlc_levels"] = tuple(x for x in args.rlc.split(",") if x) if args.rlc != "-" else (prof.level_names[0],)
+        levels = tuple(x for x in args.rlc.split(",") if x) if args.rlc != "-" else (prof.level_names[0],)
+        for lvl in levels:
+            prof.level(lvl)  # an unknown level name is an error naming the profile's levels
+        over["rlc_levels"] = levels
     if args.gating:
         over["gating"] = ("Inputs",)
     if args.skipping:
@@ -82,21 +98,25 @@ def _sparse_kwargs(args: argparse.Namespace, net) -> dict:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("estimate", help="energy of a model on a hardware profile with a dataflow")
-    p.add_argument("model", help="zoo model name (see `energysim models`) or an .onnx file")
-    p.add_argument("--profile", default="eyeriss-65nm", help="shipped profile name or a YAML path")
-    p.add_argument("--dataflow", default="rs", help="rs | ws | os | nlr, or a mapping search: search | rs-search | ws-search | os-search (default rs)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--out", help="directory for the CSV, JSON and PNG figures")
-    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p = sub.add_parser("estimate", help="energy of a model on a hardware profile with a dataflow",
+                       description="Energy of a model on a hardware profile with a dataflow: a per-layer table, "
+                                   "a summary, and with --out a CSV, a JSON report and three figures.")
+    options.add_model(p)
+    options.add_profile(p)
+    options.add_dataflow(p)
+    options.add_batch(p)
+    options.add_out(p, "the per-layer CSV, the JSON report and three PNG figures")
+    options.add_json(p)
+    options.add_quiet(p)
+    options.add_lenient(p)
     g = p.add_argument_group("sparsity and bit width (energysim.costs.sparsity; absent = dense, profile widths)")
     g.add_argument("--densities", metavar="FILE.json",
                    help='per-layer non-zero fractions: {"layer": {"inputs": 0.6, "outputs": 0.3}} or {"layer": 0.6}')
     g.add_argument("--measure-densities", action="store_true",
                    help="measure densities with a forward pass of the zoo model (random weights and inputs, --seed)")
-    g.add_argument("--seed", type=int, default=0, help="seed for --measure-densities (default 0)")
-    g.add_argument("--default-density", type=float, metavar="D",
-                   help="non-zero fraction of the input and output maps of layers not listed")
+    g.add_argument("--seed", type=options.nonneg_int, default=0, help="seed for --measure-densities")
+    g.add_argument("--default-density", type=options.fraction, metavar="D",
+                   help="non-zero fraction (0 to 1) of the input and output maps of layers not listed")
     g.add_argument("--rlc", nargs="?", const="-", metavar="LEVELS",
                    help="run-length code feature maps in the outermost level (DRAM), or in the comma-separated "
                         "LEVELS (Eyeriss format: 5-bit run, 16-bit level, 3 pairs per 64-bit word)")
