@@ -235,7 +235,7 @@ def _points_from_artifacts(paths, convs, notes: list) -> list:
 
 def compare_metrics(
     model: str | None, rates: Sequence[float] | None = None, *, profile: str | Sequence[str] = "eyeriss-65nm",
-    dataflow: str = "rs", state_dict: dict | None = None, artifacts: Sequence[str | Path] | None = None,
+    dataflow: str = "rs-template", state_dict: dict | None = None, artifacts: Sequence[str | Path] | None = None,
     seed: int = 0, max_iter: int = 5, terms: CodebookTerms = CodebookTerms(compute_reuse=False),
     index_coding: str = "fixed", bits: int = 8, batch: int = 1, log: Callable[[str], None] | None = None,
 ) -> CompareResult:

@@ -133,9 +133,13 @@ def test_bad_model_or_batch(tmp_path, capsys, argv, needles):
 def test_huge_batch_with_a_template_is_fast(capsys):
     # the template tiler factors loop bounds (no trial division up to the bound): seconds, not hours
     t0 = time.perf_counter()
-    rc, stdout, _ = run(main, ["estimate", "lenet5", "--batch", "1000000000", "--json"], capsys)
+    rc, stdout, _ = run(main, ["estimate", "lenet5", "--batch", "1000000000", "--dataflow", "rs-template", "--json"],
+                        capsys)
     assert rc == 0 and json.loads(stdout)["total_macs"] == 2_293_000 * 10**9
     assert time.perf_counter() - t0 < 60
+    # the default (rs: the row-stationary search) does not take such a batch and says which name does
+    expect_error(main, ["estimate", "lenet5", "--batch", "1000000000"], capsys, "--batch 1000000000", "4096",
+                 "rs-template", before=None)
 
 
 @pytest.fixture(scope="module")
@@ -195,9 +199,10 @@ def test_lenient_keeps_unsupported_ops_and_says_so(onnx_files, capsys):
     (["estimate", "lenet5", "--dataflow", "zz"], ["--dataflow: invalid choice: 'zz'"]),
     (["estimate", "lenet5", "--dataflow", "RS"], ["--dataflow: invalid choice: 'RS'"]),
     (["sweep", "lenet5", "--dataflow", "rowstationary"], ["--dataflow: invalid choice"]),
-    (["estimate", "lenet5", "--profile", "UNMAPPABLE"], ["cannot be mapped", "rs"]),
+    (["estimate", "lenet5", "--profile", "UNMAPPABLE", "--dataflow", "rs-template"], ["cannot be mapped", "rs-template"]),
+    (["estimate", "lenet5", "--profile", "UNMAPPABLE"], ["no mapping of 'conv1' fits profile 'tiny'", "dataflow rs"]),
     (["estimate", "lenet5", "--profile", "UNMAPPABLE", "--dataflow", "search"], ["no mapping of 'conv1' fits profile 'tiny'"]),
-], ids=["unknown", "wrong-case", "sweep", "no-fit-rs", "no-fit-search"])
+], ids=["unknown", "wrong-case", "sweep", "no-fit-rs-template", "no-fit-rs", "no-fit-search"])
 def test_bad_mapping(tmp_path, capsys, argv, needles):
     if "UNMAPPABLE" in argv:  # buffers that must keep all three operands but hold one word each
         def tiny(d):

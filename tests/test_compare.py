@@ -128,7 +128,7 @@ def test_default_points_do_not_depend_on_the_weights():
 def test_compare_with_a_mapping_search_uses_the_searched_mappings():
     """A search dataflow maps each conv layer with the mapper, as `energysim estimate` does."""
     searched = compare_metrics("digits_cnn", [0.5, 0.1], dataflow="rs-search")
-    template = compare_metrics("digits_cnn", [0.5, 0.1], dataflow="rs")
+    template = compare_metrics("digits_cnn", [0.5, 0.1], dataflow="rs-template")
     assert [p["paper_metric"] for p in searched.points] == [p["paper_metric"] for p in template.points]
     # the search minimizes dense energy and is never worse than the rs template it starts from
     assert searched.dense["dataflow_estimate"] <= template.dense["dataflow_estimate"] * (1 + 1e-12)

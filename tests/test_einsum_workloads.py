@@ -260,7 +260,8 @@ def _small_vit():
     return ViT(num_classes=10, image=32, patch=8, d=64, depth=2, heads=4, hidden=128).eval()
 
 
-@pytest.mark.parametrize("dataflow", ["rs", "ws", "os", "nlr", "search", "ws-search"])
+@pytest.mark.parametrize("dataflow", ["rs", "ws", "os", "nlr", "search", "ws-search", "rs-template", "ws-template",
+                                      "os-template"])
 def test_estimate_maps_every_mac_layer(dataflow):
     net = trace(_small_vit(), (1, 3, 32, 32))
     rep = energysim.estimate(net, "eyeriss-65nm", dataflow)
@@ -270,8 +271,8 @@ def test_estimate_maps_every_mac_layer(dataflow):
     assert "Inputs2" in spaces  # K and V of attention are activations, not weights
 
 
-def test_vit_b16_rs_estimate_runs():
-    rep = energysim.estimate(trace_model("vit_b16"), "eyeriss-65nm", "rs")
+def test_vit_b16_rs_template_estimate_runs():
+    rep = energysim.estimate(trace_model("vit_b16"), "eyeriss-65nm", "rs-template")
     assert rep.total_macs == 17_563_828_224 and rep.total_energy > 0
 
 

@@ -140,7 +140,7 @@ def test_ctrl_c_during_a_parallel_sweep_on_a_terminal(tmp_path):
     out.mkdir()
     (out / "designs.csv").write_text("previous run\n")
     rc, shown = _ctrl_c_on_a_terminal(
-        [sys.executable, "-m", "energysim", "sweep", "lenet5", "--dataflow", "rs", "--workers", "2",
+        [sys.executable, "-m", "energysim", "sweep", "lenet5", "--dataflow", "rs-template", "--workers", "2",
          "--pe", ",".join(f"{r}x{c}" for r in range(2, 32) for c in range(2, 32)), "--out", str(out)],
         b" ok energy=", tmp_path)  # the pool is running: a design is done
     assert rc == 130 and "Traceback" not in shown and "KeyboardInterrupt" not in shown  # workers stay quiet

@@ -23,7 +23,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
                         "at --rates: real assignments for entropy-coded indices and compute reuse")
     p.add_argument("--profile", default="eyeriss-65nm",
                    help="hardware profile name or YAML path; P1,P2,... also estimates the others beside the first")
-    p.add_argument("--dataflow", default="rs", help="rs | ws | os | nlr, or a search such as rs-search (default rs)")
+    p.add_argument("--dataflow", default="rs-template",
+                   help="how conv layers are mapped, as for `energysim estimate`: rs-template (the fixed row-stationary "
+                        "template: the documented results), or rs, ws, os (the constrained mapping search), search, "
+                        "ws-template, ... (default rs-template)")
     p.add_argument("--state-dict", default=None, help="trained weights (torch state_dict); default: seeded random init")
     p.add_argument("--index-coding", choices=("fixed", "entropy"), default="fixed",
                    help="indices at ceil(log2 K) bits (default) or at the entropy of the assignments, in both metrics")

@@ -3,7 +3,7 @@
 
 One pass per layer:
 
-1. MAC layers are mapped (``energysim.mapping.dataflow.mapping_for``: a dataflow template or a search) and
+1. MAC layers are mapped (``energysim.mapping.dataflow.mapping_for``: a search, or a fixed template) and
    counted by the engine (``energysim.model.counts.evaluate``); layers without MACs are charged by the
    streaming model, or applied in place as a MAC layer's outputs drain (``energysim.model.streaming``).
 2. Sparsity and bit widths (``energysim.costs.sparsity``), when given or when the profile has a ``sparsity``
@@ -29,7 +29,7 @@ from energysim.costs.sparsity import (
     validate_densities,
 )
 from energysim.errors import EnergySimError
-from energysim.mapping.dataflow import mapping_for
+from energysim.mapping.dataflow import check_dataflow, mapping_for
 from energysim.model.counts import evaluate
 from energysim.model.layer_energy import LayerEnergy
 from energysim.model.mapping import Mapping
@@ -53,26 +53,35 @@ def _layer(layer: Layer, profile: HardwareProfile, dataflow: str, hook: LayerHoo
                 "explicitly"
             )
         le = streaming_energy(layer, profile)
-        return apply_streaming(le, layer, profile, sparsity) if sparsity is not None else le
+        le = apply_streaming(le, layer, profile, sparsity) if sparsity is not None else le
+        return le.with_traffic(profile)
     problem = Problem.from_layer(layer)
     m = mapping if mapping is not None else mapping_for(problem, profile, dataflow)
     stats = evaluate(problem, profile, m, name=layer.name)
     if sparsity is not None:
         stats = apply(stats, problem, profile, sparsity, layer.name)
-    if hook:
-        return hook(layer, problem, m, stats, profile)
-    return LayerEnergy.from_stats(layer.name, layer.kind, stats, profile, layer.data_space_labels)
+    le = hook(layer, problem, m, stats, profile) if hook else LayerEnergy.from_stats(
+        layer.name, layer.kind, stats, profile, layer.data_space_labels)
+    return le.with_traffic(profile, stats)
 
 
 def estimate_layer(
     layer: Layer, profile: HardwareProfile, dataflow: str = "rs", hook: LayerHook | None = None,
     mapping: Mapping | None = None, sparsity: SparseOptions | None = None,
 ) -> LayerEnergy:
-    """Energy of one layer. MAC layers are mapped with ``dataflow`` unless an explicit ``mapping`` is given
-    (a mapping made for the profile in values of ``sparsity.bits`` when those differ from the profile's)."""
+    """Energy of one layer. MAC layers are mapped with ``dataflow`` (the names of ``estimate``) unless an explicit
+    ``mapping`` is given (a mapping made for the profile in values of ``sparsity.bits`` when those differ from the
+    profile's)."""
     if sparsity is not None:
         profile = effective_profile(profile, sparsity.bits)
     return _layer(layer, profile, dataflow, hook, mapping, sparsity)
+
+
+def _profile_options(prof: HardwareProfile, network: str) -> SparseOptions:
+    """The profile's ``sparsity`` section as options, with its measured densities of ``network`` (if any)."""
+    opts = SparseOptions.from_profile(prof)
+    measured = prof.sparsity.network_densities.get(network) if prof.sparsity is not None else None
+    return replace(opts, densities=dict(measured)) if measured else opts
 
 
 def estimate(
@@ -87,21 +96,24 @@ def estimate(
     bits=None,
     skip_unsupported: bool = False,
 ) -> EnergyReport:
-    """Energy report of ``network`` on ``profile`` with ``dataflow`` (rs, ws, os, nlr, or a mapping search:
-    search, rs-search, ws-search, os-search) for every layer.
+    """Energy report of ``network`` on ``profile`` with ``dataflow`` for every layer: ``rs``, ``ws``, ``os`` (the
+    mapping search constrained to that dataflow; ``rs-search``, ... are the same), ``search`` (free search), or a
+    fixed template (``rs-template``, ``ws-template``, ``os-template``, ``nlr-template``; ``nlr`` is the template).
 
     ``hook`` lets a caller replace a MAC layer's pricing (used for codebook-compressed weights);
     ``mac_layers_only`` skips layers without MACs; ``progress(i, n, name)`` is called before each layer.
     ``sparsity`` (an ``energysim.costs.sparsity.SparseOptions``: densities, gating/skipping, run-length coding)
     and ``bits`` (a ``BitWidths`` or ``"w=8,i=8,o=16"``) transform the dense counts (before ``hook``); without
-    them a profile's own ``sparsity`` section is applied, and a profile without one gives the dense counts.
+    them a profile's own ``sparsity`` section is applied (with its measured densities of a network of this name,
+``network_densities``), and a profile without one gives the dense counts.
     ``skip_unsupported``: layers of kind ``unsupported`` (kept by ``strict=False``) are left out of the estimate
     and named in the report's ``skipped`` instead of raising ``EnergySimError``.
     """
+    check_dataflow(dataflow)
     prof = load_profile(profile)
     opts = None
     if sparsity is not None or bits is not None or prof.sparsity is not None:
-        opts = sparsity if sparsity is not None else SparseOptions.from_profile(prof)
+        opts = sparsity if sparsity is not None else _profile_options(prof, network.name)
         if bits is not None:
             opts = replace(opts, bits=BitWidths.parse(bits))
         validate_densities(opts.densities, network)
@@ -114,6 +126,7 @@ def estimate(
         if progress:
             progress(i, len(layers), layer.name)
         producer = applied_in_place(network, layer)
-        out.append(in_place_energy(layer, producer) if producer else _layer(layer, prof, dataflow, hook, None, opts))
+        out.append(in_place_energy(layer, producer).with_traffic(prof) if producer
+                   else _layer(layer, prof, dataflow, hook, None, opts))
     batch = network.input_shape[0] if network.input_shape else 1
     return EnergyReport(network.name, prof.name, dataflow, batch, out, prof.energy_unit, skipped)

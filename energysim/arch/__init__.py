@@ -7,9 +7,10 @@ from energysim.arch.profile import (
     CodebookUnit,
     HardwareProfile,
     MacUnit,
+    MapperSupport,
     SparsitySupport,
     StorageLevel,
 )
 
-__all__ = ["CodebookUnit", "DATA_SPACES", "HardwareProfile", "MacUnit", "SparsitySupport", "StorageLevel",
+__all__ = ["CodebookUnit", "DATA_SPACES", "HardwareProfile", "MacUnit", "MapperSupport", "SparsitySupport", "StorageLevel",
            "list_profiles", "load_profile"]

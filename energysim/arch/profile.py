@@ -234,6 +234,9 @@ class SparsitySupport(BaseModel):
         run_bits, pairs_per_word, rlc_word_bits: the coding format (Eyeriss: 5-bit run + 16-bit level, three
             pairs per 64-bit word).
         default_density: non-zero fraction per data space used when a layer has no explicit density.
+        network_densities: measured non-zero fractions per network and layer, ``{network: {layer: {inputs:
+            d, outputs: d, weights: d}}}`` (e.g. the Eyeriss chip's AlexNet zero fractions); ``estimate`` uses
+            them for a network of that name when no densities are given.
     """
 
     model_config = ConfigDict(**_CONFIG)
@@ -246,9 +249,18 @@ class SparsitySupport(BaseModel):
     pairs_per_word: Int = Field(3, ge=1)
     rlc_word_bits: Int = Field(64, ge=1)
     default_density: dict[str, Float] = Field(default_factory=dict)
+    network_densities: dict[str, dict[str, dict[str, Float]]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> "SparsitySupport":
+        for net, layers in self.network_densities.items():
+            for layer, dens in layers.items():
+                for k, v in dens.items():
+                    if k not in ("inputs", "outputs", "weights"):
+                        raise ValueError(f"network_densities[{net}][{layer}] has unknown key {k!r}; known: "
+                                         "inputs, outputs, weights")
+                    if not 0.0 <= v <= 1.0:
+                        raise ValueError(f"network_densities[{net}][{layer}][{k}] = {v!r} must be in [0, 1]")
         for what in ("gating", "skipping", "rlc_dataspaces"):
             bad = [d for d in getattr(self, what) if d not in DATA_SPACES]
             if bad:
@@ -258,6 +270,50 @@ class SparsitySupport(BaseModel):
                 raise ValueError(f"default_density has unknown data space {d!r}")
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"default_density[{d}] = {v!r} must be in [0, 1]")
+        return self
+
+
+class MapperSupport(BaseModel):
+    """Optional mapping facts of an accelerator: what its mapping space holds beyond the default one, and how
+    hard to search it (``energysim.mapping.search`` reads these when no ``MapperOptions`` are given).
+
+    Attributes:
+        max_spatial_dims: dimensions per mesh axis and fan-out (default 2). Eyeriss stacks PE sets of
+            different channels and filters down its rows: R x C x M on Y is 3.
+        spatial_candidates, tile_cap: search effort (``MapperOptions`` fields of the same names).
+        pad: dimensions whose bound a mapping may pad, with the largest padding as a fraction of the bound
+            (``{P: 0.05}``: 55 output rows may run as 56): the array runs the phantom iterations with idle
+            PEs, which the engine counts as work (``Mapping.padding``).
+        bypass: per storage level, data spaces that may also bypass it (searched with and without; Eyeriss
+            streams filters that do not fit its filter buffer from DRAM to the PEs).
+        spatial_full: per mesh axis (``X``/``Y``), dimensions unrolled whole over that axis when some spatial
+            unrolling can (Eyeriss's PE sets: ``{Y: [R]}``, every filter row on its own PE row).
+        pe_temporal: dimensions whose temporal loops all sit at PE-level storage (row stationary: ``[S]``, a
+            whole filter row in the PE).
+        min_pe_fraction: spatial unrollings using fewer PEs than this fraction of the most possible (padding
+            included) are not searched: the accelerator maps for throughput first.
+    """
+
+    model_config = ConfigDict(**_CONFIG)
+
+    max_spatial_dims: Int | None = Field(None, ge=1, le=4)
+    spatial_candidates: Int | None = Field(None, ge=0)
+    tile_cap: Int | None = Field(None, ge=1)
+    pad: dict[str, Float] = Field(default_factory=dict)
+    bypass: dict[str, list[str]] = Field(default_factory=dict)
+    spatial_full: dict[Literal["X", "Y"], list[str]] = Field(default_factory=dict)
+    pe_temporal: list[str] = Field(default_factory=list)
+    min_pe_fraction: Float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "MapperSupport":
+        for d, f in self.pad.items():
+            if not 0.0 < f <= 1.0:
+                raise ValueError(f"pad[{d}] = {f!r} must be a fraction in (0, 1]")
+        for lvl, spaces in self.bypass.items():
+            bad = [d for d in spaces if d not in DATA_SPACES]
+            if bad:
+                raise ValueError(f"bypass[{lvl}] has unknown data space(s) {bad}; known: {list(DATA_SPACES)}")
         return self
 
 
@@ -296,6 +352,7 @@ class HardwareProfile(BaseModel):
         sparsity: optional zero handling / run-length coding support (``SparsitySupport``); ``None`` = dense.
         codebook: optional per-PE codebook LUT costs (``CodebookUnit``; YAML key ``codebook``), used only to
             price codebook-compressed weights (``energysim.costs.codebook``); ``None`` when not known.
+        mapper: optional mapping facts and search effort (``MapperSupport``); ``None`` = the mapper's defaults.
     """
 
     model_config = ConfigDict(**_CONFIG)
@@ -310,6 +367,7 @@ class HardwareProfile(BaseModel):
     mac: MacUnit
     sparsity: SparsitySupport | None = None
     codebook: CodebookUnit | None = None
+    mapper: MapperSupport | None = None
 
     @model_validator(mode="after")
     def _hierarchy(self) -> "HardwareProfile":
@@ -317,6 +375,14 @@ class HardwareProfile(BaseModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"duplicate level name(s) {dup}")
+        if self.mapper is not None:
+            for lvl, spaces in self.mapper.bypass.items():
+                if lvl not in names[1:]:
+                    raise ValueError(f"mapper.bypass names level {lvl!r}, which is not an inner storage level of "
+                                     f"this profile: {names[1:]}")
+                kept = self.levels[names.index(lvl)].kept()
+                if any(d not in kept for d in spaces):
+                    raise ValueError(f"mapper.bypass[{lvl}] = {spaces}: level {lvl!r} keeps only {kept}")
         chain = [(l.name, l.instances, l.mesh_x, l.mesh_y) for l in self.levels]
         chain.append((self.mac.name, self.mac.instances, self.mac.mesh_x, self.mac.mesh_y))
         for (pn, pi, px, py), (cn, ci, cx, cy) in zip(chain, chain[1:]):

@@ -4,7 +4,9 @@ types that check ranges (every number finite) so that a bad value is an exit-2 l
 =============  ==========================================================================================
 ``MODEL``      a zoo model name (``energysim models``) or an ``.onnx`` file
 ``--profile``  a shipped profile name (``energysim profiles``) or a profile YAML file; default eyeriss-65nm
-``--dataflow`` rs, ws, os, nlr (templates) or search, rs-search, ws-search, os-search (mapping search)
+``--dataflow`` rs, ws, os (the mapping search constrained to that dataflow; the default), search (free
+               search), rs-template, ws-template, os-template, nlr-template (fixed templates; nlr = nlr-template);
+               rs-search, ws-search, os-search still mean rs, ws, os
 ``--batch``    batch size N, 1 .. ``MAX_BATCH`` (``MAX_SEARCH_BATCH`` with a mapping search)
 ``--out``      an output folder, checked before any work and written atomically (``energysim.cli.outputs``)
 ``--json``     one JSON object on stdout (``schema_version``, ``kind``, ...) instead of text
@@ -65,10 +67,13 @@ def check_search_batch(batch: int, dataflow: str) -> None:
     """A mapping search at a batch above ``MAX_SEARCH_BATCH`` would run for minutes: say so instead."""
     from energysim.errors import EnergySimError
 
-    if dataflow.endswith("search") and batch > MAX_SEARCH_BATCH:
+    from energysim.mapping.dataflow import is_search
+
+    if batch > MAX_SEARCH_BATCH and is_search(dataflow):
         raise EnergySimError(f"--batch {batch} is above {MAX_SEARCH_BATCH}, the largest the mapping search "
                              f"(--dataflow {dataflow}) takes: its mapspace grows with the factors of the batch; use "
-                             "a template dataflow (rs, ws, os, nlr) for larger batches")
+                             "a template (--dataflow rs-template, ws-template, os-template, nlr-template) for "
+                             "larger batches")
 
 
 def add_model(p: argparse.ArgumentParser, zoo_only: bool = False, nargs=None) -> None:
@@ -87,9 +92,10 @@ def add_profile(p: argparse.ArgumentParser, help: str | None = None) -> None:
 
 
 def add_dataflow(p: argparse.ArgumentParser, default: str = "rs") -> None:
-    p.add_argument("--dataflow", default=default, choices=dataflow_names(),
-                   help="a dataflow template (rs, ws, os, nlr) or a mapping search, free or constrained to a "
-                        "dataflow (search, rs-search, ws-search, os-search)")
+    p.add_argument("--dataflow", default=default, choices=dataflow_names(), metavar="NAME",
+                   help=f"rs, ws, os: the mapping search constrained to that dataflow (rs-search, ... are the same); "
+                        f"search: the free search; rs-template, ws-template, os-template, nlr-template (nlr): a "
+                        f"fixed greedy template, fast but often far from the searched energy")
 
 
 def add_out(p: argparse.ArgumentParser, what: str, required: bool = False) -> None:

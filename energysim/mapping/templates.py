@@ -4,7 +4,9 @@ A template fixes *what* is stationary and *which* dimensions are unrolled across
 tiler then decides *how much*: spatial factors fill each fan-out as far as the bounds divide, and temporal
 factors grow from the innermost storage level outwards, each as large as still fits the level's capacity,
 in the template's order of preference. What no on-chip level takes is left at the outermost level (DRAM).
-This is a sound heuristic, not an optimum (that is the mapper's job).
+This is a sound heuristic, not an optimum (that is the mapper's job): ``estimate``'s ``rs``, ``ws``, ``os`` are
+the mapping search constrained to these dataflows, and these templates are reachable there as ``rs-template``,
+``ws-template``, ... (how far they are from the search: docs/results/templates.md).
 
 - ``rs`` row stationary (Eyeriss): a PE convolves one filter row (``S`` weights) with one input row; filter
   rows (``R``) are unrolled over the array's rows (Y) and output rows (``P``) over its columns (X), so
@@ -199,11 +201,13 @@ class _Tiler:
 
 
 def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs") -> Mapping:
-    """A valid mapping of ``problem`` on ``profile`` following ``dataflow`` (rs, ws, os, nlr)."""
+    """A valid mapping of ``problem`` on ``profile`` following the template ``dataflow`` (rs, ws, os, nlr; also
+    spelled rs-template, ..., as ``estimate`` names them: there a bare ``rs`` means the mapping search)."""
     try:
-        t = TEMPLATES[dataflow]
-    except KeyError:
-        raise EnergySimError(f"unknown dataflow {dataflow!r}; choose one of {list(TEMPLATES)}") from None
+        t = TEMPLATES[dataflow.removesuffix("-template") if isinstance(dataflow, str) else dataflow]
+    except (KeyError, TypeError):
+        raise EnergySimError(f"unknown dataflow {dataflow!r}; choose a template: "
+                             f"{[*TEMPLATES, *(f'{t}-template' for t in TEMPLATES)]}") from None
     tiler = _Tiler(problem, profile, t)
     if not tiler.fits():
         # even with every loop at the outermost level something overflows (e.g. a level that must keep a

@@ -21,6 +21,9 @@ Rules, per data space ``d``, for a level ``i`` that keeps ``d`` (its *parent* is
 * Energy per level and data space: priced by ``energysim.model.pricing`` (per instance, times utilized
   instances), leakage and MAC energy likewise.
 * Cycles = max(MACs / utilized MACs, per-level accesses / bandwidth).
+* A mapping that pads dimensions (``Mapping.padding``) is counted on the padded problem: the phantom
+  iterations cost accesses, MAC energy and cycles like real ones. ``macs`` and ``utilization`` stay the real
+  ones; ``extra`` gives ``padded_macs``.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ def distinct_children(ds: DataSpace, loops: list[Loop], level: int) -> tuple[int
 def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None = None) -> LayerStats:
     """Count accesses and price them. Raises ``EnergySimError`` for a mapping that does not fit."""
     mapping.validate_for(problem, profile)
+    real = problem
+    problem = mapping.padded_problem(problem)
     loops = mapping.loops(problem, profile)
     keeps = mapping.keeps(problem, profile)
     extents = mapping.tile_extents(problem, profile)
@@ -153,15 +158,19 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
     utilized = dict(zip(profile.level_names, inst))
     leak = leakage(profile, cycles, utilized)
     mac_e = mac_energy(profile, macs)
+    extra = {"compute_cycles": compute_cycles, "utilized_instances": utilized,
+             "active_pes": mapping.active_pes(real, profile)}
+    if problem is not real:
+        extra["padded_macs"] = macs
     return LayerStats(
         name=name or problem.name,
-        macs=macs,
+        macs=real.macs,
         mac_energy=mac_e,
         cycles=int(cycles),
-        utilization=macs / (cycles * profile.mac.instances),
+        utilization=real.macs / (cycles * profile.mac.instances),
         rows=rows,
         leak=leak,
         level_names=profile.level_names,
         mac_name=profile.mac.name,
-        extra={"compute_cycles": compute_cycles, "utilized_instances": utilized},
+        extra=extra,
     )

@@ -35,6 +35,13 @@ class LayerEnergy:
     utilization: float
     extra: dict[str, float] = field(default_factory=dict)  # named extra terms
     note: str = ""
+    # traffic and time as a chip reports them (``with_traffic``): bytes moved at the DRAM level(s) and at the
+    # global buffer (the outermost on-chip storage level), reads + fills + updates at each value's width;
+    # seconds at the profile's clock; PEs doing real work when the array is fullest (None: no MACs)
+    dram_bytes: float | None = None
+    glb_bytes: float | None = None
+    latency_s: float | None = None
+    active_pes: int | None = None
 
     def __post_init__(self):
         missing = set(COUNT_COLUMNS) - set(self.counts.columns)
@@ -66,6 +73,25 @@ class LayerEnergy:
             extra["network"] = noc
         return cls(name=name, kind=kind, macs=stats.macs, counts=counts, compute_energy=stats.mac_energy,
                    cycles=stats.cycles, utilization=stats.utilization, extra=extra)
+
+    def with_traffic(self, profile: HardwareProfile, stats: LayerStats | None = None) -> "LayerEnergy":
+        """Fill ``dram_bytes``, ``glb_bytes``, ``latency_s`` and ``active_pes`` (from the engine's ``stats``, whose
+        rows carry the bit width of each value when sparsity or bit widths were applied; else from the count
+        table at each level's word width). Returns self."""
+        widths = {lv.name: lv.word_bits or profile.word_bits for lv in profile.levels}
+        dram = [lv.name for lv in profile.levels if lv.cls == "dram"] or [profile.levels[0].name]
+        glb = next((lv.name for lv in profile.levels if lv.name not in dram and lv.cls != "dummy"), None)
+        if stats is not None:
+            recs = [(r["level"], r["reads_total"] + r["fills_total"] + r["updates_total"],
+                     r.get("bits", widths[r["level"]])) for r in stats.rows]
+            self.active_pes = stats.extra.get("active_pes")
+        else:
+            recs = [(rec.level, rec.reads + rec.fills + rec.updates, widths.get(rec.level, profile.word_bits))
+                    for rec in self.counts.itertuples(index=False)]
+        self.dram_bytes = float(sum(n * b / 8 for lv, n, b in recs if lv in dram))
+        self.glb_bytes = float(sum(n * b / 8 for lv, n, b in recs if lv == glb)) if glb else 0.0
+        self.latency_s = float(self.cycles) / profile.clock_hz
+        return self
 
     @property
     def energy_by_level(self) -> dict[str, float]:
@@ -118,4 +144,8 @@ class LayerEnergy:
             "utilization": self.utilization,
             "counts": self.counts[COUNT_COLUMNS].to_dict(orient="records"),
             "note": self.note,
+            "dram_bytes": self.dram_bytes,
+            "glb_bytes": self.glb_bytes,
+            "latency_s": self.latency_s,
+            "active_pes": self.active_pes,
         }

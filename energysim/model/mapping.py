@@ -1,6 +1,11 @@
 """Explicit loop-nest mappings: per storage level (outer -> inner) temporal factors with their loop order,
 spatial factors over X and Y (the fan-out to the next level), and which data spaces the level keeps.
 
+A mapping may *pad* dimensions (``padding``: a padded bound per dimension, at least the problem's): its factors
+then multiply to the padded bound, and the nest runs the phantom iterations too, as hardware does when a bound
+does not divide its array (Eyeriss's last strip of output rows with idle columns). The engine counts the padded
+problem (``padded_problem``): phantom work costs accesses and cycles like real work.
+
 A level's *tile* of a data space is what the loops of that level and of every level below it touch (its own
 spatial loops included): that is what one instance must hold. Loop orders here are written **outer -> inner**
 (Timeloop's mapping YAML writes them inner-first; ``energysim.interop.timeloop`` converts).
@@ -8,7 +13,7 @@ spatial loops included): that is what one instance must hold. Loop orders here a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -74,6 +79,41 @@ class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     levels: list[LevelMapping]
+    #: padded bound per dimension (>= the problem's); the factors of a padded dimension multiply to it
+    padding: dict[str, int] = Field(default_factory=dict)
+
+    def padded_problem(self, problem: Problem) -> Problem:
+        """The problem this mapping runs: ``problem`` with the padded bounds (itself when nothing is padded)."""
+        if not self.padding:
+            return problem
+        for d, b in self.padding.items():
+            if d not in problem.bounds:
+                raise EnergySimError(f"mapping: padding names unknown dimension {d!r}; problem dimensions: "
+                                     f"{list(problem.dims)}")
+            if not isinstance(b, int) or b < problem.bounds[d]:
+                raise EnergySimError(f"mapping: padding[{d}] = {b!r} must be an integer >= the bound "
+                                     f"{problem.bounds[d]}")
+        return replace(problem, bounds={**problem.bounds, **self.padding})
+
+    def active_pes(self, problem: Problem, profile: HardwareProfile) -> int:
+        """MAC units doing real work when the array is fullest (the first iteration of every temporal loop):
+        the utilized PEs, less those whose index of a padded dimension falls in the padding."""
+        pes = self.utilized_pes()
+        if not self.padding:
+            return pes
+        loops = self.loops(self.padded_problem(problem), profile)
+        for d, padded in self.padding.items():
+            real = problem.bounds[d]
+            mine = [l for l in loops if l.dim == d]
+            offs, used = [0], 1
+            for j, l in enumerate(mine):
+                if l.spatial:
+                    stride = prod(m.bound for m in mine[j + 1:])
+                    offs = [o + i * stride for o in offs for i in range(l.bound)]
+                    used *= l.bound
+            if real < padded:
+                pes = pes // used * sum(1 for o in offs if o < real)
+        return pes
 
     # ---- normalisation ------------------------------------------------------------------------------
     def resolved(self, profile: HardwareProfile) -> list[LevelMapping]:
@@ -163,7 +203,8 @@ class Mapping(BaseModel):
                                          f"dimension(s) {missing} that have temporal factors > 1")
                 if len(set(lm.permutation)) != len(lm.permutation):
                     raise EnergySimError(f"mapping level {lm.level!r}: permutation {lm.permutation} repeats a dimension")
-        # factors multiply to the bounds
+        # factors multiply to the bounds (the padded ones where the mapping pads)
+        problem = self.padded_problem(problem)
         for d in problem.dims:
             parts = []
             total = 1

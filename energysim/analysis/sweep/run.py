@@ -29,7 +29,7 @@ OBJECTIVES = ("energy", "cycles", "edp")
 def network_cost(network, profile: HardwareProfile, objective: str = "energy",
                  dataflow: str = "search", skip_unsupported: bool = False) -> dict:
     """Energy (in the profile's unit), cycles and per-layer facts of ``network`` on ``profile``, every MAC layer
-    mapped by search (``objective``), or by a dataflow template (rs, ws, os, nlr: the objective plays no part).
+    mapped by search (``objective``), or by a dataflow template (rs-template, ..., nlr: the objective plays no part).
     ``skip_unsupported`` leaves out layers of kind ``unsupported`` instead of raising."""
     energy, cycles, macs = 0.0, 0, 0
     for layer in network:
@@ -132,8 +132,8 @@ def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objec
               progress: Callable[[int, int, dict], None] | None = None,
               skip_unsupported: bool = False) -> pd.DataFrame:
     """Evaluate every design; a DataFrame with one row per design, in grid order. ``dataflow``: a mapping search
-    (search, rs-search, ws-search, os-search) or a template (rs, ws, os, nlr); ``skip_unsupported`` as in
-    ``network_cost``."""
+    (search; rs, ws, os constrained, also spelled rs-search, ...) or a template (rs-template, ..., nlr-template;
+    nlr); ``skip_unsupported`` as in ``network_cost``."""
     if objective not in OBJECTIVES:
         raise EnergySimError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
     if dataflow not in DATAFLOW_NAMES:

@@ -57,6 +57,7 @@ import numpy as np
 from energysim.arch import HardwareProfile
 from energysim.costs.codebook.record import records_by_layer
 from energysim.errors import EnergySimError
+from energysim.mapping.dataflow import row_stationary
 from energysim.model.layer_energy import COUNT_COLUMNS, LayerEnergy
 from energysim.model.mapping import Mapping
 from energysim.model.pricing import network_energy
@@ -112,8 +113,8 @@ class CodebookCosts:
 
     ``records``: codebook records (iterable or mapping by layer name). ``terms``: which terms to price.
     ``index_coding``: indices at ``index_bits`` ("fixed") or ``entropy_bits`` ("entropy"). ``dataflow``: the
-    dataflow the estimate uses; compute reuse is modelled for ``"rs"`` only (other dataflows: not applied,
-    said in the layer note; ``"rs-search"``, a row-stationary mapping search, counts as row stationary).
+    dataflow the estimate uses; compute reuse is modelled for row stationary only (``"rs"``, ``"rs-search"``,
+    ``"rs-template"``; other dataflows: not applied, said in the layer note).
     After an estimate, :attr:`details` holds per layer the counts behind each term.
     """
 
@@ -208,7 +209,7 @@ class CodebookCosts:
         macs = stats.macs
         saved = 0
         if t.compute_reuse:
-            if self.dataflow not in (None, "rs", "rs-search"):
+            if not row_stationary(self.dataflow):
                 notes.append(f"compute reuse not applied ({self.dataflow} is not row stationary)")
             else:
                 a = getattr(rec, "assignments", None)

@@ -15,6 +15,7 @@ from energysim.mapping.search import accel
 from energysim.mapping.search.batch import BatchEvaluator, score
 from energysim.mapping.search.cache import DEFAULT_CACHE, SearchCache
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
+from energysim.mapping.search.padding import padded_problems
 from energysim.mapping.search.space import Space
 from energysim.mapping.search.tiling import Tiler
 from energysim.mapping.templates import map_problem
@@ -47,7 +48,7 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
         raise EnergySimError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
     if dataflow is not None and dataflow.endswith("search"):
         dataflow = parse_dataflow(dataflow)
-    options = options or MapperOptions()
+    options = options or MapperOptions.for_profile(profile)
     store = _cache_of(cache)
     key = store.key(problem, profile, dataflow, objective, options) if store is not None else None
     if key is not None:
@@ -68,22 +69,67 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
 
 def _search(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
             options: MapperOptions, verify: bool) -> MapperResult:
+    """``_search_one`` on the problem and on each padded problem worth trying (``padding.padded_problems``);
+    the best, a padded one as a ``Mapping`` with ``padding`` counted by the engine on the real problem."""
+    base_pes, padded = padded_problems(problem, profile, dataflow, options)
+    # an accelerator that maps for throughput first (min_pe_fraction) does not run a problem whose array use
+    # falls short of what padding reaches
+    floor = options.min_pe_fraction * max([pes for _, _, pes in padded], default=0)
+    padded = [(pp, pad) for pp, pad, pes in padded if pes >= floor]
+    best, err = None, None
+    if base_pes >= floor or not padded:
+        try:
+            best = _search_one(problem, profile, dataflow, objective, options, verify)
+        except EnergySimError as exc:
+            err = exc
+    evaluated = best.evaluated if best is not None else 0
+    for pp, padding in padded:
+        try:
+            r = _search_one(pp, profile, dataflow, objective, options, verify)
+        except EnergySimError:
+            continue
+        evaluated += r.evaluated
+        if best is None or r.value < best.value:
+            m = r.mapping.model_copy(update={"padding": padding})
+            stats = evaluate(problem, profile, m)
+            if verify and not math.isclose(stats.energy, r.stats.energy, rel_tol=1e-12):
+                raise EnergySimError(f"mapper: padded mapping of {problem.name!r} counts {stats.energy} on the "
+                                     f"real problem, {r.stats.energy} on the padded one")
+            best = _result(m, stats, profile, objective, 0, r.source)
+    if best is None:
+        raise err or EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}")
+    best.evaluated = evaluated
+    return best
+
+
+def _spaces(problem: Problem, profile: HardwareProfile, dataflow: str | None, options: MapperOptions) -> list:
+    """The spaces a search runs, each also with the bypasses of ``options.bypass`` (when there are any)."""
+    variants: list[dict | None] = [None]
+    by = {profile.level_index(lv): tuple(ds) for lv, ds in options.bypass if lv in profile.level_names}
+    for i, ds in by.items():
+        variants += [{**(v or {}), i: ds} for v in variants]
     if dataflow is None and options.spatial is not None:
-        spaces = [Space(problem, profile, None, options)]
-    elif dataflow is None:
+        return [Space(problem, profile, None, options, bypass=v) for v in variants]
+    if dataflow is None:
         # free search: any dimension spatial, with the profile's keeps or with PE-level storage keeping only
         # Weights or only Outputs; plus the space of every dataflow constraint (so a free search is never
         # worse than a constrained one)
-        cands = [Space(problem, profile, None, options, pe_keep=k) for k in (None, ("Weights",), ("Outputs",))]
-        cands += [Space(problem, profile, c, options) for c in CONSTRAINTS]
+        cands = [Space(problem, profile, None, options, pe_keep=k, bypass=v)
+                 for v in variants for k in (None, ("Weights",), ("Outputs",))]
+        cands += [Space(problem, profile, c, options, bypass=v) for v in variants for c in CONSTRAINTS]
         spaces, seen = [], set()
         for sp_ in cands:
             sig = (tuple(sp_.keeps), tuple((l, a, c, tuple(al)) for l, a, c, al in sp_.spatial_slots))
             if sig not in seen:
                 seen.add(sig)
                 spaces.append(sp_)
-    else:
-        spaces = [Space(problem, profile, dataflow, options)]
+        return spaces
+    return [Space(problem, profile, dataflow, options, bypass=v) for v in variants]
+
+
+def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
+                options: MapperOptions, verify: bool) -> MapperResult:
+    spaces = _spaces(problem, profile, dataflow, options)
     best = (math.inf, None)  # (value, (space, its evaluator, sp, perms, F row))
     evaluated = 0
     seen_sp = set()

@@ -31,6 +31,34 @@ class MapperOptions:
     # free search only: fix which dimensions may be spatial per mesh axis, e.g. {"X": ("M",), "Y": ("C",)}
     # (as a ZigZag spatial-mapping file does); the search then runs over the profile's keeps only
     spatial: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    # dimensions whose bound may be padded, with the largest padding as a fraction of the bound, e.g.
+    # (("P", 0.05),): each padded bound whose spatial unrollings use more PEs is searched too (its phantom
+    # iterations counted as work, ``Mapping.padding``) and kept if better
+    pad: tuple[tuple[str, float], ...] = ()
+    # per level name, data spaces that may also bypass it: each space is searched with and without
+    bypass: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # per mesh axis, dimensions unrolled whole over that axis's fan-outs when some spatial unrolling can
+    # (row stationary's PE sets: (("Y", ("R",)),) = every filter row on its own PE row)
+    spatial_full: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # dimensions whose temporal loops all sit at PE-level storage (below the last fan-out): row stationary
+    # keeps a whole filter row (S) in the PE
+    pe_temporal: tuple[str, ...] = ()
+    # spatial unrollings using fewer PEs than this fraction of the most a space (or a padded problem) can use
+    # are not searched (an accelerator that maps for throughput first)
+    min_pe_fraction: float = 0.0
+
+    @classmethod
+    def for_profile(cls, profile) -> "MapperOptions":
+        """The defaults, with the profile's ``mapper`` section (``energysim.arch.MapperSupport``) applied."""
+        m = getattr(profile, "mapper", None)
+        if m is None:
+            return cls()
+        kw = {k: getattr(m, k) for k in ("max_spatial_dims", "spatial_candidates", "tile_cap", "min_pe_fraction")
+              if getattr(m, k) is not None}
+        return cls(**kw, pad=tuple(sorted(m.pad.items())),
+                   bypass=tuple((lv, tuple(ds)) for lv, ds in sorted(m.bypass.items())),
+                   spatial_full=tuple((ax, tuple(ds)) for ax, ds in sorted(m.spatial_full.items())),
+                   pe_temporal=tuple(m.pe_temporal))
 
 
 @dataclass

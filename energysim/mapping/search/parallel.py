@@ -35,7 +35,7 @@ def search_all(problems: list[Problem], profile: HardwareProfile, dataflow: str 
     ``workers`` processes (forked where the platform allows). Results go into ``cache`` (the default one)."""
     if dataflow is not None and dataflow.endswith("search"):
         dataflow = parse_dataflow(dataflow)
-    options = options or MapperOptions()
+    options = options or MapperOptions.for_profile(profile)
     store = cache if cache is not None else DEFAULT_CACHE
     keys = [store.key(p, profile, dataflow, objective, options) for p in problems]
     todo: dict[str, Problem] = {}

@@ -25,7 +25,8 @@ class Space:
     """The structured mapspace of one problem on one profile under an optional dataflow constraint."""
 
     def __init__(self, problem: Problem, profile: HardwareProfile, constraint: str | None = None,
-                 options: MapperOptions | None = None, pe_keep: tuple[str, ...] | None = None):
+                 options: MapperOptions | None = None, pe_keep: tuple[str, ...] | None = None,
+                 bypass: dict[int, tuple[str, ...]] | None = None):
         if constraint is not None and constraint not in CONSTRAINTS:
             raise EnergySimError(f"unknown dataflow constraint {constraint!r}; choose one of {list(CONSTRAINTS)}")
         self.problem, self.profile, self.constraint = problem, profile, constraint
@@ -71,6 +72,13 @@ class Space:
             else:
                 self.keep_lists.append(None)
                 self.keeps.append(frozenset(allowed))
+            if bypass and i in bypass and i > 0:
+                # data spaces this level may also bypass (``MapperOptions.bypass``): served by the next ancestor
+                k = [d for d in (self.keep_lists[i] if self.keep_lists[i] is not None else allowed)
+                     if d not in bypass[i]]
+                self.keep_lists[i] = k
+                self.keeps[i] = frozenset(k)
+        self.bypass = dict(bypass or {})
         self.temporal_levels = [0] + [i for i in range(1, self.L)
                                       if profile.levels[i].cls != "dummy" and self.keeps[i]]
         self.T = len(self.temporal_levels)
@@ -117,7 +125,8 @@ class Space:
         # the options depend only on the bounds, the slots and the options' knobs (the keep variants of a free
         # search share their slots): computed once per process for each (treat the dicts as read-only)
         key = (tuple(self.dims), tuple(int(b) for b in self.bounds), tuple((l, a, c, tuple(al)) for l, a, c, al in slots),
-               self.opt.max_spatial_dims, self.opt.exhaustive, limit or self.opt.spatial_candidates)
+               self.opt.max_spatial_dims, self.opt.exhaustive, limit or self.opt.spatial_candidates,
+               self.opt.spatial_full, self.opt.min_pe_fraction)
         hit = _SPATIAL_MEMO.get(key)
         if hit is None:
             hit = self._enumerate_spatial(slots, limit)
@@ -160,6 +169,22 @@ class Space:
                 rec(k + 1, r2, acc + [(lvl, axis, c)])
 
         rec(0, {d: int(b) for d, b in zip(self.dims, self.bounds)}, [])
+        if self.opt.spatial_full:
+            # dimensions to unroll whole over an axis (when some unrolling does): the others are dropped
+            full = [(axis, self.di[d]) for axis, ds in self.opt.spatial_full for d in ds if d in self.di]
+
+            def whole(sp: dict) -> bool:
+                for axis, d in full:
+                    f = prod((x if axis == "X" else y).get(self.dims[d], 1) for x, y in sp.values())
+                    if f != self.bounds[d]:
+                        return False
+                return True
+
+            kept = [t for t in out if whole(t[2])]
+            out = kept or out
+        if self.opt.min_pe_fraction and out:
+            top = max(t[0] for t in out)
+            out = [t for t in out if t[0] >= self.opt.min_pe_fraction * top]
         out.sort(key=lambda t: (-t[0], t[1]))
         res = [sp for _, _, sp in out]
         n = limit or self.opt.spatial_candidates

@@ -128,6 +128,12 @@ class Tiler:
             # search: a level takes only loops over dimensions that index something it keeps (the rows of
             # ``grid`` with 1 in the others, in the same order)
             rkey = tuple(bool(r) for r in relevant) if self.prune else tuple([True] * space.D)
+            if space.opt.pe_temporal and lvl < space.first_pe:
+                # dimensions kept for PE-level storage (MapperOptions.pe_temporal) take no loop here
+                fixed = [space.di[d] for d in space.opt.pe_temporal if d in space.di]
+                rkey = tuple(False if d in fixed else r for d, r in enumerate(rkey))
+                relevant = relevant.copy()
+                relevant[fixed] = False
             lgrid = self.tables.lgrid(rkey)
             n_all = len(lgrid)  # the max_pairs bound counts every option
             # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
@@ -259,6 +265,10 @@ class Tiler:
     def finish(self, F: np.ndarray, left: np.ndarray) -> np.ndarray:
         """Complete the partial tilings: what is left of each bound goes to the outermost level."""
         F[:, 0, :] = left
+        if self.space.opt.pe_temporal and len(F):
+            # the outermost level is above the array: nothing of a PE-only dimension may be left for it
+            fixed = [self.space.di[d] for d in self.space.opt.pe_temporal if d in self.space.di]
+            F = F[(left[:, fixed] == 1).all(axis=1)]
         if len(F):
             ext0 = self.sp_below[0][None, :] * F.prod(axis=1)
             F = F[self.space.fits(0, ext0)]
