@@ -72,3 +72,6 @@ def register(sub) -> None:
                        description="List the shipped hardware profiles.")
     options.add_json(p)
     p.set_defaults(func=_cmd_profiles)
+    from energysim.cli.accelergy import register_into
+
+    register_into(p)  # energysim profiles from-accelergy

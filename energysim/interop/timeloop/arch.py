@@ -104,6 +104,28 @@ def ert_tables(ert: dict, source: str = "ERT") -> dict[str, dict[str, float]]:
     return out
 
 
+def art_areas(art: dict, source: str) -> dict[str, float]:
+    """Per component name (hierarchy and instance range stripped): area of one instance in um^2."""
+    art = require_mapping(art, source, "ART")
+    for k, v in art.items():
+        if k not in ("version", "tables"):
+            raise unknown(source, join("ART", k), v, ("version", "tables"))
+    out: dict[str, float] = {}
+    for j, t in enumerate(art.get("tables") or []):
+        p = join("ART.tables", j)
+        t = require_mapping(t, source, p)
+        for k, v in t.items():
+            if k not in ("name", "area", "primitive_estimations"):
+                raise unknown(source, join(p, k), v, ("name", "area", "primitive_estimations"))
+        try:
+            a = float(t["area"])
+        except (KeyError, TypeError, ValueError):
+            raise EnergySimError(f"{source}: {join(p, 'area')!r} = {show(t.get('area'))} is not a number") from None
+        out[re.sub(r"\[\d+\.\.\d+\]$", "", str(t.get("name"))).split(".")[-1]] = a
+    return out
+
+
+
 def _attributes(inherited: dict, raw, source: str, where: str) -> dict:
     """A component's attributes (its own over those inherited from enclosing subtrees), checked."""
     attrs = {**inherited, **canonical(require_mapping(raw or {}, source, where), ALIASES, source, where)}

@@ -13,12 +13,16 @@ from energysim.model.problem import Problem
 
 
 _ENTRY_KEYS = ("target", "type", "factors", "permutation", "keep", "bypass", "split")
+#: directive types that say which data spaces a level keeps (v0.3 ``bypass``/``datatype``, v4 ``dataspace``)
+_KEEP_TYPES = ("bypass", "datatype", "dataspace")
 
 
 def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: HardwareProfile,
-                          source: str = "timeloop mapping", path: str = "mapping") -> Mapping:
-    """A Timeloop (v0.3/v0.4) ``mapping`` list (targets with ``temporal``/``spatial``/``bypass``/``datatype``
-    entries; permutations inner-first; spatial ``split`` = number of leading permutation dims on X).
+                          source: str = "timeloop mapping", path: str = "mapping",
+                          targets: dict[str, str] | None = None) -> Mapping:
+    """A Timeloop (v0.3/v0.4/v4) ``mapping`` list (targets with ``temporal``/``spatial``/``bypass``/``datatype``/
+    ``dataspace`` entries; permutations inner-first; spatial ``split`` = number of leading permutation dims on
+    X). ``targets`` renames targets to level names (a v4 container -> its ``inter_<name>_spatial`` level).
     ``source`` and ``path`` name the file and key path in error messages."""
     if isinstance(entries, dict) and "mapping" in entries:
         for key, v in entries.items():
@@ -37,18 +41,19 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
             if key not in _ENTRY_KEYS:
                 raise unknown(source, join(where, key), v, _ENTRY_KEYS)
         t = e.get("target")
+        t = (targets or {}).get(t, t) if isinstance(t, str) else t
         if t not in acc:
             raise EnergySimError(f"{source}: {join(where, 'target')!r} = {show(t)} is not a level of the "
                                  f"architecture {names}")
         kind = e.get("type")
-        group = "keep" if kind in ("bypass", "datatype") else str(kind)
+        group = "keep" if kind in _KEEP_TYPES else str(kind)
         if (t, group) in seen:
             raise EnergySimError(f"{source}: {where!r}: a second {kind!r} directive for target {t!r}")
         seen.add((t, group))
         if kind != "spatial" and "split" in e:
             raise EnergySimError(f"{source}: {join(where, 'split')!r}: only spatial directives have a split")
         a = acc[t]
-        if kind in ("bypass", "datatype"):
+        if kind in _KEEP_TYPES:
             keep = list(e.get("keep") or [])
             byp = set(e.get("bypass") or [])
             names_ds = problem.data_space_names
@@ -108,6 +113,8 @@ def _parse_perm(p, dims, source: str, where: str) -> list[str]:
 def _parse_factors(f, dims, where) -> dict[str, int]:
     if isinstance(f, dict):
         items = [(str(k), v) for k, v in f.items()]
+    elif isinstance(f, list):  # v4: [R=3, P=16]
+        return _parse_factors(" ".join(str(x) for x in f), dims, where)
     else:
         items = []
         for tok in re.split(r"[\s,]+", str(f).strip()):

@@ -1,0 +1,180 @@
+"""Timeloop mapspace constraints and what our mapper can honour of them.
+
+Constraints come from the nodes of a v4 architecture (``constraints:`` on a component or container) or from
+a constraints section (``constraints`` / ``architecture_constraints`` / ``mapspace_constraints`` with
+``targets``, or v0.3 ``mapspace: {constraints: [...]}``). Each is one of:
+
+* ``dataspace`` (also ``bypass``/``datatype``): ``keep`` / ``bypass`` lists. **Honoured**: the level keeps
+  exactly the data spaces not bypassed (those neither kept nor bypassed are kept; a ``keep`` list alone
+  means "only these", as Timeloop's front end reads it), and the search runs over those keeps only.
+* ``spatial``: ``factors`` of 1 forbid a dimension on that fan-out, ``permutation`` + ``split`` put the first
+  ``split`` dimensions on X and the rest on Y. **Honoured** as the set of dimensions the mapper may unroll per
+  mesh axis (``MapperOptions.spatial``), when every fan-out along one axis allows the same set (the mapper
+  takes one set per axis); the order of spatial loops changes no count. A spatial factor other than 1, or two
+  fan-outs on one axis with different sets, cannot be honoured.
+* ``temporal`` factors or permutations, ``utilization``, ``min_utilization``, ``no_reuse``: **not honoured**
+  (the mapper has no knob for them), except where they hold in every mapping: factors of 1 and places in a
+  loop order of dimensions whose bound is 1 (Timeloop's front end adds "batch outermost" this way).
+
+A constraint that cannot be honoured is an error naming the file, the key path and the value, unless the
+caller relaxes it (``relax=True``: it is then listed in ``Honoured.relaxed`` and reported, never dropped
+silently).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from energysim.arch import HardwareProfile
+from energysim.errors import EnergySimError
+from energysim.interop.timeloop.keys import join, require_mapping, show, unknown
+from energysim.interop.timeloop.mapping import _parse_factors, _parse_perm
+from energysim.model.problem import Problem
+
+_KEYS = ("target", "type", "factors", "permutation", "split", "keep", "bypass", "min_utilization", "no_reuse",
+         "no_coalesce", "version")
+_KEEP_TYPES = ("dataspace", "bypass", "datatype")
+_TYPES = (*_KEEP_TYPES, "temporal", "spatial", "utilization")
+
+
+@dataclass
+class Honoured:
+    """What the search is told: per level the data spaces it keeps (only levels with a constraint), the
+    dimensions the mapper may unroll per mesh axis (None = any), and the constraints relaxed (text)."""
+
+    keeps: dict[str, list[str]] = field(default_factory=dict)
+    spatial: dict[str, tuple[str, ...]] | None = None
+    relaxed: list[str] = field(default_factory=list)
+    count: int = 0
+
+    def profile(self, profile: HardwareProfile) -> HardwareProfile:
+        """``profile`` with the kept data spaces of the constrained levels."""
+        if not self.keeps:
+            return profile
+        d = profile.model_dump(by_alias=True)
+        for lv in d["levels"]:
+            if lv["name"] in self.keeps:
+                lv["keeps"] = self.keeps[lv["name"]]
+        return HardwareProfile.model_validate(d)
+
+
+def collect(spec_sections: dict, sources: dict[str, str], node_constraints: list) -> list[tuple[dict, str, str]]:
+    """Every constraint as ``(constraint, file, key path)``: those of the nodes, then the sections'."""
+    out = [(c, sources.get("architecture", "architecture"), p) for _, c, p in node_constraints]
+    for key in ("constraints", "architecture_constraints", "mapspace_constraints"):
+        if key in spec_sections:
+            sec = spec_sections[key]
+            items = sec.get("targets", []) if isinstance(sec, dict) else sec
+            out += [(c, sources.get(key, key), join(join(key, "targets"), j)) for j, c in enumerate(items or [])]
+    ms = spec_sections.get("mapspace")
+    if ms is not None:
+        src = sources.get("mapspace", "mapspace")
+        ms = require_mapping(ms, src, "mapspace")
+        for k, v in ms.items():
+            if k not in ("version", "template", "constraints"):
+                raise unknown(src, join("mapspace", k), v, ("version", "template", "constraints"))
+        if ms.get("template", "uber") != "uber":
+            raise EnergySimError(f"{src}: 'mapspace.template' = {show(ms['template'])}: only the 'uber' mapspace "
+                                 f"is modelled")
+        out += [(c, src, join("mapspace.constraints", j)) for j, c in enumerate(ms.get("constraints") or [])]
+    return out
+
+
+def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: HardwareProfile,
+           targets: dict[str, str], relax: bool = False) -> Honoured:
+    """What of ``constraints`` the search honours (module docstring); the others are an error, or listed as
+    relaxed when ``relax``."""
+    out = Honoured(count=len(constraints))
+    names = profile.level_names
+    ds_names = problem.data_space_names
+    per_axis: dict[str, dict[int, tuple[str, ...]]] = {"X": {}, "Y": {}}
+
+    def cannot(src, where, value, why):
+        if not relax:
+            raise EnergySimError(f"{src}: {where!r} = {show(value)} cannot be honoured by our mapper ({why}); "
+                                 f"give a --mapping, remove the constraint, or pass --relax-constraints to search "
+                                 f"without it")
+        out.relaxed.append(f"{src}: {where} = {show(value)} ({why})")
+
+    for c, src, path in constraints:
+        c = require_mapping(c, src, path)
+        for k, v in c.items():
+            if k not in _KEYS:
+                raise unknown(src, join(path, k), v, _KEYS)
+        kind = c.get("type")
+        if kind not in _TYPES:
+            raise EnergySimError(f"{src}: {join(path, 'type')!r} = {show(kind)}: expected one of {list(_TYPES)}")
+        t = c.get("target")
+        level = targets.get(t, t) if isinstance(t, str) else t
+        if level not in names:
+            raise EnergySimError(f"{src}: {join(path, 'target')!r} = {show(t)} is not a level of the architecture "
+                                 f"{names}")
+        i = names.index(level)
+        for k in ("min_utilization", "no_reuse", "no_coalesce"):
+            if c.get(k) not in (None, 0, [], False):
+                cannot(src, join(path, k), c[k], f"the mapper has no {k} knob")
+        if kind == "utilization":
+            cannot(src, path, c, "the mapper has no utilization knob")
+            continue
+        if kind in _KEEP_TYPES:
+            keep, byp = list(c.get("keep") or []), list(c.get("bypass") or [])
+            bad = [d for d in keep + byp if d not in ds_names]
+            if bad or set(keep) & set(byp):
+                raise EnergySimError(f"{src}: {path!r}: " + (f"unknown data space(s) {bad}; the problem has "
+                                     f"{ds_names}" if bad else f"{sorted(set(keep) & set(byp))} both kept and "
+                                     f"bypassed"))
+            allowed = profile.levels[i].kept()
+            not_here = [d for d in keep if d not in allowed]
+            if not_here:
+                raise EnergySimError(f"{src}: {join(path, 'keep')!r} = {show(keep)}: level {level!r} cannot keep "
+                                     f"{not_here}")
+            if "keep" in c and "bypass" not in c:
+                # Timeloop's front end reads a keep list alone as "keep only these" (its processed input then
+                # bypasses the others, e.g. Eyeriss's scratchpads)
+                byp = [d for d in ds_names if d not in keep]
+            out.keeps[level] = [d for d in ds_names if d not in byp and d in allowed]
+            continue
+        perm = _parse_perm(c.get("permutation", ""), problem.dims, src, join(path, "permutation"))
+        factors = _parse_factors(c.get("factors", ""), problem.dims, f"{src}: {join(path, 'factors')!r}")
+        # dimensions of bound 1 have no loops: a factor of 1 or a place in an order for them holds in any mapping
+        ones = {d for d in problem.dims if problem.bounds[d] == 1}
+        perm = [d for d in perm if d not in ones]
+        factors = {d: f for d, f in factors.items() if not (d in ones and f == 1)}
+        if kind == "temporal" and profile.levels[i].cls == "dummy":
+            if any(f != 1 for f in factors.values()):
+                raise EnergySimError(f"{src}: {join(path, 'factors')!r} = {show(c.get('factors'))}: dummy level "
+                                     f"{level!r} has no temporal loops")
+            continue  # a dummy level has no temporal loops in any mapping of ours: all factors 1, order moot
+        if kind == "temporal":
+            if factors:
+                cannot(src, join(path, "factors"), c.get("factors"), "temporal factors are not a mapper knob")
+            if perm:
+                cannot(src, join(path, "permutation"), c.get("permutation"), "temporal loop orders are not a mapper "
+                                                                            "knob")
+            continue
+        fixed = {d: f for d, f in factors.items() if f != 1}
+        if fixed:
+            cannot(src, join(path, "factors"), c.get("factors"), f"spatial factors {fixed} are fixed; the mapper "
+                                                                 f"only allows or forbids a dimension")
+        fx, fy = profile.fanout(i)
+        if fx * fy == 1:
+            raise EnergySimError(f"{src}: {path!r}: a spatial constraint on level {level!r}, which has no fan-out")
+        split = c.get("split", len(perm))
+        if isinstance(split, bool) or not isinstance(split, int) or split < 0:
+            raise EnergySimError(f"{src}: {join(path, 'split')!r} = {show(split)} must be an integer >= 0")
+        free = [d for d in problem.dims if d not in factors or factors[d] != 1]
+        for axis, cap in (("X", fx), ("Y", fy)):
+            if cap > 1:
+                side = perm[:split] if axis == "X" else perm[split:]
+                per_axis[axis][i] = tuple(d for d in free if d in side or d not in perm)
+    if any(per_axis.values()):
+        out.spatial = {}
+        for axis in ("X", "Y"):
+            fans = [i for i in range(len(names)) if (profile.fanout(i)[0] if axis == "X" else profile.fanout(i)[1]) > 1]
+            sets = {per_axis[axis].get(i, tuple(problem.dims)) for i in fans}
+            if len(sets) > 1:
+                cannot("constraints", f"spatial ({axis})", sorted(sorted(s) for s in sets),
+                       f"the fan-outs along {axis} allow different dimensions; the mapper takes one set per axis")
+                sets = {tuple(problem.dims)}
+            out.spatial[axis] = next(iter(sets)) if sets else tuple(problem.dims)
+    return out

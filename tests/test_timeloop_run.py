@@ -1,0 +1,207 @@
+"""``energysim timeloop run``: a user's Timeloop input files (as in the ISPASS tutorial, v4 ``nodes``) with an
+Accelergy ERT reproduce Timeloop's reference counts exactly and its energy within 0.1%; the mapper case
+(ispass06) reproduces from the mapping Timeloop printed, and our search under its constraints finds no more
+energy; bad inputs and constraints we cannot honour are one-line errors naming file, key path and value."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from energysim.cli import main
+from energysim.interop.timeloop import TimeloopCase, parse_stats_txt, reference_from_case_json
+from energysim.interop.timeloop.reference import check_reference
+from energysim.interop.timeloop.run import TimeloopRun
+from shared_paths import TIMELOOP  # noqa: E402
+
+MODEL_CASES = sorted(p for p in TIMELOOP.glob("ispass0[0-4]*"))
+EYERISS = TIMELOOP / "ispass06_eyeriss_vgg02_layer5_32nm"
+EY_IN = EYERISS / "inputs_at_2ffec69"
+EY_ERT = EYERISS / "timeloop-mapper.ERT.yaml"
+
+
+def _inputs(case: Path) -> list[Path]:
+    """ARCH, PROB, MAP of a model-run case: the mapping file is the one ``case.json``'s ``source.run`` names."""
+    run = json.loads((case / "case.json").read_text())["source"]["run"]
+    inp = next(case.glob("inputs_at_*"))
+    maps = [m for m in (inp / "map").glob("*.yaml") if m.name in run] or list((inp / "map").glob("*.yaml"))
+    return [next((inp / "arch").glob("*.yaml")), next((inp / "prob").glob("*.yaml")), max(maps, key=lambda m: len(m.name))]
+
+
+def _reference_total(case: Path) -> float:
+    ref = reference_from_case_json(json.loads((case / "case.json").read_text()))
+    return sum(sum(v["energy_pj"] for v in lv["data_spaces"].values()) + (lv.get("leak_pj") or 0.0)
+               + (lv["energy_pj"] if "computes" in lv else 0.0) for k, lv in ref.items() if k != "_summary")
+
+
+def _cli_json(capsys, args) -> dict:
+    assert main(["timeloop", "run", *map(str, args), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=lambda p: p.name)
+def test_model_cases_from_user_inputs(case, capsys):
+    arch, prob, mp = _inputs(case)
+    d = _cli_json(capsys, [arch, prob, mp, "--ert", case / "timeloop-model.ERT.yaml"])
+    c = TimeloopCase.load(case)
+    run = TimeloopRun.load([arch, prob, mp], ert=case / "timeloop-model.ERT.yaml")
+    cmp = c.compare(stats=run.stats)  # every count, cycles per level, MACs, utilization
+    assert cmp.ok, cmp.to_text()
+    ref = _reference_total(case)
+    assert abs(d["total_energy_pj"] - ref) <= 1e-3 * ref
+    assert d["macs"] == c.reference[c.profile.mac.name]["computes"] == run.stats.macs
+    for lv, spaces in d["timeloop"]["levels"].items():
+        for ds, v in spaces.items():
+            for k in ("reads", "fills", "updates"):
+                assert v[k] == c.reference[lv]["data_spaces"][ds][k]
+
+
+@pytest.mark.parametrize("mapfile", ["timeloop-mapper.map.txt", "timeloop-mapper.map.yaml"])
+def test_mapper_case_from_the_printed_mapping(mapfile, capsys):
+    d = _cli_json(capsys, [EY_IN / "arch", EY_IN / "prob", "--mapping", EYERISS / mapfile, "--ert", EY_ERT])
+    c = TimeloopCase.load(EYERISS)
+    run = TimeloopRun.load([EY_IN / "arch", EY_IN / "prob"], ert=EY_ERT, mapping=EYERISS / mapfile)
+    assert c.compare(stats=run.stats).ok
+    assert abs(d["total_energy_pj"] - _reference_total(EYERISS)) <= 1e-3 * _reference_total(EYERISS)
+    assert d["macs"] == 924_844_032
+
+
+def test_search_under_the_spec_constraints(capsys):
+    # the Eyeriss spec constrains temporal factors of the scratchpads: our mapper has no knob for that
+    assert main(["timeloop", "run", str(EY_IN), "--ert", str(EY_ERT), "--search"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "eyeriss_like.yaml" in err
+    assert "architecture.nodes[6].nodes[0].constraints.temporal.factors" in err and "cannot be honoured" in err
+    d = _cli_json(capsys, [EY_IN, "--ert", EY_ERT, "--search", "--relax-constraints"])
+    assert d["macs"] == 924_844_032 and d["relaxed_constraints"]
+    assert d["total_energy_pj"] <= _reference_total(EYERISS)
+    text = d["timeloop"]["mapping"]
+    # what it honours: keeps (ifmap_spad keeps only Inputs, shared_glb bypasses Weights) and spatial dimensions
+    assert "ifmap_spad [ Inputs:" in text and "shared_glb [ Inputs:" in text and "Weights" not in text.split(
+        "shared_glb")[1].split("\n")[0]
+    for line in text.splitlines():
+        if "Spatial-X" in line:
+            assert line.split()[2] in ("Q", "M")
+        if "Spatial-Y" in line:
+            assert line.split()[2] in ("S", "C", "M")
+
+
+def test_stats_text_reads_back_as_timeloop_stats(tmp_path):
+    case = MODEL_CASES[-1]
+    arch, prob, mp = _inputs(case)
+    assert main(["timeloop", "run", str(arch), str(prob), str(mp), "--ert", str(case / "timeloop-model.ERT.yaml"),
+                 "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["report.csv", "report.json",
+                                                                 "timeloop-model.map.txt", "timeloop-model.stats.txt"]
+    ours = parse_stats_txt((tmp_path / "o" / "timeloop-model.stats.txt").read_text())
+    theirs = parse_stats_txt(next(case.glob("*.stats.txt")).read_text())
+    check_reference(ours, ["MainMemory", "GlobalBuffer", "RegisterFile"], "MACC", "ours")
+    for lv in ("MainMemory", "GlobalBuffer", "RegisterFile"):
+        for ds, v in theirs[lv]["data_spaces"].items():
+            for k in ("reads", "fills", "updates"):
+                assert ours[lv]["data_spaces"][ds][k] == v[k]
+    assert ours["_summary"]["cycles"] == theirs["_summary"]["cycles"]
+    assert ours["MACC"]["computes"] == theirs["MACC"]["computes"]
+
+
+def _copy_case(tmp_path, case=MODEL_CASES[-1]):
+    arch, prob, mp = _inputs(case)
+    for p in (arch, prob, mp):
+        shutil.copy(p, tmp_path / p.name)
+    return [tmp_path / p.name for p in (arch, prob, mp)], case / "timeloop-model.ERT.yaml"
+
+
+@pytest.mark.parametrize("which, old, new, expect", [
+    (0, "depth: 32768", "dept: 32768", "unknown key 'architecture.nodes[3].attributes.dept' = 32768 (did you mean 'depth'?)"),
+    (0, "class: SRAM", "clas: SRAM", "unknown key 'architecture.nodes[3].clas'"),
+    (0, "spatial: {meshX: 16}", "spatial: {meshx: 16}", "unknown key 'architecture.nodes[2].spatial.meshx'"),
+    (1, "read_write: True", "read_write: yes please", "'problem.shape.data_spaces[2].read_write' = 'yes please'"),
+    (2, "factors: R=3 P=1 K=2 C=32", "factors: R=3 P=1 K=2 C=16", "multiply to"),
+    (2, "permutation: PRKC\n\n", "permutation: PRKX\n\n", "unknown dimension(s) ['X']"),
+])
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys, which, old, new, expect):
+    files, ert = _copy_case(tmp_path)
+    text = files[which].read_text()
+    assert old in text
+    files[which].write_text(text.replace(old, new, 1))
+    assert main(["timeloop", "run", *map(str, files), "--ert", str(ert)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expect in err, err
+    assert files[which].name in err
+
+
+def test_missing_energy_names_the_component(tmp_path, capsys):
+    files, ert = _copy_case(tmp_path)
+    assert main(["timeloop", "run", *map(str, files)]) == 2
+    assert "no energy for component 'MainMemory'" in capsys.readouterr().err
+    e = tmp_path / "ert.yaml"
+    e.write_text(ert.read_text().replace("System_top_level.GlobalBuffer", "System_top_level.GlobalBuf"))
+    assert main(["timeloop", "run", *map(str, files), "--ert", str(e)]) == 2
+    assert "no ERT table for storage level 'GlobalBuffer'" in capsys.readouterr().err
+
+
+def test_constraints_we_cannot_honour(tmp_path, capsys):
+    files, ert = _copy_case(tmp_path)
+    cons = tmp_path / "constraints.yaml"
+    cons.write_text("constraints:\n  targets:\n  - {target: PE, type: spatial, factors: [C=16]}\n")
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
+    err = capsys.readouterr().err
+    assert "constraints.yaml: 'constraints.targets[0].factors'" in err and "spatial factors {'C': 16} are fixed" in err
+    cons.write_text("constraints:\n  targets:\n  - {target: PE, type: spatial, factor: [C=1]}\n")
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
+    assert "unknown key 'constraints.targets[0].factor'" in capsys.readouterr().err
+    # honoured: C may not be spatial, GlobalBuffer keeps only Weights and Inputs
+    cons.write_text("constraints:\n  targets:\n  - {target: PE, type: spatial, factors: [C=1]}\n"
+                    "  - {target: GlobalBuffer, type: dataspace, bypass: [Outputs]}\n")
+    run = TimeloopRun.load([files[0], files[1], cons], ert=ert, search=True)
+    sp = run.mapping.resolved(run.profile)
+    assert all("C" not in lm.spatial() for lm in sp)
+    assert "Outputs" not in run.mapping.keeps(run.problem, run.profile)[run.profile.level_names.index("GlobalBuffer")]
+
+
+def test_mapping_and_search_are_exclusive(tmp_path, capsys):
+    files, ert = _copy_case(tmp_path)
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), "--mapping", str(files[2]), "--search",
+                 "--ert", str(ert)]) == 2
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), "--ert", str(ert)]) == 2
+    assert "no mapping" in capsys.readouterr().err
+
+
+def test_profile_from_accelergy_is_the_shipped_eyeriss(tmp_path, capsys):
+    from energysim.arch import load_profile
+
+    out = tmp_path / "p.yaml"
+    art = tmp_path / "art.yaml"
+    summary = (EYERISS / "timeloop-mapper.ART_summary.yaml").read_text()
+    art.write_text(summary.replace("ART_summary:", "ART:").replace("table_summary:", "tables:"))
+    assert main(["profiles", "from-accelergy", str(EY_IN / "arch"), "--ert", str(EY_ERT), "--art", str(art),
+                 "--out", str(out)]) == 0
+    built, shipped = load_profile(str(out)), load_profile("eyeriss-32nm")
+    for a, b in zip(built.levels, shipped.levels, strict=True):
+        assert (a.name, a.depth, a.block_size, a.instances, a.read_pj, a.write_pj, a.update_pj, a.leak_pj,
+                a.kept()) == (b.name, b.depth, b.block_size, b.instances, b.read_pj, b.write_pj, b.update_pj,
+                              b.leak_pj, b.kept())
+    assert built.mac.energy_pj == shipped.mac.energy_pj and built.technology == "32nm"
+    assert built.levels[1].area_um2_per_bit == pytest.approx(217363.36892 / (131072 * 8))
+    assert main(["profiles", "from-accelergy", str(EY_IN / "arch"), "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize("case", sorted(TIMELOOP.glob("ispass*")), ids=lambda p: p.name)
+def test_v04_processed_inputs_run_too(case):
+    """The v0.4 ``subtree`` form (here Timeloop's processed input, as a v0.4 user writes it) is read as well."""
+    ert = next(case.glob("*.ERT.yaml"))
+    maps = list(case.glob("*.map.yaml"))
+    run = TimeloopRun.load([case / "parsed-processed-input.yaml"], ert=ert, mapping=maps[0] if maps else None)
+    assert TimeloopCase.load(case).compare(stats=run.stats).ok
+
+
+def test_unknown_sections_and_tags(tmp_path, capsys):
+    files, ert = _copy_case(tmp_path)
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("mappr: {algorithm: random}\n")
+    assert main(["timeloop", "run", *map(str, files), str(extra), "--ert", str(ert)]) == 2
+    assert "extra.yaml: unknown key 'mappr'" in capsys.readouterr().err
+    files[0].write_text(files[0].read_text().replace("!Container", "!Contianer", 1))
+    assert main(["timeloop", "run", *map(str, files), "--ert", str(ert)]) == 2
+    assert "unknown tag !Contianer" in capsys.readouterr().err
