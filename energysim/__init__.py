@@ -5,25 +5,39 @@ level and data space, Timeloop semantics) -> energy (pJ, priced by a hardware pr
 
 Units: counts in words, energies in pJ, capacities in words, widths in bits, time in cycles.
 
-``import energysim`` does not import torch, pandas or matplotlib: torch is imported when a model is traced
-(``trace``, ``trace_model``) or the ``zoo`` is used, pandas when a table is built (reports, ``to_frame``).
+``import energysim`` imports nothing heavy: each public name below is imported on first use (a module-level
+``__getattr__``), so the command line's light commands (``energysim models``, ``energysim profiles``) do not pay
+for numpy, pydantic or the mapper, and nothing imports torch, pandas or matplotlib until it is needed: torch
+when a model is traced (``trace``, ``trace_model``) or the ``zoo`` is used, pandas when a table is built
+(reports, ``to_frame``), matplotlib when a figure is drawn.
 """
 
 from energysim.errors import EnergySimError
-from energysim.workload import Layer, Network
-from energysim.workload.trace import trace, trace_model
-from energysim.model.problem import DataSpace, Problem
-from energysim.arch import HardwareProfile, MacUnit, StorageLevel, list_profiles, load_profile
-from energysim.model.mapping import LevelMapping, Loop, Mapping
-from energysim.model.counts import evaluate
-from energysim.model.stats import LayerStats
-from energysim.mapping.templates import DATAFLOWS, map_problem
-from energysim.analysis.report import EnergyReport
-from energysim.model.layer_energy import LayerEnergy
-from energysim.analysis.estimate import estimate, estimate_layer
 
-# imported on first use (module-level __getattr__): name -> submodule
+#: Public name -> the submodule (relative to this package) that defines it; imported on first use.
 _LAZY = {
+    "Layer": "workload",
+    "Network": "workload",
+    "trace": "workload.trace",
+    "trace_model": "workload.trace",
+    "DataSpace": "model.problem",
+    "Problem": "model.problem",
+    "HardwareProfile": "arch",
+    "MacUnit": "arch",
+    "StorageLevel": "arch",
+    "list_profiles": "arch",
+    "load_profile": "arch",
+    "LevelMapping": "model.mapping",
+    "Loop": "model.mapping",
+    "Mapping": "model.mapping",
+    "evaluate": "model.counts",
+    "LayerStats": "model.stats",
+    "DATAFLOWS": "mapping.templates",
+    "map_problem": "mapping.templates",
+    "EnergyReport": "analysis.report",
+    "LayerEnergy": "model.layer_energy",
+    "estimate": "analysis.estimate",
+    "estimate_layer": "analysis.estimate",
     "zoo": "workload.zoo",  # the submodule itself (torch)
     "CodebookRecord": "costs.codebook.record",
     "paper_metric": "analysis.paper_metric",
@@ -35,8 +49,9 @@ _LAZY = {
 __all__ = [
     "CodebookRecord", "DATAFLOWS", "DataSpace", "EnergyReport", "EnergySimError", "HardwareProfile", "Layer",
     "LayerEnergy", "LayerStats", "LevelMapping", "Loop", "MacUnit", "Mapping", "Network", "Problem",
-    "StorageLevel", "TimeloopCase", "check_cases", "estimate", "estimate_layer", "evaluate", "list_profiles",
-    "load_profile", "map_problem", "paper_metric", "paper_metric_total", "trace", "trace_model", "zoo",
+    "StorageLevel", "TimeloopCase", "check_cases", "estimate", "estimate_layer", "evaluate", "from_onnx",
+    "list_profiles", "load_profile", "map_problem", "paper_metric", "paper_metric_total", "trace", "trace_model",
+    "zoo",
 ]
 
 

@@ -82,9 +82,22 @@ def version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (``importlib.metadata`` costs start-up time on every command)."""
+
+    def __init__(self, option_strings, prog: str, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+        self.prog = prog
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser._print_message(f"{self.prog} {version()} ({DISTRIBUTION})\n", sys.stdout)
+        parser.exit()
+
+
 def add_global_flags(parser: argparse.ArgumentParser, prog: str) -> None:
     """``--version`` and ``--debug`` on the top-level parser."""
-    parser.add_argument("--version", action="version", version=f"{prog} {version()} ({DISTRIBUTION})")
+    parser.add_argument("--version", action=_VersionAction, prog=prog)
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="on an error, print the traceback too")
 

@@ -50,13 +50,15 @@ def streaming_energy(layer: Layer, profile: HardwareProfile) -> LayerEnergy:
 
 def applied_in_place(network: Network, layer: Layer) -> str | None:
     """The MAC layer whose output ``layer`` (an activation/norm) is applied to as it drains, if any."""
-    if layer.kind not in ("activation", "norm") or layer.name not in network.graph:
+    # the Network's own adjacency, not ``network.graph``: building the networkx graph (and importing networkx,
+    # about a quarter of a second) is not needed to price a layer
+    if layer.kind not in ("activation", "norm") or not network.has_node(layer.name):
         return None
-    preds = list(network.graph.predecessors(layer.name))
+    preds = network.predecessors(layer.name)
     if len(preds) != 1:
         return None
     src = network[preds[0]]
-    if src.has_macs and network.graph.out_degree(src.name) == 1:
+    if src.has_macs and network.out_degree(src.name) == 1:
         return src.name
     return None
 

@@ -27,6 +27,7 @@ class Network:
         self._edges: list[tuple[str, str, tuple[int, ...]]] = []
         self._nodes: set[str] = set()  # the graph's node names: layers and edge sources
         self._graph = None
+        self._adjacency = None  # (predecessors, successors) by name, built on first use; dropped by add_layer
         #: what became of each op of the source graph (filled by the front ends): source node name -> the layer
         #: it is, or "fused into LAYER", "metadata" (sizes, shapes), "input", "output N of LAYER"; so that a
         #: reader (and a test) can see that no op was dropped
@@ -53,10 +54,35 @@ class Network:
         self._edges += edges
         self._nodes.add(layer.name)
         self._nodes.update(src for src, _, _ in edges)
+        self._adjacency = None
         if self._graph is not None:
             self._graph.add_node(layer.name, layer=layer)
             for src, dst, shape in edges:
                 self._graph.add_edge(src, dst, shape=shape)
+
+    def _adjacent(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        if self._adjacency is None:
+            preds: dict[str, list[str]] = {}
+            succs: dict[str, list[str]] = {}
+            for src, dst, _ in self._edges:
+                # as in the DiGraph: a repeated edge counts once
+                if src not in preds.setdefault(dst, []):
+                    preds[dst].append(src)
+                    succs.setdefault(src, []).append(dst)
+            self._adjacency = preds, succs
+        return self._adjacency
+
+    def has_node(self, name: str) -> bool:
+        """Whether ``name`` is a node of the graph (a layer or an edge's source, such as the input)."""
+        return name in self._nodes
+
+    def predecessors(self, name: str) -> list[str]:
+        """The nodes with an edge into ``name`` (as ``graph.predecessors``, without building the graph)."""
+        return list(self._adjacent()[0].get(name, ()))
+
+    def out_degree(self, name: str) -> int:
+        """How many nodes ``name`` has an edge to (as ``graph.out_degree``, without building the graph)."""
+        return len(self._adjacent()[1].get(name, ()))
 
     def unique_name(self, name: str) -> str:
         """``name``, or ``name#2``, ``name#3``, ... if taken (a module called more than once)."""
