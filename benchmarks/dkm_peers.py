@@ -41,14 +41,41 @@ TEST_IMAGES = 397
 COREMLTOOLS_BASELINE = 98.24
 
 
-class ToyCNN(nn.Module):
-    """The peers' toy CNN (DESIGN.md section 7)."""
+class OutChannelVectorConv2d(nn.Conv2d):
+    """A Conv2d whose weight parameter is stored so that ``dkm``'s ``row`` grouping (``reshape(-1, 3)``) yields
+    coremltools' ``cluster_dim=3`` vectors: 3 consecutive output channels at one (input channel, kernel position),
+    coremltools' ``vectorize(w, 3, vector_ch_axis=0)`` = ``w.transpose(0, -1).reshape(-1, 3)``. Stored shape
+    ``(kw*c, kh, m/3, 3)`` = ``w.permute(3, 1, 2, 0)`` reshaped; the convolution uses the dense ``(m, c, kh, kw)``."""
 
-    def __init__(self):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        m, c, kh, kw = self.weight.shape
+        self.dense_shape = (m, c, kh, kw)
+        self.weight = nn.Parameter(self.to_storage(self.weight.detach()))
+
+    @staticmethod
+    def to_storage(w: torch.Tensor) -> torch.Tensor:
+        m, c, kh, kw = w.shape
+        return w.permute(3, 1, 2, 0).reshape(kw * c, kh, m // 3, 3).contiguous()
+
+    def dense(self, stored: torch.Tensor) -> torch.Tensor:
+        m, c, kh, kw = self.dense_shape
+        return stored.reshape(kw, c, kh, m).permute(3, 1, 2, 0)
+
+    def forward(self, x):
+        return self._conv_forward(x, self.dense(self.weight), self.bias)
+
+
+class ToyCNN(nn.Module):
+    """The peers' toy CNN (DESIGN.md section 7). ``out_channel_vectors``: the convs store their weights so that
+    3-vectors are taken along the output-channel axis (:class:`OutChannelVectorConv2d`); same function."""
+
+    def __init__(self, out_channel_vectors: bool = False):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 24, 3, padding=1)
-        self.conv2 = nn.Conv2d(24, 48, 3, padding=1)
-        self.conv3 = nn.Conv2d(48, 48, 3, padding=1)
+        conv = OutChannelVectorConv2d if out_channel_vectors else nn.Conv2d
+        self.conv1 = conv(1, 24, 3, padding=1)
+        self.conv2 = conv(24, 48, 3, padding=1)
+        self.conv3 = conv(48, 48, 3, padding=1)
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU()
         self.fc = nn.Linear(192, 10)
@@ -58,6 +85,12 @@ class ToyCNN(nn.Module):
         x = self.pool(self.relu(self.conv2(x)))
         x = self.pool(self.relu(self.conv3(x)))
         return self.fc(torch.flatten(x, 1))
+
+
+def to_out_channel_vectors(state: dict) -> dict:
+    """A plain ToyCNN state dict -> the :class:`OutChannelVectorConv2d` layout."""
+    return {k: OutChannelVectorConv2d.to_storage(v) if k.endswith("weight") and v.dim() == 4 else v.clone()
+            for k, v in state.items()}
 
 
 def toy_data() -> Dataset:

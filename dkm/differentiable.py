@@ -18,7 +18,15 @@ In eval mode the weight is the hard clustering (``x_i -> c_argmin``), what the s
 
 Temperature: ``tau = temperature * mean_i min_j D_ij`` per layer (and LUT), set from the centroids at attach
 time and at every ``on_epoch_end``: the typical squared quantization error, so one ``temperature`` means the
-same softness on any layer whatever its weight scale (Cho et al. tune an absolute tau per network).
+same softness on any layer whatever its weight scale (Cho et al. tune an absolute tau per network). With ``tau``
+given, that absolute temperature is used on every layer instead (coremltools' ``palett_tau``, default
+:data:`COREMLTOOLS_TAU`, in squared weight units).
+
+Starting centroids: k-means++ then Lloyd on the pretrained weights, the best of ``n_init`` seeded runs (lowest
+distortion; coremltools runs 10). Attention entries are clamped at :data:`ATTENTION_FLOOR` as coremltools does, so
+a centroid that no sample is near drifts to the samples' mean instead of collapsing to zero. In eval mode (and
+after training, what the shared model is) each sample is snapped to its nearest DKM centroid, coremltools'
+``finalize``: :meth:`DifferentiableKMeans.snap` writes that into the latent weights.
 
 Lookup tables (``spec.lut_group``): the G LUTs are clustered side by side (batched products). Sparsity rows
 (``spec.sparsity``, the rule of :mod:`dkm.share`, refreshed every epoch) take their codeword 0 hard: zero in
@@ -43,14 +51,20 @@ from .share import share_layer, sparse_rows
 TEMPERATURE = 0.3
 #: Soft k-means steps per training forward (coremltools' DKM also runs 3).
 ITERS = 3
+#: coremltools' default absolute softmax temperature (``palett_tau``), squared weight units.
+COREMLTOOLS_TAU = 1e-4
+#: coremltools' ``zero_threshold``: the smallest attention weight kept.
+ATTENTION_FLOOR = 1e-7
 
 
 class _SoftCluster(nn.Module):
     """The parametrization: latent weight -> soft-clustered weight (training) or hard-clustered weight (eval)."""
 
-    def __init__(self, spec: LayerSpec, centers: torch.Tensor, temperature: float, iters: int):
+    def __init__(self, spec: LayerSpec, centers: torch.Tensor, temperature: float, iters: int,
+                 tau: float | None = None):
         super().__init__()
         self.spec, self.temperature, self.iters = spec, float(temperature), int(iters)
+        self.abs_tau = None if tau is None else float(tau)
         self.register_buffer("centers", centers)  # (G, K', s): the centroids of the soft rows
         self.register_buffer("tau", torch.ones(centers.shape[0], 1, 1))
         self.mask: torch.Tensor | None = None  # sparsity rows (one LUT only)
@@ -70,6 +84,7 @@ class _SoftCluster(nn.Module):
         for _ in range(self.iters):
             # softmax(-||x - c||^2 / tau) without the row constant ||x||^2: (2 x.c - ||c||^2) / tau, one addmm
             A = torch.softmax(torch.addmm((C * C).sum(1).div(-tau), X, C.t(), alpha=2.0 / tau), dim=1)  # (n, K)
+            A = A.clamp_min(ATTENTION_FLOOR)
             # (X'A)' rather than A'X: MKL runs the skinny (K, n) @ (n, s) product about 10x slower
             C = torch.mm(X.t(), A).t() / A.sum(0).clamp_min(1e-12)[:, None]
         return torch.mm(A, C), C
@@ -80,6 +95,9 @@ class _SoftCluster(nn.Module):
         X = self._samples(w.detach().float())
         if self.spec.sparsity > 0:
             self.mask, _ = sparse_rows(X[0], self.spec)
+        if self.abs_tau is not None:
+            self.tau.fill_(self.abs_tau)
+            return
         rows = X if self.mask is None else X[:, ~self.mask]
         d = torch.stack([self._dist(rows[g], self.centers[g]).min(1).values.mean() for g in range(len(rows))])
         self.tau.copy_((self.temperature * d.clamp_min(1e-12))[:, None, None])
@@ -112,17 +130,23 @@ class _SoftCluster(nn.Module):
 class DifferentiableKMeans:
     """Differentiable k-means on every layer of ``specs`` (module docstring); attach on construction.
 
-    ``temperature`` (> 0, relative; default :data:`TEMPERATURE`), ``iters`` soft k-means steps per forward. The
-    starting centroids are plain k-means of the current weights (seeded ``seed + layer index``, as
-    :func:`dkm.share.share_weights`). Use it like a regularizer (``loss``, ``on_epoch_end``), then ``close()``.
+    ``temperature`` (> 0, relative; default :data:`TEMPERATURE`), or ``tau`` (> 0, absolute, overrides it; e.g.
+    :data:`COREMLTOOLS_TAU`), ``iters`` soft k-means steps per forward. The starting centroids are plain k-means
+    of the current weights (seeded ``seed + layer index``, as :func:`dkm.share.share_weights`; with ``n_init`` > 1
+    the lowest-distortion of that many runs, seeds ``seed + layer index + 1000 j``). Use it like a regularizer
+    (``loss``, ``on_epoch_end``), then ``snap()`` (optional) and ``close()``.
     """
 
     kind = "dkm"
 
     def __init__(self, model: nn.Module, specs: list[LayerSpec], temperature: float = TEMPERATURE,
-                 iters: int = ITERS, seed: int = 0, **_ignored):
+                 iters: int = ITERS, seed: int = 0, tau: float | None = None, n_init: int = 1, **_ignored):
         if not (temperature > 0 and math.isfinite(temperature)):
             raise DKMError(f"dkm temperature must be a finite number > 0, got {temperature!r}")
+        if tau is not None and not (tau > 0 and math.isfinite(tau)):
+            raise DKMError(f"dkm absolute temperature tau must be a finite number > 0, got {tau!r}")
+        if int(n_init) != n_init or n_init < 1:
+            raise DKMError(f"dkm k-means restarts n_init must be an integer >= 1, got {n_init!r}")
         if int(iters) != iters or iters < 1:
             raise DKMError(f"dkm iterations per step must be an integer >= 1, got {iters!r}")
         for spec in specs:
@@ -135,11 +159,12 @@ class DifferentiableKMeans:
             w = mod.weight.detach()
             check_samples(w.reshape(-1, spec.s), spec.k, spec.name)
             # start from plain k-means: its codebook minus sparsity's codeword 0 (mode zero/mean) per LUT
-            sl = share_layer(w, spec, seed + i)
+            sl = min((share_layer(w, spec, seed + i + 1000 * j) for j in range(int(n_init))),
+                     key=lambda r: float(((r.weight() - w.float()) ** 2).sum()))
             cb = torch.from_numpy(sl.codebook).reshape(spec.luts, -1, spec.s)
             if spec.sparsity > 0 and sparse_rows(w.reshape(-1, spec.s).float(), spec)[0] is not None:
                 cb = cb[:, 1:]
-            sc = _SoftCluster(spec, cb.contiguous().clone(), self.temperature, self.iters)
+            sc = _SoftCluster(spec, cb.contiguous().clone(), self.temperature, self.iters, tau)
             # unsafe: skip the trial forward, which would already move the centroids (the shape is kept anyway)
             parametrize.register_parametrization(mod, "weight", sc, unsafe=True)
             sc.refresh(w)
@@ -158,6 +183,19 @@ class DifferentiableKMeans:
     def warm_start(self) -> dict[str, torch.Tensor]:
         """The centroids per layer (LUTs stacked, sparsity's codeword 0 left out): where the final k-means starts."""
         return {n: sc.centers.reshape(-1, sc.spec.s).clone() for n, sc in self.mods.items()}
+
+    @torch.no_grad()
+    def snap(self) -> None:
+        """Write the hard clustering (each sample -> its nearest DKM centroid, the eval-mode weight) into the latent
+        weights: coremltools' ``finalize``. After ``close()`` the layers then hold exactly the DKM centroids."""
+        for spec in self.specs:
+            mod = get_module(self.model, spec.name)
+            sc = self.mods[spec.name]
+            was = sc.training
+            sc.eval()
+            hard = sc(mod.parametrizations.weight.original)
+            sc.train(was)
+            mod.parametrizations.weight.original.copy_(hard)
 
     def close(self) -> None:
         """Detach: every layer's weight is its latent weight again (sharing then clusters it, hard)."""
