@@ -59,10 +59,17 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
     """``sparsity=`` for ``estimate`` from the sparsity flags (see ``energysim.costs.sparsity``)."""
-    if not (densities or args.measure_densities or args.rlc or args.gating or args.skipping or args.bits
-            or args.default_density is not None):
-        return {}
+    flags = (densities or args.measure_densities or args.rlc or args.gating or args.skipping or args.bits
+             or args.default_density is not None)
     from energysim.costs.sparsity import BitWidths, SparseOptions
+
+    if args.dense:
+        if flags:
+            raise EnergySimError("--dense turns the profile's sparsity off; it cannot be combined with --densities, "
+                                 "--measure-densities, --default-density, --rlc, --gating, --skipping or --bits")
+        return {"sparsity": SparseOptions()}
+    if not flags:
+        return {}  # the profile's own sparsity section (if any) applies
 
     found: dict = {}
     if args.measure_densities:
@@ -82,6 +89,9 @@ def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
             raise EnergySimError(f"--densities {args.densities!r}: expected a JSON object of layer name to "
                                  f"densities, got a JSON {type(densities).__name__}")
         found.update(densities)
+    if not found and prof.sparsity is not None:
+        # the profile's measured densities of this network still apply when only other flags are given
+        found.update(prof.sparsity.network_densities.get(net.name, {}))
     over = {"densities": found, "bits": BitWidths.parse(args.bits)}
     if args.default_density is not None:
         over["default_density"] = {"inputs": args.default_density, "outputs": args.default_density}
@@ -109,7 +119,11 @@ def register(sub) -> None:
     options.add_json(p)
     options.add_quiet(p)
     options.add_lenient(p)
-    g = p.add_argument_group("sparsity and bit width (energysim.costs.sparsity; absent = dense, profile widths)")
+    g = p.add_argument_group("sparsity and bit width (energysim.costs.sparsity; absent = the profile's sparsity "
+                             "section if it has one, else dense; the profile's widths)")
+    g.add_argument("--dense", action="store_true",
+                   help="dense counts: ignore the profile's sparsity section (e.g. eyeriss-chip's run-length coding, "
+                        "gating and measured densities)")
     g.add_argument("--densities", metavar="FILE.json",
                    help='per-layer non-zero fractions: {"layer": {"inputs": 0.6, "outputs": 0.3}} or {"layer": 0.6}')
     g.add_argument("--measure-densities", action="store_true",
