@@ -93,9 +93,9 @@ def add_profile(p: argparse.ArgumentParser, help: str | None = None) -> None:
 
 def add_dataflow(p: argparse.ArgumentParser, default: str = "rs") -> None:
     p.add_argument("--dataflow", default=default, choices=dataflow_names(), metavar="NAME",
-                   help=f"rs, ws, os: the mapping search constrained to that dataflow (rs-search, ... are the same); "
-                        f"search: the free search; rs-template, ws-template, os-template, nlr-template (nlr): a "
-                        f"fixed greedy template, fast but often far from the searched energy")
+                   help="rs, ws, os: the mapping search constrained to that dataflow (rs-search, ... are the same); "
+                        "search: the free search; rs-template, ws-template, os-template, nlr-template (nlr): a "
+                        "fixed greedy template, fast but often far from the searched energy")
 
 
 def add_out(p: argparse.ArgumentParser, what: str, required: bool = False) -> None:
