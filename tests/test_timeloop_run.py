@@ -85,6 +85,23 @@ def test_search_under_the_spec_constraints(capsys):
             assert line.split()[2] in ("Q", "M")
         if "Spatial-Y" in line:
             assert line.split()[2] in ("S", "C", "M")
+    # the PE mesh's split (4) counts in the full permutation [N, P, Q, R, S, C, M], N (bound 1) included: S, C
+    # and M may go on Y, so the search fills all 14 x 12 PEs as Timeloop's mapping does
+    assert d["utilization"] == 1.0 and d["cycles"] == 5_505_024
+
+
+def test_spatial_split_counts_dimensions_of_bound_one():
+    from energysim.interop.timeloop.constraints import collect, honour
+    from energysim.interop.timeloop.run import _problem, read_profile
+    from energysim.interop.timeloop.spec import TimeloopSpec
+
+    spec = TimeloopSpec.read([EY_IN], {"ERT": EY_ERT})
+    problem = _problem(spec)
+    assert problem.bounds["N"] == 1
+    profile, targets, node_cons = read_profile(spec)
+    h = honour(collect(spec.sections, spec.source, node_cons), problem, profile, targets, relax=True)
+    real = {ax: {d for d in dims if problem.bounds[d] > 1} for ax, dims in h.spatial.items()}
+    assert real == {"X": {"M", "Q"}, "Y": {"S", "C", "M"}}
 
 
 def test_stats_text_reads_back_as_timeloop_stats(tmp_path):
@@ -117,7 +134,13 @@ def _copy_case(tmp_path, case=MODEL_CASES[-1]):
     (0, "class: SRAM", "clas: SRAM", "unknown key 'architecture.nodes[3].clas'"),
     (0, "spatial: {meshX: 16}", "spatial: {meshx: 16}", "unknown key 'architecture.nodes[2].spatial.meshx'"),
     (1, "read_write: True", "read_write: yes please", "'problem.shape.data_spaces[2].read_write' = 'yes please'"),
+    (0, "class: regfile", "class: XY_NoC", "'architecture.nodes[4].class' = 'XY_NoC': network components"),
+    (0, "depth: 32768", "depth: 32768\n      network_read: D2A_NoC",
+     "'architecture.nodes[3].attributes.network_read' = 'D2A_NoC': network models"),
+    (1, "C: 32", "C: thirty-two", "'problem.instance.C' = 'thirty-two' must be an integer"),
     (2, "factors: R=3 P=1 K=2 C=32", "factors: R=3 P=1 K=2 C=16", "multiply to"),
+    (2, "factors: R=1 P=1 K=1 C=1", "factors: R=1 P=2 K=1 C=1", ("factors of dimension P multiply to 32 "
+     "('mapping[0].factors' P=2 x 'mapping[3].factors' P=16) but its bound is 16; imperfect factorizations")),
     (2, "permutation: PRKC\n\n", "permutation: PRKX\n\n", "unknown dimension(s) ['X']"),
 ])
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys, which, old, new, expect):
@@ -148,6 +171,9 @@ def test_constraints_we_cannot_honour(tmp_path, capsys):
     assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
     err = capsys.readouterr().err
     assert "constraints.yaml: 'constraints.targets[0].factors'" in err and "spatial factors {'C': 16} are fixed" in err
+    cons.write_text("constraints:\n  targets:\n  - {target: PE, type: utilization, min: 0.5}\n")
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
+    assert "'constraints.targets[0].min' = 0.5 cannot be honoured" in capsys.readouterr().err
     cons.write_text("constraints:\n  targets:\n  - {target: PE, type: spatial, factor: [C=1]}\n")
     assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
     assert "unknown key 'constraints.targets[0].factor'" in capsys.readouterr().err

@@ -18,6 +18,8 @@ from energysim.errors import EnergySimError
 from energysim.interop.timeloop.keys import canonical, join, require_mapping, show, unknown
 
 _INST = re.compile(r"^(?P<name>[^\[]+)(\[(?P<lo>\d+)\.\.(?P<hi>\d+)\])?$")
+#: component classes of Timeloop's / Accelergy's network models (XY_NoC, SimpleMulticast, ReductionTree, ...)
+_NETWORK = re.compile(r"noc|network|multicast|reduction_?tree")
 
 #: v0.3 (and other accepted) spellings -> the name read here. Timeloop itself looks these up in this order.
 ALIASES = {
@@ -68,8 +70,9 @@ def _flatten(node: dict, out: list, source: str, path: str, inherited: dict, cou
         _flatten(sub, out, source, join(join(path, "subtree"), j), attrs, count)
 
 
-def ert_tables(ert: dict, source: str = "ERT") -> dict[str, dict[str, float]]:
-    """Per component name (hierarchy and instance range stripped): action -> pJ per (block) access."""
+def ert_tables(ert: dict, source: str = "ERT", paths: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
+    """Per component name (hierarchy and instance range stripped): action -> pJ per (block) access. ``paths``,
+    if given, receives each component's table key path (``ERT.tables[j]``) for error messages."""
     ert = require_mapping(ert, source, "")
     top = ert.get("ERT", ert)
     path = "ERT" if "ERT" in ert else ""
@@ -86,6 +89,8 @@ def ert_tables(ert: dict, source: str = "ERT") -> dict[str, dict[str, float]]:
             if k not in ("name", "actions"):
                 raise unknown(source, join(tp, k), v, ("name", "actions"))
         name = re.sub(r"\[\d+\.\.\d+\]$", "", str(t.get("name"))).split(".")[-1]
+        if paths is not None:
+            paths[name] = tp
         acts: dict[str, float] = {}
         for i, a in enumerate(t.get("actions") or []):
             ap = join(join(tp, "actions"), i)
@@ -132,6 +137,9 @@ def _attributes(inherited: dict, raw, source: str, where: str) -> dict:
     for k, v in attrs.items():
         if k in READ or k in IGNORED:
             continue
+        if k.startswith("network"):
+            raise EnergySimError(f"{source}: {join(where, k)!r} = {show(v)}: network models (Timeloop's NoC "
+                                 f"networks) are not modelled here")
         if k in DEFAULT_ONLY:
             if v not in DEFAULT_ONLY[k]:
                 raise EnergySimError(f"{source}: {join(where, k)!r} = {show(v)} is not modelled here (supported: "
@@ -198,7 +206,8 @@ def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source:
     comps: list = []
     for j, top in enumerate(arch.get("subtree") or []):
         _flatten(top, comps, source, join(join(path, "subtree"), j), {}, 1)
-    tables = ert_tables(ert, ert_source)
+    table_paths: dict[str, str] = {}
+    tables = ert_tables(ert, ert_source, table_paths)
     levels, mac = [], None
     cycle_s = None
     for comp, inherited, count, where in comps:
@@ -222,6 +231,9 @@ def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source:
             n = given
         n *= count
         cls = str(comp.get("class", "")).lower()
+        if _NETWORK.search(cls):
+            raise EnergySimError(f"{source}: {join(where, 'class')!r} = {show(comp.get('class'))}: network "
+                                 f"components (Timeloop's NoC models) are not modelled here")
         acts = tables.get(lname, {})
         mx = _num(attrs, "meshX", source, aw) or 1
         my = _num(attrs, "meshY", source, aw) or 1
@@ -233,7 +245,8 @@ def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source:
         mac_acts = [a for a in acts if a == "compute" or a.startswith("mac")]
         if mac_acts or ("mac" in cls and "dummy" not in cls):
             if not mac_acts:
-                raise EnergySimError(f"{ert_source}: no ERT table with a 'compute' action for {lname!r}")
+                raise EnergySimError(f"{ert_source}: no ERT table with a 'compute' action for {lname!r} ({source}: "
+                                     f"{where!r}; tables: {sorted(tables)})")
             # older ERTs name the action mac_random / mac_reused; Timeloop prices a compute as the random one
             e = acts.get("compute", acts.get("mac_random", max(acts[a] for a in mac_acts)))
             mac = {"name": lname, "energy_pj": e, "instances": n, "mesh_x": mx, "mesh_y": my}
@@ -242,12 +255,12 @@ def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source:
             levels.append({"name": lname, "class": "dummy", "instances": n, "mesh_x": mx, "mesh_y": my})
             continue
         if lname not in tables:
-            raise EnergySimError(f"{ert_source}: no ERT table for storage level {lname!r} (tables: "
-                                 f"{sorted(tables)})")
+            raise EnergySimError(f"{ert_source}: no ERT table for storage level {lname!r} ({source}: {where!r}; "
+                                 f"tables: {sorted(tables)})")
         for a in ("read", "write"):
             if a not in acts:
-                raise EnergySimError(f"{ert_source}: the ERT table of {lname!r} has no {a!r} action "
-                                     f"(it has {sorted(acts)})")
+                raise EnergySimError(f"{ert_source}: {table_paths.get(lname, 'ERT')!r}: the ERT table of {lname!r} "
+                                     f"has no {a!r} action (it has {sorted(acts)})")
         block, word, words = _storage_geometry(attrs, source, aw)
         kind = "dram" if "dram" in cls else ("regfile" if "rf" in cls or "regfile" in cls else "sram")
         lv = {

@@ -12,7 +12,7 @@ a constraints section (``constraints`` / ``architecture_constraints`` / ``mapspa
   mesh axis (``MapperOptions.spatial``), when every fan-out along one axis allows the same set (the mapper
   takes one set per axis); the order of spatial loops changes no count. A spatial factor other than 1, or two
   fan-outs on one axis with different sets, cannot be honoured.
-* ``temporal`` factors or permutations, ``utilization``, ``min_utilization``, ``no_reuse``: **not honoured**
+* ``temporal`` factors or permutations, ``utilization`` (``min``), ``min_utilization``, ``no_reuse``: **not honoured**
   (the mapper has no knob for them), except where they hold in every mapping: factors of 1 and places in a
   loop order of dimensions whose bound is 1 (Timeloop's front end adds "batch outermost" this way).
 
@@ -31,7 +31,7 @@ from energysim.interop.timeloop.keys import join, require_mapping, show, unknown
 from energysim.interop.timeloop.mapping import _parse_factors, _parse_perm
 from energysim.model.problem import Problem
 
-_KEYS = ("target", "type", "factors", "permutation", "split", "keep", "bypass", "min_utilization", "no_reuse",
+_KEYS = ("target", "type", "factors", "permutation", "split", "keep", "bypass", "min", "min_utilization", "no_reuse",
          "no_coalesce", "version")
 _KEEP_TYPES = ("dataspace", "bypass", "datatype")
 _TYPES = (*_KEEP_TYPES, "temporal", "spatial", "utilization")
@@ -114,8 +114,11 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
             if c.get(k) not in (None, 0, [], False):
                 cannot(src, join(path, k), c[k], f"the mapper has no {k} knob")
         if kind == "utilization":
-            cannot(src, path, c, "the mapper has no utilization knob")
+            cannot(src, join(path, "min") if "min" in c else path, c.get("min", c),
+                   "the mapper has no utilization knob")
             continue
+        if "min" in c:
+            raise unknown(src, join(path, "min"), c["min"], why=" (only utilization constraints have a 'min')")
         if kind in _KEEP_TYPES:
             keep, byp = list(c.get("keep") or []), list(c.get("bypass") or [])
             bad = [d for d in keep + byp if d not in ds_names]
@@ -134,11 +137,11 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
                 byp = [d for d in ds_names if d not in keep]
             out.keeps[level] = [d for d in ds_names if d not in byp and d in allowed]
             continue
-        perm = _parse_perm(c.get("permutation", ""), problem.dims, src, join(path, "permutation"))
+        full = _parse_perm(c.get("permutation", ""), problem.dims, src, join(path, "permutation"))
         factors = _parse_factors(c.get("factors", ""), problem.dims, f"{src}: {join(path, 'factors')!r}")
         # dimensions of bound 1 have no loops: a factor of 1 or a place in an order for them holds in any mapping
         ones = {d for d in problem.dims if problem.bounds[d] == 1}
-        perm = [d for d in perm if d not in ones]
+        perm = [d for d in full if d not in ones]  # a spatial split counts in the full permutation
         factors = {d: f for d, f in factors.items() if not (d in ones and f == 1)}
         if kind == "temporal" and profile.levels[i].cls == "dummy":
             if any(f != 1 for f in factors.values()):
@@ -159,14 +162,14 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
         fx, fy = profile.fanout(i)
         if fx * fy == 1:
             raise EnergySimError(f"{src}: {path!r}: a spatial constraint on level {level!r}, which has no fan-out")
-        split = c.get("split", len(perm))
+        split = c.get("split", len(full))
         if isinstance(split, bool) or not isinstance(split, int) or split < 0:
             raise EnergySimError(f"{src}: {join(path, 'split')!r} = {show(split)} must be an integer >= 0")
         free = [d for d in problem.dims if d not in factors or factors[d] != 1]
         for axis, cap in (("X", fx), ("Y", fy)):
             if cap > 1:
-                side = perm[:split] if axis == "X" else perm[split:]
-                per_axis[axis][i] = tuple(d for d in free if d in side or d not in perm)
+                side = full[:split] if axis == "X" else full[split:]
+                per_axis[axis][i] = tuple(d for d in free if d in side or d not in full)
     if any(per_axis.values()):
         out.spatial = {}
         for axis in ("X", "Y"):

@@ -34,6 +34,7 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
     names = profile.level_names
     acc: dict[str, dict] = {n: {"level": n} for n in names}
     seen: set[tuple[str, str]] = set()
+    placed: dict[str, list[tuple[str, int]]] = {d: [] for d in problem.dims}  # dim -> (key path, factor != 1)
     for k, e in enumerate(entries):
         where = join(path, k)
         e = require_mapping(e, source, where)
@@ -71,6 +72,9 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
         perm = _parse_perm(e.get("permutation", ""), problem.dims, source, join(where, "permutation"))
         factors = _parse_factors(e.get("factors", ""), problem.dims, f"{source}: {join(where, 'factors')!r}")
         order = perm + [d for d in problem.dims if d not in perm]  # inner-first
+        for d, f in factors.items():
+            if f != 1:
+                placed[d].append((join(where, "factors"), f))
         if kind == "temporal":
             a["temporal"] = {d: f for d, f in factors.items() if f != 1}
             a["permutation"] = [d for d in reversed(order)]
@@ -80,7 +84,21 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
             ys = {d: factors.get(d, 1) for d in order[split:] if factors.get(d, 1) != 1}
             a["spatial_x"], a["spatial_y"] = xs, ys
             a["spatial_permutation"] = [d for d in reversed(order) if factors.get(d, 1) != 1]
+    _check_product(placed, problem, source)
     return Mapping.from_dict({"levels": [acc[n] for n in names]}, source=source)
+
+
+def _check_product(placed: dict[str, list[tuple[str, int]]], problem: Problem, source: str) -> None:
+    """Every dimension's factors (temporal and spatial, all levels) must multiply to its bound: an imperfect
+    factorization (Timeloop's residual loops) is an error naming the directives, their factors and the bound."""
+    for d in problem.dims:
+        total = 1
+        for _, f in placed[d]:
+            total *= f
+        if total != problem.bounds[d]:
+            parts = " x ".join(f"{w!r} {d}={f}" for w, f in placed[d]) or "no factor other than 1"
+            raise EnergySimError(f"{source}: factors of dimension {d} multiply to {total} ({parts}) but its bound "
+                                 f"is {problem.bounds[d]}; imperfect factorizations are not modelled")
 
 
 def _parse_perm(p, dims, source: str, where: str) -> list[str]:

@@ -57,7 +57,9 @@ def problem_from_parts(shape: dict, inst: dict, source: str, sp: str, ip: str) -
         if k == "densities":
             _dense_only(v, source, join(ip, k))
         elif k in dims:
-            bounds[k] = v
+            bounds[k] = _int(v, source, join(ip, k))
+            if bounds[k] < 1:
+                raise EnergySimError(f"{source}: {join(ip, k)!r} = {show(v)} must be an integer >= 1")
         elif k in coef:
             coef[k] = _int(v, source, join(ip, k))
         else:
