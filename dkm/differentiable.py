@@ -2,6 +2,7 @@
 
     reg = DifferentiableKMeans(model, specs, temperature=0.5)   # the model's shared weights are now clustered
     train(model, data, epochs, reg=reg)                          # reg.loss() is 0: the clustering is in forward
+    reg.snap()                                                   # optional: latent := hard clustering (finalize)
     reg.close()                                                  # back to plain weights; sharing starts at
     shared = share_weights(model, specs, inits=reg.warm_start()) # the centroids DKM ended with
 
@@ -55,6 +56,27 @@ ITERS = 3
 COREMLTOOLS_TAU = 1e-4
 #: coremltools' ``zero_threshold``: the smallest attention weight kept.
 ATTENTION_FLOOR = 1e-7
+
+
+def _positive(x) -> bool:
+    """A finite real number > 0 (not a bool, not a string)."""
+    if isinstance(x, (bool, str, bytes)):
+        return False
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return False
+    return v > 0 and math.isfinite(v)
+
+
+def _count(x) -> bool:
+    """An integer >= 1 (``3`` or ``3.0``; not a bool, a string, 2.5 or NaN)."""
+    if isinstance(x, (bool, str, bytes)):
+        return False
+    try:
+        return int(x) == x and x >= 1
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 class _SoftCluster(nn.Module):
@@ -141,18 +163,19 @@ class DifferentiableKMeans:
 
     def __init__(self, model: nn.Module, specs: list[LayerSpec], temperature: float = TEMPERATURE,
                  iters: int = ITERS, seed: int = 0, tau: float | None = None, n_init: int = 1, **_ignored):
-        if not (temperature > 0 and math.isfinite(temperature)):
+        if not _positive(temperature):
             raise DKMError(f"dkm temperature must be a finite number > 0, got {temperature!r}")
-        if tau is not None and not (tau > 0 and math.isfinite(tau)):
+        if tau is not None and not _positive(tau):
             raise DKMError(f"dkm absolute temperature tau must be a finite number > 0, got {tau!r}")
-        if int(n_init) != n_init or n_init < 1:
+        if not _count(n_init):
             raise DKMError(f"dkm k-means restarts n_init must be an integer >= 1, got {n_init!r}")
-        if int(iters) != iters or iters < 1:
+        if not _count(iters):
             raise DKMError(f"dkm iterations per step must be an integer >= 1, got {iters!r}")
         for spec in specs:
             if spec.sparsity > 0 and spec.luts > 1:
                 raise DKMError(f"layer {spec.name!r}: dkm takes sparsity or several lookup tables, not both")
         self.model, self.specs, self.temperature, self.iters = model, specs, float(temperature), int(iters)
+        self.tau, self.n_init = None if tau is None else float(tau), int(n_init)
         self.mods: dict[str, _SoftCluster] = {}
         for i, spec in enumerate(specs):
             mod = get_module(model, spec.name)

@@ -122,3 +122,138 @@ def test_dkm_in_the_pipeline_ends_shared():
     assert res.config["regularizer"] == "dkm" and 0 <= res.accuracy <= 100
     rows = net.conv.weight.detach().reshape(-1, 3).numpy()
     assert len(np.unique(rows, axis=0)) <= 4
+
+
+# --- coremltools' configuration (issue 17): absolute tau, n_init restarts, snap (finalize), validation ---------------
+
+class TwoConv(nn.Module):
+    """Two conv layers whose weights differ in scale by 10x (a relative temperature would differ per layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 6, 3)
+        self.b = nn.Conv2d(6, 6, 3)
+        with torch.no_grad():
+            self.b.weight.mul_(10)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x))).mean((2, 3))
+
+
+def _two(seed=0):
+    torch.manual_seed(seed)
+    return TwoConv()
+
+
+def test_absolute_tau_is_used_on_every_layer():
+    from dkm.differentiable import COREMLTOOLS_TAU
+
+    net = _two()
+    X0 = {n: getattr(net, n).weight.detach().reshape(-1, 3).clone() for n in ("a", "b")}
+    reg = DifferentiableKMeans(net, resolve_layers(net, clusters=[4, 4]), tau=1e-3, iters=2)
+    assert reg.tau == 1e-3 and COREMLTOOLS_TAU == 1e-4
+    net.train()
+    for n in ("a", "b"):
+        sc = reg.mods[n]
+        assert float(sc.tau) == pytest.approx(1e-3, rel=1e-6)
+        C0 = sc.centers[0].clone()
+        expect, _ = _reference(X0[n], C0, 1e-3, 2)
+        assert torch.allclose(getattr(net, n).weight.reshape(-1, 3).double(), expect, atol=1e-5)
+    reg.on_epoch_end(0)  # the relative scale is not recomputed over an absolute tau
+    assert all(float(sc.tau) == pytest.approx(1e-3, rel=1e-6) for sc in reg.mods.values())
+    reg.close()
+    # the relative temperature differs between the two layers (so the check above is not vacuous)
+    rel = DifferentiableKMeans(_two(), resolve_layers(_two(), clusters=[4, 4]), temperature=0.3)
+    ta, tb = float(rel.mods["a"].tau), float(rel.mods["b"].tau)
+    assert tb > 10 * ta
+
+
+def test_n_init_keeps_the_lowest_distortion_start_deterministically():
+    from dkm.share import share_layer
+
+    net = _net(3)
+    specs = resolve_layers(net, clusters=[6])
+    w = net.conv.weight.detach().clone()
+    runs = [share_layer(w, specs[0], 7 + 1000 * j) for j in range(5)]  # seed 7, layer 0: seeds 7 + 1000 j
+    dist = [float(((r.weight() - w) ** 2).sum()) for r in runs]
+    assert len({round(d, 9) for d in dist}) > 1  # the starts really differ here
+    best = runs[int(np.argmin(dist))]
+    reg = DifferentiableKMeans(net, specs, n_init=5, seed=7)
+    C = reg.mods["conv"].centers[0]
+    assert reg.n_init == 5 and torch.equal(C, torch.from_numpy(best.codebook))
+    reg.close()
+    again = DifferentiableKMeans(_net(3), resolve_layers(_net(3), clusters=[6]), n_init=5, seed=7)
+    assert torch.equal(again.mods["conv"].centers, reg.mods["conv"].centers)
+    one = DifferentiableKMeans(_net(3), resolve_layers(_net(3), clusters=[6]), n_init=1, seed=7)
+    assert torch.equal(one.mods["conv"].centers[0], torch.from_numpy(runs[0].codebook))
+
+
+def test_snap_writes_the_hard_clustering_into_the_latent_weights():
+    from dkm.share import share_weights
+
+    net = _net()
+    specs = resolve_layers(net, clusters=[4])
+    reg = DifferentiableKMeans(net, specs, tau=1e-2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x, y = torch.randn(16, 2, 6, 6, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 3
+    net.train()
+    for _ in range(3):  # move the latent weights off the centroids
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    net.eval()
+    latent = net.conv.parametrizations.weight.original
+    C = reg.mods["conv"].centers[0].clone()
+    hard = net.conv.weight.detach().clone()
+    out = net(x).detach()
+    assert not torch.equal(latent.detach(), hard)
+    reg.snap()
+    assert torch.equal(latent.detach(), hard)  # every latent row is now its nearest centroid
+    rows = latent.detach().reshape(-1, 3)
+    assert all(any(torch.equal(r, c) for c in C) for r in rows)
+    assert torch.equal(net(x).detach(), out)  # the eval output does not change
+    assert not reg.mods["conv"].training  # snap keeps the module's mode
+    net.train()
+    reg.snap()  # from training mode too: the hard clustering, and the mode is kept
+    assert torch.equal(latent.detach(), hard) and reg.mods["conv"].training
+    reg.close()
+    assert torch.equal(net.conv.weight.detach(), hard)
+    shared = share_weights(net, specs, inits=reg.warm_start())  # the final k-means only confirms it
+    assert torch.equal(net.conv.weight.detach(), hard) and torch.equal(shared["conv"].weight(), hard)
+
+
+@pytest.mark.parametrize("kw, word", [
+    ({"tau": 0}, "tau"), ({"tau": -1e-4}, "tau"), ({"tau": float("nan")}, "tau"), ({"tau": float("inf")}, "tau"),
+    ({"tau": "1e-4"}, "tau"), ({"n_init": 0}, "n_init"), ({"n_init": 2.5}, "n_init"), ({"n_init": None}, "n_init"),
+    ({"n_init": "3"}, "n_init"), ({"n_init": float("nan")}, "n_init"), ({"n_init": True}, "n_init"),
+    ({"iters": 0}, "iterations"), ({"temperature": "x"}, "temperature"),
+])
+def test_bad_tau_and_n_init_are_one_line_errors(kw, word):
+    net = _net()
+    with pytest.raises(DKMError) as e:
+        DifferentiableKMeans(net, resolve_layers(net, clusters=[2]), **kw)
+    msg = str(e.value)
+    assert word in msg and "\n" not in msg and repr(list(kw.values())[0]) in msg
+    assert not torch.nn.utils.parametrize.is_parametrized(net.conv)  # nothing attached
+
+
+def test_out_channel_vectors_of_the_peers_toy_are_coremltools_vectors():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dkm_peers.py"
+    spec = importlib.util.spec_from_file_location("dkm_peers_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    plain = bench.ToyCNN()
+    oc = bench.ToyCNN(out_channel_vectors=True)
+    oc.load_state_dict(bench.to_out_channel_vectors(plain.state_dict()))
+    x = torch.rand(4, 1, 8, 8)
+    assert torch.allclose(oc(x), plain(x), atol=1e-6)
+    w = plain.conv2.weight.detach()
+    # coremltools' vectorize(w, 3, vector_ch_axis=0): w.transpose(0, -1).reshape(-1, 3)
+    assert torch.equal(oc.conv2.weight.detach().reshape(-1, 3), w.transpose(0, -1).reshape(-1, 3))
+    assert torch.equal(oc.conv2.dense(oc.conv2.weight).detach(), w)
+    specs = resolve_layers(oc, clusters=[4, 4, 4])
+    assert [s.s for s in specs] == [3, 3, 3]
