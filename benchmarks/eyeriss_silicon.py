@@ -1,40 +1,49 @@
 """Reproduce the Eyeriss chip's measured AlexNet CONV1-5 numbers (Chen et al., JSSC 2017, Table V).
 
-AlexNet (grouped CONV2/4/5 as in the original network), batch 4, on the ``eyeriss-65nm`` profile with the
-row-stationary dataflow; zeros in the input maps as measured on the chip (0.01%, 38.7%, 72.5%, 79.3%,
-77.6%); feature maps run-length coded in DRAM (5-bit run + 16-bit level, three pairs per 64-bit word);
-zero gating on inputs. Prints ours vs measured per layer: DRAM MB, global-buffer MB, processing latency (ms
-at 200 MHz) and active PEs.
+AlexNet (grouped CONV2/4/5 as the chip ran it), batch 4, on the ``eyeriss-chip`` profile. Prints ours vs
+measured per layer: DRAM MB, global-buffer MB, processing latency (ms at 200 MHz) and active PEs, with the
+error of each.
 
-Two mappings per layer:
+- **default path** (the result): ``energysim.estimate(trace_model("alexnet", batch=4), "eyeriss-chip")``: the
+  profile's own mapping search (dataflow ``rs``, the profile's ``mapper`` section: padded output rows, R filter
+  rows per PE set, whole filter rows per PE, array filled first) and its ``sparsity`` defaults (run-length
+  coded feature maps in DRAM, zero gating of inputs, the chip's measured input zeros as densities). No hand
+  mapping. The same numbers as ``energysim estimate alexnet --batch 4 --profile eyeriss-chip --json``.
+- **hand mappings** (reference): an explicit row-stationary mapping per layer written from the chip's
+  published mapping parameters (``EYERISS_PARAMS``: n images, p filters and q channels per PE, e output rows
+  per PE set, r channel sets and t filter sets in the array, m output channels whose psums stay in the
+  global buffer), counted on the same profile with the same sparsity defaults. ``hand_mapping`` builds them
+  for ``eyeriss-chip`` and for ``eyeriss-65nm`` (whose X and Y fan-outs are two levels);
+  ``benchmarks/mapper_quality.py`` compares their energy with the mapper's.
 
-- ``eyeriss``: an explicit row-stationary mapping built from the chip's published mapping parameters
-  (n images, p filters and q channels per PE, e output rows per PE set, r channel sets and t filter sets in
-  the array, m output channels whose partial sums stay in the global buffer); see ``EYERISS_PARAMS``.
-- ``rs``: the generic ``rs`` template's greedy tiling (for comparison).
-
-Run: ``.venv/bin/python benchmarks/eyeriss_silicon.py [--markdown] [--mapping eyeriss|rs|both]``
+Run: ``.venv/bin/python benchmarks/eyeriss_silicon.py [--markdown] [--show-mappings] [--repeat 3]``
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import statistics
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from energysim import trace_model
-from energysim.model.counts import evaluate
-from energysim.mapping.templates import map_problem
-from energysim.model.mapping import LevelMapping, Mapping
-from energysim.model.problem import Problem
+from energysim.analysis.estimate import estimate
 from energysim.arch import load_profile
-from energysim.costs.sparsity import SparseOptions, apply
+from energysim.costs.sparsity import SparseOptions, apply, effective_profile
+from energysim.mapping.dataflow import mapping_for
+from energysim.model.counts import evaluate
+from energysim.model.layer_energy import LayerEnergy
+from energysim.model.mapping import LevelMapping, Mapping
+from energysim.model.pricing import network_energy
+from energysim.model.problem import Problem
 
+PROFILE = "eyeriss-chip"
 LAYERS = ["features.0", "features.4", "features.8", "features.10", "features.12"]
 LABELS = ["CONV1", "CONV2", "CONV3", "CONV4", "CONV5"]
-#: zeros in the input maps (JSSC 2017 Table V) -> input densities
-ZEROS_IN = [0.0001, 0.387, 0.725, 0.793, 0.776]
 #: measured (JSSC 2017 Table V): DRAM MB, global buffer MB, processing latency ms, active PEs
 MEASURED = {
     "dram_mb": [5.0, 4.0, 3.0, 2.1, 1.3],
@@ -42,6 +51,8 @@ MEASURED = {
     "latency_ms": [16.5, 39.2, 21.8, 16.0, 10.0],
     "pes": [154, 135, 156, 156, 156],
 }
+#: the issue's bounds: relative error allowed per column
+BOUNDS = {"dram_mb": 0.25, "glb_mb": 0.25, "latency_ms": 0.25, "pes": 0.05}
 
 #: Eyeriss's mapping parameters for AlexNet (JSSC 2017, Table IV, as we read it):
 #: n images / pass, p filters per PE, q channels per PE, e output rows per PE set (its width), r PE sets of
@@ -55,37 +66,17 @@ EYERISS_PARAMS = {
 }
 
 
-def output_densities() -> list[float]:
-    """Density of each layer's output as written to DRAM (after ReLU, before pooling).
-
-    Not published. CONV3 -> CONV4 and CONV4 -> CONV5 have no pooling in between, so their output density is
-    the next layer's input density exactly; CONV1/CONV2 are followed by max pooling (and LRN), which removes
-    zeros, so the next input density is a lower bound for theirs and we use it; CONV5's is taken equal to
-    its input's.
-    """
-    d_in = [1 - z for z in ZEROS_IN]
-    return [d_in[1], d_in[2], d_in[3], d_in[4], d_in[4]]
+def sparse_options(profile) -> SparseOptions:
+    """The profile's ``sparsity`` defaults with its measured AlexNet densities (what ``estimate`` applies)."""
+    opts = SparseOptions.from_profile(profile)
+    measured = profile.sparsity.network_densities.get("alexnet") if profile.sparsity is not None else None
+    return replace(opts, densities=dict(measured)) if measured else opts
 
 
-def joint_multicast_profile(profile):
-    """``eyeriss-65nm`` without the ``PE_columns`` dummy level: the global buffer fans out 14 x 12 at once.
-
-    The shipped profile follows Timeloop's Eyeriss-like architecture, with the X fan-out (columns) and the Y
-    fan-out (rows) on two levels; the engine finds multicast fan-out by fan-out, so an ifmap row needed by
-    the PEs of a diagonal (row stationary's input reuse) is read once per column. The chip's global input
-    network multicasts one buffer read to every PE whose (row, column) tag matches, across the whole array:
-    one fan-out, whose multicast the engine then counts jointly. Nothing else changes.
-    """
-    from energysim.arch import HardwareProfile
-
-    d = profile.model_dump(by_alias=True, exclude_none=True)
-    d["levels"] = [lv for lv in d["levels"] if lv["name"] != "PE_columns"]
-    d["name"] = profile.name + "-joint-multicast"
-    return HardwareProfile.from_dict(d)
-
-
-def eyeriss_mapping(label: str, layer, problem: Problem, profile) -> tuple[Mapping, Problem]:
-    """An explicit row-stationary mapping from the published parameters.
+def hand_mapping(label: str, layer, profile) -> Mapping:
+    """An explicit row-stationary mapping of ``layer`` from the published parameters, for ``profile``
+    (``eyeriss-chip``: one 14 x 12 fan-out from the GLB; ``eyeriss-65nm``: X from the GLB, Y from
+    ``PE_columns``). Validated on the real problem; raises ``EnergySimError`` where it does not fit.
 
     The array is 12 rows (Y) x 14 columns (X). A PE set is R rows x e columns: R (filter rows) down Y,
     P (output rows) across X. Sets of different filters (t) / channels (r) are placed side by side or
@@ -93,10 +84,11 @@ def eyeriss_mapping(label: str, layer, problem: Problem, profile) -> tuple[Mappi
     Q). The global buffer keeps m output channels' psums for n images and the whole output plane of a
     strip; Q is its innermost loop (the ifmap slides). What does not fit is iterated from DRAM.
 
-    Output rows that do not divide the set width are padded (CONV1: 55 -> 56 = 8 strips of 7, the last one
-    with a phantom row, as the chip's last strip leaves a column idle; CONV2: 27 -> 28, the 5 x 27 set folded
-    onto 10 rows x 14 columns with one phantom column): the returned problem is the padded one.
+    Output rows that do not divide the set width are padded (``Mapping.padding``; CONV1: 55 -> 56 = 8 strips
+    of 7, the last strip with an idle column; CONV2: 27 -> 28, the 5 x 27 set folded onto 10 rows x 14
+    columns with one phantom column): the engine counts the phantom rows as work.
     """
+    problem = Problem.from_layer(layer)
     k = EYERISS_PARAMS[label]
     b = dict(problem.bounds)
     G = b.get("G", 1)
@@ -109,7 +101,9 @@ def eyeriss_mapping(label: str, layer, problem: Problem, profile) -> tuple[Mappi
         glb_perm = ["M", "Q"]
         dram_t = {"N": 4, "P": pp // 7, "C": 3}
         dram_perm = ["N", "P", "C"]
-        glb_keep = ["Inputs", "Outputs"]  # 96 x 11 x 11 filters exceed the 8 kB filter buffer
+        # 96 x 11 x 11 filters of a channel exceed the 8 kB filter part: the chip streams each pass's 32
+        # filters from DRAM to the PEs (modelled as a GLB bypass: their staging in the filter part is not counted)
+        glb_keep = ["Inputs", "Outputs"]
     elif label == "CONV2":
         # set 5 x 27 folded onto 2 x (5 x 14): X = P14, Y = R5 x P2
         pp = 28
@@ -132,9 +126,6 @@ def eyeriss_mapping(label: str, layer, problem: Problem, profile) -> tuple[Mappi
         dram_t = {**({"G": G} if G > 1 else {}), "M": b["M"] // k["m"], "C": b["C"] // (k["q"] * k["r"])}
         dram_perm = list(dram_t)
         glb_keep = None
-    if pp != b["P"]:
-        lay = layer.model_copy(update={"P": pp})
-        problem = Problem.from_layer(lay)
     levels = [
         LevelMapping(level="DRAM", temporal={d: f for d, f in dram_t.items() if f > 1},
                      permutation=[d for d in dram_perm if dram_t.get(d, 1) > 1]),
@@ -150,84 +141,109 @@ def eyeriss_mapping(label: str, layer, problem: Problem, profile) -> tuple[Mappi
         LevelMapping(level="filter_spad", temporal=pe["filter"], permutation=list(pe["filter"])),
         LevelMapping(level="psum_spad", temporal=pe["psum"], permutation=["M"]),
     ]
-    m = Mapping(levels=levels)
+    m = Mapping(levels=levels, padding={"P": pp} if pp != b["P"] else {})
     m.validate_for(problem, profile)
-    return m, problem
+    return m
 
 
-def _real_pes(m: Mapping, prob: Problem, layer) -> int:
-    """PEs doing real work at the peak: where padded output rows are all spread across the array (CONV2's
-    28 = 14 x 2 for 27 rows), the phantom row's PEs are idle and not counted."""
-    pes = m.utilized_pes()
-    sp_p = math.prod(lm.spatial().get("P", 1) for lm in m.levels)
-    if prob.bounds["P"] != layer.P and sp_p == prob.bounds["P"]:
-        return pes * layer.P // prob.bounds["P"]
-    return pes
+def objective_energy(stats, profile) -> float:
+    """What the mapping search minimizes: the engine's (dense) energy plus the NoC hop energy."""
+    return stats.energy + network_energy(profile, ((r["level"], r["reads_total"], r["updates_total"])
+                                                   for r in stats.rows))
 
 
 def glb_shared_words(m: Mapping, problem: Problem, profile) -> int:
     """Words of Inputs + Outputs tiles in the global buffer (the chip shares 100 kB between them)."""
-    ext = m.tile_extents(problem, profile)[profile.level_index("GLB")]
-    keeps = m.keeps(problem, profile)[profile.level_index("GLB")]
-    return sum(problem.data_space(d).tile_size(ext) for d in ("Inputs", "Outputs") if d in keeps)
+    pp = m.padded_problem(problem)
+    ext = m.tile_extents(pp, profile)[profile.level_index("GLB")]
+    keeps = m.keeps(pp, profile)[profile.level_index("GLB")]
+    return sum(pp.data_space(d).tile_size(ext) for d in ("Inputs", "Outputs") if d in keeps)
 
 
-def level_mb(stats, level: str) -> float:
-    tot = 0.0
-    for r in stats.rows:
-        if r["level"] == level:
-            tot += (r["reads_total"] + r["fills_total"] + r["updates_total"]) * r.get("bits", 16) / 8
-    return tot / 1e6
+def level_mb(stats, level: str, dataspace: str | None = None) -> float:
+    """MB moved at ``level`` (reads + fills + updates, at each row's bit width), optionally of one data space."""
+    return sum((r["reads_total"] + r["fills_total"] + r["updates_total"]) * r.get("bits", 16) / 8
+               for r in stats.rows if r["level"] == level and dataspace in (None, r["dataspace"])) / 1e6
 
 
-MODES = {
-    "eyeriss": "published mapping parameters, chip multicast (one 14 x 12 fan-out from the global buffer)",
-    "eyeriss-2level": "published mapping parameters on the shipped profile (X and Y fan-outs on two levels)",
-    "rs": "the rs template's greedy tiling on the shipped profile",
-}
+def _row(label, layer, le: LayerEnergy, m: Mapping, problem, prof, dense_e=None) -> dict:
+    return {"layer": label, "dram_mb": le.dram_bytes / 1e6, "glb_mb": le.glb_bytes / 1e6,
+            "latency_ms": le.latency_s * 1e3, "pes": le.active_pes, "energy": le.energy, "dense_energy": dense_e,
+            "glb_words": glb_shared_words(m, problem, prof), "mapping": m.to_text(m.padded_problem(problem), prof)}
 
 
-def run(which: str = "eyeriss", layer_opts: dict | None = None):
-    """Rows of the comparison for mode ``which`` (see ``MODES``); ``layer_opts[label]`` overrides
-    ``SparseOptions`` fields for one layer (used for the sensitivity lines only)."""
+def default_rows(profile=PROFILE) -> list[dict]:
+    """The default path: ``estimate`` on AlexNet batch 4 with profile ``eyeriss-chip`` (its search, its
+    sparsity defaults), the five conv layers. ``profile`` may be a variant of it (the what-if below)."""
     net = trace_model("alexnet", batch=4)
-    prof = load_profile("eyeriss-65nm")
-    if which == "eyeriss":
-        prof = joint_multicast_profile(prof)
-    d_in = [1 - z for z in ZEROS_IN]
-    d_out = output_densities()
-    densities = {n: {"inputs": di, "outputs": do} for n, di, do in zip(LAYERS, d_in, d_out)}
+    rep = estimate(net, profile)
+    by_name = {le.name: le for le in rep.layers}
+    base = load_profile(profile)
+    opts = sparse_options(base)
+    prof = effective_profile(base, opts.bits)
     rows = []
     for label, name in zip(LABELS, LAYERS):
-        kw = dict(densities=densities, gating=("Inputs",), rlc_levels=("DRAM",))
-        kw.update((layer_opts or {}).get(label, {}))
-        opts = SparseOptions(**kw)
-        layer = net[name]
-        problem = Problem.from_layer(layer)
-        if which.startswith("eyeriss"):
-            m, prob = eyeriss_mapping(label, layer, problem, prof)
-        else:
-            m, prob = map_problem(problem, prof, "rs"), problem
-        dense = evaluate(prob, prof, m, name=name)
-        s = apply(dense, prob, prof, opts, name)
-        rows.append({
-            "layer": label,
-            "macs_M": layer.macs / 1e6,
-            "dram_mb": level_mb(s, "DRAM"),
-            "dram_dense_mb": level_mb(dense, "DRAM"),
-            "glb_mb": level_mb(s, "GLB"),
-            "latency_ms": s.cycles / prof.clock_hz * 1e3,
-            "pes": _real_pes(m, prob, layer),
-            "glb_words": glb_shared_words(m, prob, prof),
-            "energy_uj": s.energy / 1e6,  # normalized units (RF access = 1)
-            "mapping": m.to_text(prob, prof),
-        })
+        problem = Problem.from_layer(net[name])
+        m = mapping_for(problem, prof, "rs")  # the search's cached result: the mapping estimate used
+        dense = evaluate(problem, prof, m, name=name)
+        s = apply(dense, problem, prof, opts, name)
+        row = _row(label, net[name], by_name[name], m, problem, prof, objective_energy(dense, prof))
+        row["split"] = split(s)
+        assert abs(row["glb_mb"] - sum(row["split"]["GLB"].values())) < 1e-6 * row["glb_mb"]
+        rows.append(row)
     return rows
 
 
+def split(stats) -> dict:
+    """MB per data space at DRAM and at the GLB (sparsity applied)."""
+    return {lv: {ds: level_mb(stats, lv, ds) for ds in ("Weights", "Inputs", "Outputs")} for lv in ("DRAM", "GLB")}
+
+
+def streaming_filters_profile():
+    """``eyeriss-chip`` with ``mapper.bypass: {GLB: [Weights]}``: the search may also stream filters from DRAM to
+    the PEs past the GLB (their staging in the 8 kB filter part not counted). Not the shipped profile."""
+    from energysim.arch import HardwareProfile
+
+    d = load_profile(PROFILE).model_dump(by_alias=True, exclude_none=True)
+    d["mapper"]["bypass"] = {"GLB": ["Weights"]}
+    d["name"] = PROFILE + "-streaming-filters"
+    return HardwareProfile.from_dict(d)
+
+
+def hand_rows() -> list[dict]:
+    """The hand mappings on ``eyeriss-chip`` with the profile's sparsity defaults."""
+    net = trace_model("alexnet", batch=4)
+    base = load_profile(PROFILE)
+    opts = sparse_options(base)
+    prof = effective_profile(base, opts.bits)
+    rows = []
+    for label, name in zip(LABELS, LAYERS):
+        layer = net[name]
+        problem = Problem.from_layer(layer)
+        m = hand_mapping(label, layer, prof)
+        dense = evaluate(problem, prof, m, name=name)
+        s = apply(dense, problem, prof, opts, name)
+        le = LayerEnergy.from_stats(name, layer.kind, s, prof, layer.data_space_labels).with_traffic(prof, s)
+        row = _row(label, layer, le, m, problem, prof, objective_energy(dense, prof))
+        row["split"] = split(s)
+        rows.append(row)
+    return rows
+
+
+def errors(rows) -> list[tuple[str, str, float]]:
+    """``(layer, column, relative error)`` for every figure outside the issue's bounds (``BOUNDS``)."""
+    out = []
+    for i, r in enumerate(rows):
+        for k, bound in BOUNDS.items():
+            e = r[k] / MEASURED[k][i] - 1
+            if abs(e) > bound:
+                out.append((r["layer"], k, e))
+    return out
+
+
 def table(rows, markdown: bool = False) -> str:
-    hdr = ["layer", "DRAM MB ours", "meas", "err", "GLB MB ours", "meas", "err", "latency ms ours", "meas", "err",
-           "PEs ours", "meas"]
+    hdr = ["layer", "DRAM MB ours", "chip", "err", "GLB MB ours", "chip", "err", "latency ms ours", "chip", "err",
+           "PEs ours", "chip", "err"]
     lines = []
     if markdown:
         lines.append("| " + " | ".join(hdr) + " |")
@@ -235,20 +251,26 @@ def table(rows, markdown: bool = False) -> str:
     else:
         lines.append(" ".join(f"{h:>15}" if i else f"{h:<6}" for i, h in enumerate(hdr)))
     tot = {k: 0.0 for k in ("dram_mb", "glb_mb", "latency_ms")}
+
+    def err(v, meas, k):
+        e = v / meas - 1
+        s = f"{100 * e:+.0f}%"
+        return (f"**{s}**" if markdown else s + " !") if abs(e) > BOUNDS[k] else s
+
     for i, r in enumerate(rows):
         cells = [r["layer"]]
         for k, fmt in (("dram_mb", "{:.2f}"), ("glb_mb", "{:.1f}"), ("latency_ms", "{:.1f}")):
             meas = MEASURED[k][i]
             tot[k] += r[k]
-            cells += [fmt.format(r[k]), fmt.format(meas), f"{100 * (r[k] / meas - 1):+.0f}%"]
-        cells += [str(r["pes"]), str(MEASURED["pes"][i])]
+            cells += [fmt.format(r[k]), fmt.format(meas), err(r[k], meas, k)]
+        cells += [str(r["pes"]), str(MEASURED["pes"][i]), err(r["pes"], MEASURED["pes"][i], "pes")]
         lines.append(("| " + " | ".join(cells) + " |") if markdown else
                      " ".join(f"{c:>15}" if j else f"{c:<6}" for j, c in enumerate(cells)))
     cells = ["total"]
     for k, fmt in (("dram_mb", "{:.2f}"), ("glb_mb", "{:.1f}"), ("latency_ms", "{:.1f}")):
         meas = sum(MEASURED[k])
         cells += [fmt.format(tot[k]), fmt.format(meas), f"{100 * (tot[k] / meas - 1):+.0f}%"]
-    cells += ["", ""]
+    cells += ["", "", ""]
     lines.append(("| " + " | ".join(cells) + " |") if markdown else
                  " ".join(f"{c:>15}" if j else f"{c:<6}" for j, c in enumerate(cells)))
     return "\n".join(lines)
@@ -256,33 +278,51 @@ def table(rows, markdown: bool = False) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mapping", choices=[*MODES, "all"], default="all")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--show-mappings", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of the default path (search cache cleared)")
+    ap.add_argument("--no-what-if", action="store_true", help="skip the streaming-filters variant")
     a = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    for which in (list(MODES) if a.mapping == "all" else [a.mapping]):
-        rows = run(which)
-        print(f"\n== {which}: {MODES[which]} ==\n(input density = 1 - published zeros; feature maps RLC-coded "
-              "in DRAM; zero gating on inputs)\n")
-        print(table(rows, a.markdown))
-        print("dense (no RLC) DRAM MB: " + ", ".join(f"{r['layer']} {r['dram_dense_mb']:.2f}" for r in rows))
-        print("GLB Inputs+Outputs tiles (words, chip has 51200): "
-              + ", ".join(f"{r['layer']} {r['glb_words']}" for r in rows))
-        if a.show_mappings:
-            for r in rows:
-                print(f"\n-- {r['layer']} --\n{r['mapping']}")
-    if a.mapping in ("all", "eyeriss"):
-        print("\nsensitivity of our DRAM MB (eyeriss mode) to the coding assumptions:")
-        for desc, kw in (("CONV1's input image stored raw (not coded)", {"CONV1": {"rlc_dataspaces": ("Outputs",)}}),
-                         ("only input maps coded, output maps written raw",
-                          {lb: {"rlc_dataspaces": ("Inputs",)} for lb in LABELS}),
-                         ("no run-length coding at all", {lb: {"rlc_levels": ()} for lb in LABELS})):
-            rows = run("eyeriss", layer_opts=kw)
-            print(f"  {desc:<48} " + "  ".join(
-                f"{r['layer']} {r['dram_mb']:.2f} ({100 * (r['dram_mb'] / MEASURED['dram_mb'][i] - 1):+.0f}%)"
-                for i, r in enumerate(rows)))
-    print(f"\n({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    from energysim.mapping.search.cache import clear_cache
+
+    times = []
+    for _ in range(max(1, a.repeat)):
+        clear_cache()
+        t0 = time.perf_counter()
+        rows = default_rows()
+        times.append(time.perf_counter() - t0)
+    print(f"== default path: estimate(trace_model('alexnet', batch=4), {PROFILE!r}) "
+          "(dataflow rs search, the profile's sparsity defaults) ==\n")
+    print(table(rows, a.markdown))
+    bad = errors(rows)
+    print("\noutside the bounds (25 % DRAM/GLB/latency, 5 % PEs): "
+          + (", ".join(f"{l} {k} {100 * e:+.0f}%" for l, k, e in bad) if bad else "none"))
+    print("GLB Inputs+Outputs tiles (words, the chip's 100 kB part holds 51200): "
+          + ", ".join(f"{r['layer']} {r['glb_words']}" for r in rows))
+    print(f"default path wall time over {len(times)} runs (trace + search + count, search cache cleared): "
+          f"min {min(times):.2f} s, median {statistics.median(times):.2f} s")
+    hand = hand_rows()
+    print("\n== reference: hand mappings from the chip's published parameters (same profile and sparsity) ==\n")
+    print(table(hand, a.markdown))
+    print("\nsearch objective (dense energy + NoC, RF-access units): "
+          + ", ".join(f"{d['layer']} default {d['dense_energy']:.4g} / hand {h['dense_energy']:.4g}"
+                      for d, h in zip(rows, hand)))
+    print("\nwhere the traffic goes (MB after coding; W / I / O = filters / ifmaps / psums+ofmaps):")
+    for tag, rs in (("default", rows), ("hand", hand)):
+        for r in rs:
+            sp = r["split"]
+            print(f"  {tag:<8} {r['layer']}: DRAM " + " / ".join(f"{sp['DRAM'][d]:.2f}" for d in sp["DRAM"])
+                  + "   GLB " + " / ".join(f"{sp['GLB'][d]:.1f}" for d in sp["GLB"]))
+    if not a.no_what_if:
+        wi = default_rows(streaming_filters_profile())
+        print("\n== what if: the search may also stream filters past the GLB (mapper.bypass GLB: [Weights]; "
+              "not shipped) ==\n")
+        print(table(wi, a.markdown))
+        bad = errors(wi)
+        print("\noutside the bounds: " + (", ".join(f"{l} {k} {100 * e:+.0f}%" for l, k, e in bad) if bad else "none"))
+    if a.show_mappings:
+        for d, h in zip(rows, hand):
+            print(f"\n-- {d['layer']}: default path --\n{d['mapping']}\n-- {h['layer']}: hand --\n{h['mapping']}")
     return 0
 
 
