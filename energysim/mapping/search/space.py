@@ -126,7 +126,7 @@ class Space:
         # search share their slots): computed once per process for each (treat the dicts as read-only)
         key = (tuple(self.dims), tuple(int(b) for b in self.bounds), tuple((l, a, c, tuple(al)) for l, a, c, al in slots),
                self.opt.max_spatial_dims, self.opt.exhaustive, limit or self.opt.spatial_candidates,
-               self.opt.spatial_full, self.opt.min_pe_fraction)
+               self.opt.spatial_full, self.opt.min_pe_fraction, self.constraint == "rs")
         hit = _SPATIAL_MEMO.get(key)
         if hit is None:
             hit = self._enumerate_spatial(slots, limit)
@@ -194,6 +194,14 @@ class Space:
             cut = out[n - 1][0]
             ties = sum(1 for used, _, _ in out[n:2 * n] if used == cut)
             res = res[: n + ties]
+            if self.constraint == "rs" and not self.opt.spatial_full and "R" in self.di:
+                # row stationary's own PE sets (every filter row on its own PE row: R unrolled whole on Y) can
+                # use fewer PEs than the busiest arrays (AlexNet CONV1: 11 x 11 of 168) and still be the best
+                # mapping: the busiest such options are searched too
+                r = self.di["R"]
+                sets = [sp for _, _, sp in out[n:]
+                        if prod(y.get("R", 1) for _, y in sp.values()) == self.bounds[r]]
+                res += sets[:n]
         return res
 
     def spatial_factor_array(self, sp: dict) -> np.ndarray:
