@@ -38,7 +38,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     from energysim.cli.runner import Parser, add_debug, add_global_flags
 
     parser = Parser(prog="energysim",
-                    description="A dataflow-level energy simulator for CNN inference on Eyeriss-style accelerators.")
+                    description="A dataflow-level energy simulator for DNN inference (CNNs, transformers, any "
+                                "einsum) on Eyeriss-style accelerators.")
     add_global_flags(parser, "energysim")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     command = _named_command(argv)
