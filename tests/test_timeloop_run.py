@@ -67,17 +67,79 @@ def test_mapper_case_from_the_printed_mapping(mapfile, capsys):
     assert d["macs"] == 924_844_032
 
 
+def _check(run: TimeloopRun, cons, targets) -> list:
+    from energysim.interop.timeloop.mapping import _parse_factors, _parse_perm
+
+    problem, profile, m = run.problem, run.profile, run.mapping
+    names = profile.level_names
+    lms = {lm.level: lm for lm in m.levels}
+    keeps = m.keeps(problem, profile)
+    for c, _, path in cons:
+        level = targets.get(c["target"], c["target"])
+        i = names.index(level)
+        lm = lms[level]
+        if c["type"] in ("dataspace", "bypass", "datatype"):
+            for d in c.get("keep") or []:
+                assert d in keeps[i], (path, d)
+            for d in c.get("bypass") or []:
+                assert d not in keeps[i], (path, d)
+            if "keep" in c and "bypass" not in c:
+                assert set(keeps[i]) == set(c["keep"]), path
+            continue
+        factors = _parse_factors(c.get("factors", ""), problem.dims, path)
+        raw = c.get("permutation", "")
+        raw = [str(x) for x in raw] if isinstance(raw, list) else [x for x in str(raw) if x.strip(" ,")]
+        if c["type"] == "temporal":
+            for d, f in factors.items():
+                if f == 0:  # the residual: no loop over d outside this level
+                    assert all(lms[n].temporal.get(d, 1) == 1 for n in names[:i]), (path, d)
+                else:
+                    assert lm.temporal.get(d, 1) == f, (path, d, f, lm.temporal)
+            cut = raw.index("_") if "_" in raw else len(raw)
+            inner, outer = raw[:cut], raw[cut + 1:]
+            loops = [d for d in reversed(lm.permutation) if lm.temporal.get(d, 1) > 1]  # inner-first
+            inner = [d for d in inner if d in loops]
+            outer = [d for d in outer if d in loops]
+            assert loops[:len(inner)] == inner, (path, loops, inner)
+            assert loops[len(loops) - len(outer):] == outer, (path, loops, outer)
+        else:  # spatial
+            perm = _parse_perm(c.get("permutation", ""), problem.dims, "", path)
+            split = c.get("split", len(perm))
+            for axis, fac in (("X", lm.spatial_x), ("Y", lm.spatial_y)):
+                for d, f in fac.items():
+                    assert factors.get(d, f) == f, (path, d)
+                    if d in perm:
+                        assert (perm.index(d) < split) == (axis == "X"), (path, axis, d)
+    return cons
+
+
+def _spec_constraints(paths, ert):
+    from energysim.interop.timeloop.constraints import collect
+    from energysim.interop.timeloop.run import read_profile
+    from energysim.interop.timeloop.spec import TimeloopSpec
+
+    spec = TimeloopSpec.read(paths, {"ERT": ert})
+    _, targets, node_cons = read_profile(spec)
+    return collect(spec.sections, spec.source, node_cons), targets
+
+
 def test_search_under_the_spec_constraints(capsys):
-    # the Eyeriss spec constrains temporal factors of the scratchpads: our mapper has no knob for that
-    assert main(["timeloop", "run", str(EY_IN), "--ert", str(EY_ERT), "--search"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "eyeriss_like.yaml" in err
-    assert "architecture.nodes[6].nodes[0].constraints.temporal.factors" in err and "cannot be honoured" in err
-    d = _cli_json(capsys, [EY_IN, "--ert", EY_ERT, "--search", "--relax-constraints"])
-    assert d["macs"] == 924_844_032 and d["relaxed_constraints"]
+    # the Eyeriss spec constrains the keeps, the spatial dimensions and the scratchpads' temporal factors and
+    # loop orders: the search honours every one and finds no more energy than Timeloop's mapper
+    d = _cli_json(capsys, [EY_IN, "--ert", EY_ERT, "--search"])
+    assert d["macs"] == 924_844_032 and d["relaxed_constraints"] == []
+    assert d["total_energy_pj"] <= 2_764_377_308.53  # Timeloop's mapper (timeloop-mapper.stats.txt)
     assert d["total_energy_pj"] <= _reference_total(EYERISS)
+    run = TimeloopRun.load([EY_IN], ert=EY_ERT, search=True)
+    assert run.stats.energy == pytest.approx(d["total_energy_pj"], rel=1e-9)
+    cons, targets = _spec_constraints([EY_IN], EY_ERT)
+    assert len(_check(run, cons, targets)) == 9
+    # the scratchpads' constraints as they read: no loops at ifmap_spad, only C and R (R outside C) at
+    # weights_spad, only M at psum_spad
+    lms = {lm.level: lm for lm in run.mapping.levels}
+    assert lms["ifmap_spad"].temporal == {}
+    assert set(lms["weights_spad"].temporal) <= {"C", "R"} and set(lms["psum_spad"].temporal) <= {"M"}
     text = d["timeloop"]["mapping"]
-    # what it honours: keeps (ifmap_spad keeps only Inputs, shared_glb bypasses Weights) and spatial dimensions
     assert "ifmap_spad [ Inputs:" in text and "shared_glb [ Inputs:" in text and "Weights" not in text.split(
         "shared_glb")[1].split("\n")[0]
     for line in text.splitlines():
@@ -88,6 +150,30 @@ def test_search_under_the_spec_constraints(capsys):
     # the PE mesh's split (4) counts in the full permutation [N, P, Q, R, S, C, M], N (bound 1) included: S, C
     # and M may go on Y, so the search fills all 14 x 12 PEs as Timeloop's mapping does
     assert d["utilization"] == 1.0 and d["cycles"] == 5_505_024
+    # relaxing has nothing left to relax
+    d2 = _cli_json(capsys, [EY_IN, "--ert", EY_ERT, "--search", "--relax-constraints"])
+    assert d2["relaxed_constraints"] == [] and d2["total_energy_pj"] == d["total_energy_pj"]
+
+
+def test_temporal_constraints_fixed_residual_and_partial_orders(tmp_path):
+    # on a small spec: a fixed factor, a residual (0), a partial order with Timeloop's '_' (C innermost, K
+    # outermost at GlobalBuffer) and a fixed factor at the outermost level
+    files, ert = _copy_case(tmp_path)
+    cons = tmp_path / "constraints.yaml"
+    cons.write_text("constraints:\n  targets:\n"
+                    "  - {target: GlobalBuffer, type: temporal, factors: [K=2, C=0], permutation: [C, _, K]}\n"
+                    "  - {target: RegisterFile, type: temporal, factors: [P=4, K=1]}\n"
+                    "  - {target: MainMemory, type: temporal, factors: [P=2]}\n")
+    run = TimeloopRun.load([files[0], files[1], cons], ert=ert, search=True)
+    lms = {lm.level: lm for lm in run.mapping.levels}
+    assert lms["GlobalBuffer"].temporal.get("K") == 2 and lms["RegisterFile"].temporal.get("P") == 4
+    assert lms["MainMemory"].temporal.get("P") == 2 and "C" not in lms["MainMemory"].temporal
+    assert "K" not in lms["RegisterFile"].temporal
+    c, targets = _spec_constraints([files[0], files[1], cons], ert)
+    assert len(_check(run, c, targets)) == 3
+    # the same search without the constraints finds another mapping (they do constrain it)
+    free = TimeloopRun.load([files[0], files[1]], ert=ert, search=True)
+    assert free.stats.energy <= run.stats.energy
 
 
 def test_spatial_split_counts_dimensions_of_bound_one():
@@ -174,6 +260,21 @@ def test_constraints_we_cannot_honour(tmp_path, capsys):
     cons.write_text("constraints:\n  targets:\n  - {target: PE, type: utilization, min: 0.5}\n")
     assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
     assert "'constraints.targets[0].min' = 0.5 cannot be honoured" in capsys.readouterr().err
+    # a temporal factor that does not divide the bound (Timeloop's imperfect factorization)
+    cons.write_text("constraints:\n  targets:\n  - {target: GlobalBuffer, type: temporal, factors: [P=3]}\n")
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "constraints.yaml: 'constraints.targets[0].factors' = ['P=3'] cannot be " \
+        "honoured" in err and "P=3 (bound 16)" in err, err
+    # two constraints on one level that disagree
+    cons.write_text("constraints:\n  targets:\n  - {target: GlobalBuffer, type: temporal, factors: [K=2]}\n"
+                    "  - {target: GlobalBuffer, type: temporal, factors: [K=4]}\n")
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
+    assert "'constraints.targets[1].factors' = ['K=4'] cannot be honoured" in capsys.readouterr().err
+    # an unknown constraint type
+    cons.write_text("constraints:\n  targets:\n  - {target: GlobalBuffer, type: sequential, factors: [K=2]}\n")
+    assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
+    assert "'constraints.targets[0].type' = 'sequential'" in capsys.readouterr().err
     cons.write_text("constraints:\n  targets:\n  - {target: PE, type: spatial, factor: [C=1]}\n")
     assert main(["timeloop", "run", str(files[0]), str(files[1]), str(cons), "--ert", str(ert), "--search"]) == 2
     assert "unknown key 'constraints.targets[0].factor'" in capsys.readouterr().err

@@ -12,9 +12,16 @@ a constraints section (``constraints`` / ``architecture_constraints`` / ``mapspa
   mesh axis (``MapperOptions.spatial``), when every fan-out along one axis allows the same set (the mapper
   takes one set per axis); the order of spatial loops changes no count. A spatial factor other than 1, or two
   fan-outs on one axis with different sets, cannot be honoured.
-* ``temporal`` factors or permutations, ``utilization`` (``min``), ``min_utilization``, ``no_reuse``: **not honoured**
-  (the mapper has no knob for them), except where they hold in every mapping: factors of 1 and places in a
-  loop order of dimensions whose bound is 1 (Timeloop's front end adds "batch outermost" this way).
+* ``temporal``: **honoured** (``MapperOptions.temporal_factors`` / ``permutations``). ``factors``: ``D=k`` makes
+  the level's temporal factor of D exactly k (1: no loop over D there); ``D=0`` is Timeloop's residual: the
+  level takes all of D that the levels inside it and the spatial unrolling leave, the levels outside it none.
+  A factor that does not divide D's bound, or a factor other than 1 on a level that holds no data (no temporal
+  loops), cannot be honoured. ``permutation`` (inner-first, as Timeloop writes it): the listed dimensions are
+  the level's innermost loops in that order; with a ``_`` in the list, those after it are the outermost (still
+  inner-first), and the unlisted dimensions are ordered freely in between. Dimensions whose bound is 1 have no
+  loops: their factors of 1 and places in an order hold in any mapping (Timeloop's front end adds
+  ``permutation: N`` this way).
+* ``utilization`` (``min``), ``min_utilization``, ``no_reuse``: **not honoured** (the mapper has no knob for them).
 
 A constraint that cannot be honoured is an error naming the file, the key path and the value, unless the
 caller relaxes it (``relax=True``: it is then listed in ``Honoured.relaxed`` and reported, never dropped
@@ -23,6 +30,7 @@ silently).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from energysim.arch import HardwareProfile
@@ -46,6 +54,18 @@ class Honoured:
     spatial: dict[str, tuple[str, ...]] | None = None
     relaxed: list[str] = field(default_factory=list)
     count: int = 0
+    # per level: {dimension: temporal factor} (0 = the residual) and (inner, outer) loop-order constraints
+    temporal_factors: dict[str, dict[str, int]] = field(default_factory=dict)
+    permutations: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+
+    def mapper_options(self) -> dict:
+        """The ``MapperOptions`` fields of the temporal constraints (empty when there are none)."""
+        out = {}
+        if self.temporal_factors:
+            out["temporal_factors"] = tuple((lv, tuple(sorted(f.items()))) for lv, f in self.temporal_factors.items())
+        if self.permutations:
+            out["permutations"] = tuple(self.permutations.items())
+        return out
 
     def profile(self, profile: HardwareProfile) -> HardwareProfile:
         """``profile`` with the kept data spaces of the constrained levels."""
@@ -88,6 +108,7 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
     names = profile.level_names
     ds_names = problem.data_space_names
     per_axis: dict[str, dict[int, tuple[str, ...]]] = {"X": {}, "Y": {}}
+    looped: list = []  # (level, file, key path, value, factors) of the temporal factor constraints
 
     def cannot(src, where, value, why):
         if not relax:
@@ -137,7 +158,8 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
                 byp = [d for d in ds_names if d not in keep]
             out.keeps[level] = [d for d in ds_names if d not in byp and d in allowed]
             continue
-        full = _parse_perm(c.get("permutation", ""), problem.dims, src, join(path, "permutation"))
+        full, outer_part = _split_perm(c.get("permutation", ""), problem.dims, src, join(path, "permutation"),
+                                       kind == "temporal")
         factors = _parse_factors(c.get("factors", ""), problem.dims, f"{src}: {join(path, 'factors')!r}")
         # dimensions of bound 1 have no loops: a factor of 1 or a place in an order for them holds in any mapping
         ones = {d for d in problem.dims if problem.bounds[d] == 1}
@@ -149,11 +171,29 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
                                      f"{level!r} has no temporal loops")
             continue  # a dummy level has no temporal loops in any mapping of ours: all factors 1, order moot
         if kind == "temporal":
+            where = join(path, "factors")
+            bad = {d: f for d, f in factors.items() if f > 1 and problem.bounds[d] % f}
+            if bad:
+                cannot(src, where, c.get("factors"), "imperfect factor(s) " + ", ".join(
+                    f"{d}={f} (bound {problem.bounds[d]})" for d, f in bad.items()))
+                factors = {d: f for d, f in factors.items() if d not in bad}
+            have = out.temporal_factors.get(level, {})
+            clash = {d: (have[d], f) for d, f in factors.items() if d in have and have[d] != f}
+            if clash:
+                cannot(src, where, c.get("factors"), f"another constraint on level {level!r} gives other "
+                                                     f"factors {clash}")
+                factors = {d: f for d, f in factors.items() if d not in clash}
             if factors:
-                cannot(src, join(path, "factors"), c.get("factors"), "temporal factors are not a mapper knob")
-            if perm:
-                cannot(src, join(path, "permutation"), c.get("permutation"), "temporal loop orders are not a mapper "
-                                                                            "knob")
+                out.temporal_factors.setdefault(level, {}).update(factors)
+                looped.append((level, src, where, c.get("factors"), factors))
+            inner = tuple(d for d in perm if d not in outer_part)
+            outer = tuple(d for d in outer_part if d not in ones)
+            if inner or outer:
+                if level in out.permutations and out.permutations[level] != (inner, outer):
+                    cannot(src, join(path, "permutation"), c.get("permutation"), f"another constraint on level "
+                                                                                f"{level!r} gives another order")
+                else:
+                    out.permutations[level] = (inner, outer)
             continue
         fixed = {d: f for d, f in factors.items() if f != 1}
         if fixed:
@@ -170,6 +210,13 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
             if cap > 1:
                 side = full[:split] if axis == "X" else full[split:]
                 per_axis[axis][i] = tuple(d for d in free if d in side or d not in full)
+    for level, src, where, value, factors in looped:
+        # a level that keeps no data has no temporal loops in our mappings
+        i = names.index(level)
+        kept = out.keeps.get(level, [d for d in ds_names if d in profile.levels[i].kept()])
+        if not kept and any(f != 1 for f in factors.values()):
+            cannot(src, where, value, f"level {level!r} keeps no data, so it has no temporal loops")
+            out.temporal_factors.pop(level, None)
     if any(per_axis.values()):
         out.spatial = {}
         for axis in ("X", "Y"):
@@ -181,3 +228,20 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
                 sets = {tuple(problem.dims)}
             out.spatial[axis] = next(iter(sets)) if sets else tuple(problem.dims)
     return out
+
+
+def _split_perm(p, dims, src: str, where: str, temporal: bool) -> tuple[list[str], list[str]]:
+    """A permutation as (every listed dimension inner-first, those after a ``_``): Timeloop's ``_`` separates
+    the innermost loops (before it) from the outermost (after it)."""
+    items = [str(x) for x in p] if isinstance(p, list) else None
+    if items is None:
+        text = str(p).strip()
+        if "_" not in text or not temporal:
+            return _parse_perm(p, dims, src, where), []
+        a, _, b = text.partition("_")
+        return _parse_perm(a.strip(" ,") + " " + b.strip(" ,") if re.search(r"[\s,]", text) else a + b, dims, src,
+                           where), _parse_perm(b.strip(" ,"), dims, src, where)
+    if "_" not in items or not temporal:
+        return _parse_perm(p, dims, src, where), []
+    k = items.index("_")
+    return _parse_perm(items[:k] + items[k + 1:], dims, src, where), _parse_perm(items[k + 1:], dims, src, where)

@@ -67,9 +67,12 @@ class TimeloopRun:
             relaxed = h.relaxed
             prof = h.profile(profile)
             base = options or MapperOptions()
-            if h.spatial is not None or h.keeps:
+            temporal = h.mapper_options()
+            if h.spatial is not None or h.keeps or temporal:
+                # a constrained search: the profile's keeps (as constrained), the allowed spatial dimensions and
+                # the temporal factors and loop orders; not the template mapping, which ignores them
                 spatial = h.spatial or {"X": tuple(problem.dims), "Y": tuple(problem.dims)}
-                base = _replace(base, spatial=tuple(sorted(spatial.items())), include_template=False)
+                base = _replace(base, spatial=tuple(sorted(spatial.items())), include_template=False, **temporal)
             res = run_search(problem, prof, None, objective, options=base)
             m, how, profile, msrc = res.mapping, "search", prof, "search"
         elif txt_map is not None:

@@ -46,6 +46,14 @@ class MapperOptions:
     # spatial unrollings using fewer PEs than this fraction of the most a space (or a padded problem) can use
     # are not searched (an accelerator that maps for throughput first)
     min_pe_fraction: float = 0.0
+    # Timeloop temporal mapspace constraints. Per level name, (dimension, factor) pairs: the level's temporal
+    # factor of that dimension is exactly ``factor`` (1 = no loop over it there; 0 = the residual: the level
+    # takes all of the dimension that the inner levels and the spatial unrolling leave, the outer levels none)
+    temporal_factors: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    # per level name, (inner, outer): the dimensions listed in ``inner`` (inner-first, as Timeloop writes a
+    # permutation) are the level's innermost loops in that order, those in ``outer`` (inner-first) its
+    # outermost; the others are ordered freely between them (dimensions without a loop there are moot)
+    permutations: tuple[tuple[str, tuple[tuple[str, ...], tuple[str, ...]]], ...] = ()
 
     @classmethod
     def for_profile(cls, profile) -> "MapperOptions":

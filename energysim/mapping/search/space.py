@@ -96,6 +96,44 @@ class Space:
         self.macs = problem.macs
         # what tile sizes and capacity tests depend on, as hashable keys (for memos shared between spaces)
         self.terms_key = tuple(tuple(tuple(r) for r in t) for t in self.terms)
+        self.tcons, self.t_infeasible = self._temporal_constraints()
+        self.pcons = self._perm_constraints()
+
+    def _temporal_constraints(self) -> tuple[list[dict[int, int]], bool]:
+        """Per temporal level, {dimension index: factor} of ``MapperOptions.temporal_factors`` (0 = the residual;
+        the levels outside a residual take 1), and whether a constraint asks loops of a level without any."""
+        out: list[dict[int, int]] = [{} for _ in range(self.T)]
+        bad = False
+        names = self.profile.level_names
+        for name, facs in self.opt.temporal_factors:
+            if name not in names:
+                raise EnergySimError(f"mapper: temporal factors for unknown level {name!r} (levels: {names})")
+            i = names.index(name)
+            for d, k in facs:
+                if d not in self.di:
+                    continue
+                if i in self.tpos:
+                    out[self.tpos[i]][self.di[d]] = int(k)
+                elif k != 1:
+                    bad = True  # the level takes no temporal loops in this space
+        for t in range(self.T):
+            for d, k in list(out[t].items()):
+                if k == 0:
+                    for t2 in range(t):
+                        out[t2].setdefault(d, 1)
+        return out, bad
+
+    def _perm_constraints(self) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Per temporal level, the (inner, outer) dimensions of ``MapperOptions.permutations``."""
+        out = {}
+        names = self.profile.level_names
+        for name, (inner, outer) in self.opt.permutations:
+            if name not in names:
+                raise EnergySimError(f"mapper: a permutation for unknown level {name!r} (levels: {names})")
+            i = names.index(name)
+            if i in self.tpos:  # elsewhere the level has no temporal loops: any order holds
+                out[self.tpos[i]] = (tuple(d for d in inner if d in self.di), tuple(d for d in outer if d in self.di))
+        return out
 
     def fit_key(self, level: int) -> tuple:
         """What ``fits(level, ...)`` depends on besides the extents: its capacity groups."""
@@ -273,6 +311,17 @@ class Space:
                 if o not in opts:
                     opts.append(o)
             out.append(opts)
+        if self.pcons:
+            for t, (inner, outer) in self.pcons.items():
+                # a constrained level: the listed dimensions innermost / outermost in their order, the others
+                # in the orders tried without the constraint (outer -> inner, Timeloop's lists are inner-first)
+                listed = set(inner) | set(outer)
+                opts = []
+                for o in out[t]:
+                    c = tuple(reversed(outer)) + tuple(d for d in o if d not in listed) + tuple(reversed(inner))
+                    if c not in opts:
+                        opts.append(c)
+                out[t] = opts
         return out
 
     # ---- the space as flat arrays (for the compiled kernels) ----------------------------------------------

@@ -31,10 +31,12 @@ class _RemTables:
         self.filtered: dict[tuple, np.ndarray] = {}  # capacity-filtered level grids (``Tiler.level_grid``)
         self.kernel = None  # padded tables for ``kernels.step_pairs`` (built on first use)
 
-    def lgrid(self, relevant: tuple[bool, ...]) -> np.ndarray:
-        """The rows of one divisor per dimension with 1 where ``relevant`` is False, in product order."""
+    def lgrid(self, relevant: tuple) -> np.ndarray:
+        """The rows of one divisor per dimension with 1 where ``relevant`` is False (and only k where it is
+        ``("=", k)``: a fixed factor, none when k does not divide the remainder), in product order."""
         if relevant not in self._lgrids:
-            self._lgrids[relevant] = product_grid([dv if relevant[d] else dv[:1] for d, dv in enumerate(self.divs)])
+            self._lgrids[relevant] = product_grid([dv[dv == r[1]] if isinstance(r, tuple) else dv if r else dv[:1]
+                                                   for r, dv in zip(relevant, self.divs)])
         return self._lgrids[relevant]
 
     def kernel_tables(self) -> tuple:
@@ -86,6 +88,9 @@ class Tiler:
         self.roomy = [not space.fit_groups[l] or bool(space.fits(l, (self.sp_below[l] * rem)[None, :])[0])
                       for l in range(space.L)]
         self.level_grids: dict[int, tuple] = {}
+        # the outermost on-chip level drops tiles that could still grow (``step``), unless a temporal factor
+        # constraint fixes a factor other than 1 at the outermost level (the tile must leave it there)
+        self.grow = not any(k > 1 for k in space.tcons[0].values()) if space.tcons else True
 
     @property
     def grid(self) -> np.ndarray:
@@ -134,6 +139,16 @@ class Tiler:
                 rkey = tuple(False if d in fixed else r for d, r in enumerate(rkey))
                 relevant = relevant.copy()
                 relevant[fixed] = False
+            cons = space.tcons[t]
+            if cons:
+                # MapperOptions.temporal_factors: a fixed factor is the level's only option for its dimension
+                # (1: none; ``step`` keeps the partial tilings it divides, and the growth test skips it), a
+                # residual (0) any divisor (``step`` keeps the one that takes all that is left)
+                rkey = tuple((("=", cons[d]) if cons[d] > 1 else cons[d] == 0) if d in cons else r
+                             for d, r in enumerate(rkey))
+                relevant = relevant.copy()
+                for d, k in cons.items():
+                    relevant[d] = k == 0
             lgrid = self.tables.lgrid(rkey)
             n_all = len(lgrid)  # the max_pairs bound counts every option
             # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
@@ -158,6 +173,15 @@ class Tiler:
         search, rem, sp_below, div_index = self.prune, self.rem, self.sp_below, self.div_index
         lvl = space.temporal_levels[t]
         n_all, lgrid, relevant, checks = self.level_grid(t)
+        fixed = [(d, k) for d, k in space.tcons[t].items() if k > 1]
+        if fixed:
+            # a fixed factor must divide what the inner levels left of its dimension
+            ok = np.ones(len(left), dtype=bool)
+            for d, k in fixed:
+                ok &= left[:, d] % k == 0
+            F, left = F[ok], left[ok]
+        if len(F) == 0 or len(lgrid) == 0:
+            return F[:0], left[:0]
         # pairs (partial, option) with option | left
         if search and len(left) * n_all > options.max_pairs:
             # bound the work: keep max_pairs // n_all partial tilings, best-filled first (the list is sorted
@@ -196,7 +220,7 @@ class Tiler:
                     fit = space.fits(l2, sp_below[l2][None, :] * tile)
                     ui, gi, opt, tile = ui[fit], gi[fit], opt[fit], tile[fit]
                 ext = sp_below[lvl][None, :] * tile
-                if search and len(ui) and t == 1:
+                if search and len(ui) and t == 1 and self.grow:
                     # the outermost on-chip level: drop tiles that could still take a prime factor of some
                     # dimension (inner levels keep smaller tiles too: an outer level's capacity may need them)
                     newleft = uleft[ui] // opt
@@ -218,6 +242,14 @@ class Tiler:
                     tile = uinner[ui] * lgrid[gi]
                     tkey = self.row_key(tile)
                 parts.append((ui, gi, space.fill(lvl, ext) if search else None, tkey))
+        residual = [d for d, k in space.tcons[t].items() if k == 0]
+        if residual:
+            # a residual temporal factor (``level_grid``) takes all that is left of its dimension
+            for j, (ui, gi, fl, tk) in enumerate(parts):
+                ok = np.ones(len(ui), dtype=bool)
+                for d in residual:
+                    ok &= uleft[ui, d] == lgrid[gi, d]
+                parts[j] = (ui[ok], gi[ok], fl[ok] if fl is not None else None, tk[ok] if tk is not None else None)
         ui = np.concatenate([p[0] for p in parts])
         gi = np.concatenate([p[1] for p in parts])
         # the (partial, option) pairs in (partial, option) order: partial p takes the surviving options
@@ -257,13 +289,23 @@ class Tiler:
         test = relevant if search else np.ones(space.D, dtype=bool)
         ui, gi, fill, tkey = kern.step_pairs(
             np.ascontiguousarray(uleft), np.ascontiguousarray(uinner), np.ascontiguousarray(lgrid), test,
-            np.array(checks, dtype=np.int64), self.sp_below, lvl, search and t == 1, spf_tab, search, kept, cap,
-            search and t == 1, div_index, radix, div_table, a["nrank"], a["nterm"], a["tdim"], a["tcoef"], a["ngroup"],
-            a["gmask"], a["gcap"], a["dim_rank"], a["dim_coef"])
+            np.array(checks, dtype=np.int64), self.sp_below, lvl, search and t == 1 and self.grow, spf_tab, search,
+            kept, cap, search and t == 1, div_index, radix, div_table, a["nrank"], a["nterm"], a["tdim"], a["tcoef"],
+            a["ngroup"], a["gmask"], a["gcap"], a["dim_rank"], a["dim_coef"])
         return ui, gi, fill if search else None, tkey if search and t == 1 else None
 
     def finish(self, F: np.ndarray, left: np.ndarray) -> np.ndarray:
         """Complete the partial tilings: what is left of each bound goes to the outermost level."""
+        if self.space.t_infeasible:
+            return F[:0]
+        cons = self.space.tcons[0]
+        if cons:
+            # MapperOptions.temporal_factors at the outermost level (a residual there holds in any tiling)
+            ok = np.ones(len(F), dtype=bool)
+            for d, k in cons.items():
+                if k > 0:
+                    ok &= left[:, d] == k
+            F, left = F[ok], left[ok]
         F[:, 0, :] = left
         if self.space.opt.pe_temporal and len(F):
             # the outermost level is above the array: nothing of a PE-only dimension may be left for it
