@@ -4,9 +4,7 @@ hardware profiles built from a Timeloop architecture and the Accelergy ERT (and 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from energysim.errors import EnergySimError
@@ -15,6 +13,7 @@ from energysim.errors import EnergySimError
 def _cmd_from_accelergy(args: argparse.Namespace) -> int:
     import yaml
 
+    from energysim.cli.outputs import write_text_atomic
     from energysim.interop.timeloop.accelergy import profile_from_accelergy
 
     out = Path(args.out)
@@ -26,14 +25,7 @@ def _cmd_from_accelergy(args: argparse.Namespace) -> int:
     data = prof.model_dump(by_alias=True, exclude_none=True, exclude_defaults=False)
     text = ("# Built by `energysim profiles from-accelergy` (energies in pJ per block access, depth in words,\n"
             "# widths in bits, area in um^2).\n" + yaml.safe_dump(data, sort_keys=False))
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)  # written whole, then renamed
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(out, text)
     print(f"wrote profile {prof.name!r} ({len(prof.levels)} levels, {prof.mac.instances} MACs) to {out}",
           file=sys.stderr)
     return 0

@@ -123,3 +123,17 @@ def write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> Path:
     path = Path(path)
     path.write_text(dumps(obj, indent) + "\n")
     return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to the file ``path`` whole or not at all: to a temporary sibling, then one rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
