@@ -1,4 +1,5 @@
-"""energysim: a dataflow-level energy simulator for CNN inference on Eyeriss-style accelerators.
+"""energysim: a dataflow-level energy simulator for DNN inference (CNNs, transformers, any einsum) on Eyeriss-style
+accelerators.
 
 workload (traced model graph) -> mapping (loop nest per memory level) -> counts (reads/fills/updates per
 level and data space, Timeloop semantics) -> energy (pJ, priced by a hardware profile) -> report.
