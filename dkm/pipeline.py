@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
@@ -31,7 +32,8 @@ class CompressConfig:
     ``lut_group > 0`` gives every ``lut_group`` output channels their own codebook. ``regularizer`` is
     ``spectral``, ``hard``, ``dkm`` (differentiable k-means, :mod:`dkm.differentiable`) or ``none``; ``lam=None``
     takes the regularizer's own default (:data:`dkm.regularizers.DEFAULT_LAM`), ``f_update_epochs`` (T) is the
-    refresh period of spectral/hard, ``temperature`` and ``dkm_iters`` configure dkm. ``retrain_optimizer`` and
+    refresh period of spectral/hard, ``temperature``, ``dkm_iters``, ``dkm_tau`` (an absolute temperature, e.g.
+    coremltools' 1e-4) and ``dkm_n_init`` (k-means starts) configure dkm. ``retrain_optimizer`` and
     ``finetune_optimizer`` are ``sgd`` (momentum 0.9) or ``adam``; ``lr_schedule`` (``cosine`` or ``constant``)
     applies to pre-training and re-training (fine-tuning is constant). Learning rates are per phase; epochs count passes over the training split.
     """
@@ -45,6 +47,8 @@ class CompressConfig:
     f_update_epochs: int = 5
     temperature: float | None = None
     dkm_iters: int | None = None
+    dkm_tau: float | None = None
+    dkm_n_init: int | None = None
     sparsity: Sequence[float] | Mapping[str, float] | float | None = None
     sparsity_mode: str = "zero"
     grouping: str = "row"
@@ -82,6 +86,10 @@ class CompressConfig:
             raise DKMError(f"lam must be >= 0, got {self.lam!r}")
         if self.temperature is not None and not self.temperature > 0:
             raise DKMError(f"temperature must be > 0, got {self.temperature!r}")
+        if self.dkm_tau is not None and not (self.dkm_tau > 0 and math.isfinite(self.dkm_tau)):
+            raise DKMError(f"dkm_tau must be a finite number > 0, got {self.dkm_tau!r}")
+        if self.dkm_n_init is not None and not (isinstance(self.dkm_n_init, int) and self.dkm_n_init >= 1):
+            raise DKMError(f"dkm_n_init must be an integer >= 1, got {self.dkm_n_init!r}")
         for name in ("retrain_optimizer", "finetune_optimizer"):
             if getattr(self, name) not in ("sgd", "adam"):
                 raise DKMError(f"{name} must be sgd or adam, got {getattr(self, name)!r}")
@@ -141,7 +149,7 @@ def compress(model: nn.Module, data: Dataset, config: CompressConfig = CompressC
     retrained, reg = baseline, None
     if c.retrain_epochs > 0:
         reg = make_regularizer(c.regularizer, model, specs, lam=c.lam, update_every=c.f_update_epochs, seed=c.seed,
-                               temperature=c.temperature, iters=c.dkm_iters)
+                               temperature=c.temperature, iters=c.dkm_iters, tau=c.dkm_tau, n_init=c.dkm_n_init)
         train(model, data, c.retrain_epochs, lr=c.retrain_lr, optimizer=c.retrain_optimizer,
               batch_size=c.batch_size, reg=reg, seed=c.seed + 1, phase="retrain", progress=progress,
               schedule=c.lr_schedule)

@@ -381,15 +381,18 @@ KINDS = ("spectral", "hard", "dkm", "none")
 
 
 def make(kind: str, model: nn.Module, specs: list[LayerSpec], *, lam: float | None = None, update_every: int = 5,
-         seed: int = 0, temperature: float | None = None, iters: int | None = None, backend: str = "auto"):
+         seed: int = 0, temperature: float | None = None, iters: int | None = None, backend: str = "auto",
+         tau: float | None = None, n_init: int | None = None):
     """A regularizer by name (``spectral``, ``hard``, ``dkm``), or None for ``none``. ``lam=None`` takes the
-    kind's own default (:data:`DEFAULT_LAM`); ``temperature`` and ``iters`` are for ``dkm`` only."""
+    kind's own default (:data:`DEFAULT_LAM`); ``temperature``, ``iters``, ``tau`` and ``n_init`` are for ``dkm``
+    only."""
     if kind not in KINDS:
         raise DKMError(f"regularizer must be one of {', '.join(KINDS)}; got {kind!r}")
     if kind == "none":
         return None
     if kind == "dkm":
-        kw = {k: v for k, v in (("temperature", temperature), ("iters", iters)) if v is not None}
+        kw = {k: v for k, v in (("temperature", temperature), ("iters", iters), ("tau", tau), ("n_init", n_init))
+              if v is not None}
         return DifferentiableKMeans(model, specs, seed=seed, **kw)
     lam = DEFAULT_LAM[kind] if lam is None else lam
     return REGULARIZERS[kind](model, specs, lam=lam, update_every=update_every, seed=seed, backend=backend)

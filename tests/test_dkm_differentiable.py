@@ -257,3 +257,21 @@ def test_out_channel_vectors_of_the_peers_toy_are_coremltools_vectors():
     assert torch.equal(oc.conv2.dense(oc.conv2.weight).detach(), w)
     specs = resolve_layers(oc, clusters=[4, 4, 4])
     assert [s.s for s in specs] == [3, 3, 3]
+
+
+def test_tau_and_n_init_reach_dkm_from_the_pipeline_and_the_cli():
+    from dkm.pipeline import CompressConfig
+    from dkm.regularizers import make
+
+    net = _two()
+    reg = make("dkm", net, resolve_layers(net, clusters=[4, 4]), tau=1e-3, n_init=2)
+    assert reg.tau == 1e-3 and reg.n_init == 2
+    reg.close()
+    for bad in (dict(dkm_tau=-1.0), dict(dkm_tau=float("inf")), dict(dkm_n_init=0)):
+        with pytest.raises(DKMError, match=next(iter(bad))):
+            CompressConfig(regularizer="dkm", **bad).validate()
+    from dkm.cli import build_parser
+
+    a = build_parser().parse_args(["compress", "--model", "digits_cnn", "--data", "digits", "--regularizer", "dkm",
+                                   "--dkm-tau", "1e-4", "--dkm-n-init", "10", "--out", "x"])
+    assert a.dkm_tau == 1e-4 and a.dkm_n_init == 10

@@ -25,6 +25,10 @@ def _configure_compress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lam", type=nonneg_float, default=None,
                    help="regularizer weight lambda (default: its own, spectral 1e-4, hard 0.05)")
     p.add_argument("--temperature", type=positive_float, default=None, help="dkm softmax temperature (relative; default 0.3)")
+    p.add_argument("--dkm-tau", type=positive_float, default=None,
+                   help="dkm: an absolute softmax temperature on every layer instead (coremltools' default: 1e-4)")
+    p.add_argument("--dkm-n-init", type=positive_int, default=None,
+                   help="dkm: k-means starts for the first centroids, the lowest distortion kept (default 1)")
     p.add_argument("--f-update-epochs", type=positive_int, default=5, help="recompute F every T epochs (default 5)")
     p.add_argument("--sparsity", default=None, help="sparsity rate p: one value or p1,p2,... per layer")
     p.add_argument("--sparsity-mode", choices=["mean", "zero"], default="zero",
@@ -105,7 +109,7 @@ def _run_compress(a: argparse.Namespace) -> int:
         clusters=clusters(a.clusters) if a.clusters else None, bits=a.bits,
         cluster_rate=None if (a.clusters or a.bits) else (a.cluster_rate if a.cluster_rate is not None else 0.1),
         first_rate=a.first_rate, regularizer=a.regularizer, lam=a.lam, f_update_epochs=a.f_update_epochs,
-        temperature=a.temperature, sparsity=sparsity, sparsity_mode=a.sparsity_mode, grouping=a.grouping,
+        temperature=a.temperature, dkm_tau=a.dkm_tau, dkm_n_init=a.dkm_n_init, sparsity=sparsity, sparsity_mode=a.sparsity_mode, grouping=a.grouping,
         linear_vector_size=a.linear_vector_size, lut_group=a.lut_group_size,
         pretrain_epochs=a.pretrain_epochs, retrain_epochs=a.retrain_epochs, finetune_epochs=a.finetune_epochs,
         seed=a.seed)
