@@ -184,11 +184,14 @@ def _lut_width(spec: LayerSpec) -> int:
 
 
 def share_weights(model: nn.Module, specs: list[LayerSpec], seed: int = 0,
-                  inits: dict[str, torch.Tensor] | None = None, max_iter: int = 100) -> dict[str, SharedLayer]:
+                  inits: dict[str, torch.Tensor] | None = None, max_iter: int = 100,
+                  progress=None) -> dict[str, SharedLayer]:
     """Share every layer in ``specs`` (layer i's k-means seeded ``seed + i``) and write the shared weights into
-    ``model`` (in place)."""
+    ``model`` (in place). ``progress(i, n, name)`` is called before each layer's k-means."""
     shared = {}
     for i, spec in enumerate(specs):
+        if progress is not None:
+            progress(i, len(specs), spec.name)
         mod = get_module(model, spec.name)
         sl = share_layer(mod.weight, spec, seed + i, max_iter, init=(inits or {}).get(spec.name))
         with torch.no_grad():

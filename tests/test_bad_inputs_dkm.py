@@ -309,3 +309,16 @@ def test_gzip_labels_are_read(tmp_path):  # the good path of the idx reader, gz 
     p = tmp_path / "l.gz"
     p.write_bytes(gzip.compress(_idx(8, [3], bytes([1, 2, 3]))))
     assert read_idx(p).tolist() == [1, 2, 3]
+
+
+def test_ratio_save_into_a_missing_folder_fails_before_the_kmeans(tmp_path, capsys):
+    from dkm.cli import main as dkm_main
+
+    target = tmp_path / "missing" / "x.dkm"
+    expect_error(dkm_main, ["ratio", "lenet5", "--cluster-rate", "0.05", "--save", str(target)], capsys,
+                 "--save", "does not exist")
+    assert not (tmp_path / "missing").exists()
+    ok = tmp_path / "x.dkm"
+    assert dkm_main(["ratio", "lenet5", "--cluster-rate", "0.05", "--save", str(ok), "--json"]) == 0
+    capsys.readouterr()
+    assert ok.stat().st_size > 0 and [p.name for p in tmp_path.iterdir()] == ["x.dkm"]  # no temporary left

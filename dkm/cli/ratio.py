@@ -49,6 +49,8 @@ def _run(a: argparse.Namespace) -> int:
 
     if a.max_iter < 1:
         raise DKMError(f"--max-iter must be >= 1, got {a.max_iter}")
+    if a.save and not Path(a.save).parent.is_dir():
+        raise DKMError(f"--save {a.save!r}: folder {str(Path(a.save).parent)!r} does not exist")
     torch.manual_seed(a.seed)
     model = zoo.build(a.model)
     if a.state_dict:
@@ -63,11 +65,18 @@ def _run(a: argparse.Namespace) -> int:
                            cluster_rate=a.cluster_rate if a.cluster_rate is not None else 0.1, bits=a.bits,
                            sparsity=sparsity, sparsity_mode=a.sparsity_mode, mode=a.grouping,
                            linear_vector_size=a.linear_vector_size, lut_group=a.lut_group_size)
-    shared = share_weights(model, specs, a.seed, max_iter=a.max_iter)
+    from energysim.cli.progress import Progress
+
+    # one k-means per layer: at a high cluster rate a large layer takes minutes, so say where it is
+    with Progress(enabled=False if a.json else None).bar(len(specs), "k-means") as bar:
+        shared = share_weights(model, specs, a.seed, max_iter=a.max_iter,
+                               progress=lambda i, n, name: bar.step(name, n=i))
     r = ratios(model, shared)
     data = artifact.to_bytes(model, shared, model_name=a.model)
     if a.save:
-        Path(a.save).write_bytes(data)
+        from energysim.cli.outputs import write_file_atomic
+
+        write_file_atomic(a.save, data)
     dense_bytes = state_bytes(model.state_dict())
     dense_a, comp_a = authors_bits(model, shared)
     by_name = {s.name: s for s in specs}

@@ -13,7 +13,7 @@ from energysim.errors import EnergySimError
 def _cmd_from_accelergy(args: argparse.Namespace) -> int:
     import yaml
 
-    from energysim.cli.outputs import write_text_atomic
+    from energysim.cli.outputs import write_file_atomic
     from energysim.interop.timeloop.accelergy import profile_from_accelergy
 
     out = Path(args.out)
@@ -25,7 +25,7 @@ def _cmd_from_accelergy(args: argparse.Namespace) -> int:
     data = prof.model_dump(by_alias=True, exclude_none=True, exclude_defaults=False)
     text = ("# Built by `energysim profiles from-accelergy` (energies in pJ per block access, depth in words,\n"
             "# widths in bits, area in um^2).\n" + yaml.safe_dump(data, sort_keys=False))
-    write_text_atomic(out, text)
+    write_file_atomic(out, text)
     print(f"wrote profile {prof.name!r} ({len(prof.levels)} levels, {prof.mac.instances} MACs) to {out}",
           file=sys.stderr)
     return 0

@@ -125,13 +125,17 @@ def write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> Path:
     return path
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to the file ``path`` whole or not at all: to a temporary sibling, then one rename."""
+def write_file_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` (text or bytes) to the file ``path`` whole or not at all: to a temporary sibling, then one
+    rename."""
     path = Path(path)
+    if not path.parent.is_dir():
+        raise EnergySimError(f"{str(path)!r}: folder {str(path.parent)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        os.fchmod(fd, 0o666 & ~_umask())  # as a plain open() would (mkstemp makes it 0600)
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
