@@ -19,12 +19,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.interop.timeloop.arch import profile_from_timeloop
 from energysim.interop.timeloop.casejson import check_printed_specs, read_case_json, timeloop_inputs
+from energysim.interop.timeloop.files import load_mapping, read_text
 from energysim.interop.timeloop.keys import show, unknown
 from energysim.interop.timeloop.mapping import mapping_from_timeloop
 from energysim.interop.timeloop.problem import problem_from_parts, problem_from_timeloop
@@ -83,7 +82,7 @@ class TimeloopCase:
     @classmethod
     def _from_folder(cls, path: Path) -> "TimeloopCase":
         inp = path / "parsed-processed-input.yaml"
-        spec = _load_yaml(inp)
+        spec = load_mapping(inp)
         src = str(inp)
         for k, v in spec.items():
             if k in _EMPTY_ONLY and v:
@@ -95,7 +94,7 @@ class TimeloopCase:
         if not erts:
             raise EnergySimError(f"timeloop case {str(path)!r}: no *.ERT.yaml")
         problem = problem_from_timeloop(spec, source=src)
-        profile = profile_from_timeloop(spec, _load_yaml(erts[0]), name=path.name, source=src,
+        profile = profile_from_timeloop(spec, load_mapping(erts[0]), name=path.name, source=src,
                                         ert_source=str(erts[0]))
         entries, msrc = spec.get("mapping"), src
         if not entries:
@@ -103,7 +102,7 @@ class TimeloopCase:
             if not maps:
                 raise EnergySimError(f"timeloop case {str(path)!r}: the processed input has no mapping and there "
                                      f"is no *.map.yaml")
-            entries, msrc = _load_yaml(maps[0]), str(maps[0])
+            entries, msrc = load_mapping(maps[0]), str(maps[0])
         mapping = mapping_from_timeloop(entries, problem, profile, source=msrc)
         semantics, ref, ref_src = None, {}, ""
         stats = sorted(path.glob("*.stats.txt"))
@@ -114,7 +113,7 @@ class TimeloopCase:
             if not stats:
                 ref, ref_src = reference_from_case_json(case, str(case_json)), str(case_json)
         if stats:
-            ref, ref_src = parse_stats_txt(_read_text(stats[0])), str(stats[0])
+            ref, ref_src = parse_stats_txt(read_text(stats[0])), str(stats[0])
         used = [inp.name, erts[0].name] + ([Path(msrc).name] if msrc != src else [])
         return cls(path, problem, profile, mapping, ref, semantics, " + ".join(used), ref_src)
 
@@ -225,28 +224,6 @@ def _declared(case: dict, path: Path) -> str | None:
     if "semantics" not in case:
         return None
     return check_semantics(case["semantics"], f"{str(path)}: 'semantics'")
-
-
-def _read_text(p: Path) -> str:
-    try:
-        return p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EnergySimError(f"{str(p)!r} is not a UTF-8 text file") from None
-    except OSError as exc:
-        raise EnergySimError(f"cannot read {str(p)!r}: {exc.strerror or exc}") from None
-
-
-def _load_yaml(p: Path) -> dict:
-    try:
-        data = yaml.safe_load(_read_text(p))
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()
-        raise EnergySimError(f"{str(p)!r} is not valid YAML (truncated?): {' '.join(first[:3])}") from None
-    if data is None:
-        raise EnergySimError(f"{str(p)!r} is empty")
-    if not isinstance(data, dict):
-        raise EnergySimError(f"{str(p)!r}: expected a mapping at the top, got {type(data).__name__}")
-    return data
 
 
 def check_cases(paths: list[str | Path], semantics: str | None = None, energy_rtol: float = 1e-3) -> list[Comparison]:

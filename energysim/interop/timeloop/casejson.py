@@ -15,6 +15,7 @@ from pathlib import Path
 
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
+from energysim.interop.timeloop.files import read_text
 from energysim.interop.timeloop.keys import ANY, check, show
 
 _SPECS = ("technology", "size", "word_bits", "block_size", "cluster_size", "instances", "instances_mesh",
@@ -69,13 +70,7 @@ SCHEMA = {
 def read_case_json(path: Path) -> dict:
     """The parsed ``case.json``; unreadable, truncated or non-JSON files are one clear error."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EnergySimError(f"{str(path)!r} is not a UTF-8 text file") from None
-    except OSError as exc:
-        raise EnergySimError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        case = json.loads(text)
+        case = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise EnergySimError(f"{str(path)!r} is not valid JSON (truncated?): {exc.msg} at line {exc.lineno} "
                              f"column {exc.colno}") from None

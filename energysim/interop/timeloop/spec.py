@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from energysim.errors import EnergySimError
+from energysim.interop.timeloop.files import load_mapping
 from energysim.interop.timeloop.keys import show, unknown
 
 #: v4 node tags (``!Hierarchical`` is a plain list of nodes; ``!Nothing`` is an empty node).
@@ -65,23 +66,7 @@ _Loader.add_multi_constructor("!", _unknown_tag)
 
 def load_yaml(path: str | Path) -> dict:
     """One Timeloop YAML file as a mapping; an unreadable, non-YAML or non-mapping file is one clear error."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EnergySimError(f"{str(p)!r} is not a UTF-8 text file") from None
-    except OSError as exc:
-        raise EnergySimError(f"cannot read {str(p)!r}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        first = " ".join(str(exc).strip().splitlines()[:3])
-        raise EnergySimError(f"{str(p)!r} is not valid Timeloop YAML: {first}") from None
-    if data is None:
-        raise EnergySimError(f"{str(p)!r} is empty")
-    if not isinstance(data, dict):
-        raise EnergySimError(f"{str(p)!r}: expected a mapping at the top, got {type(data).__name__}")
-    return data
+    return load_mapping(path, _Loader, "Timeloop YAML")
 
 
 @dataclass
