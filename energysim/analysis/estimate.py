@@ -77,13 +77,6 @@ def estimate_layer(
     return _layer(layer, profile, dataflow, hook, mapping, sparsity)
 
 
-def _profile_options(prof: HardwareProfile, network: str) -> SparseOptions:
-    """The profile's ``sparsity`` section as options, with its measured densities of ``network`` (if any)."""
-    opts = SparseOptions.from_profile(prof)
-    measured = prof.sparsity.network_densities.get(network) if prof.sparsity is not None else None
-    return replace(opts, densities=dict(measured)) if measured else opts
-
-
 def estimate(
     network: Network,
     profile: str | HardwareProfile,
@@ -113,7 +106,7 @@ def estimate(
     prof = load_profile(profile)
     opts = None
     if sparsity is not None or bits is not None or prof.sparsity is not None:
-        opts = sparsity if sparsity is not None else _profile_options(prof, network.name)
+        opts = sparsity if sparsity is not None else SparseOptions.from_profile(prof, network.name)
         if bits is not None:
             opts = replace(opts, bits=BitWidths.parse(bits))
         validate_densities(opts.densities, network)

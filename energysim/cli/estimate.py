@@ -89,10 +89,8 @@ def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
             raise EnergySimError(f"--densities {args.densities!r}: expected a JSON object of layer name to "
                                  f"densities, got a JSON {type(densities).__name__}")
         found.update(densities)
-    if not found and prof.sparsity is not None:
-        # the profile's measured densities of this network still apply when only other flags are given
-        found.update(prof.sparsity.network_densities.get(net.name, {}))
-    over = {"densities": found, "bits": BitWidths.parse(args.bits)}
+    # densities given replace the profile's measured ones of this network; none given keep them
+    over = {"densities": found or None, "bits": BitWidths.parse(args.bits)}
     if args.default_density is not None:
         over["default_density"] = {"inputs": args.default_density, "outputs": args.default_density}
     if args.rlc:
@@ -104,7 +102,7 @@ def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
         over["gating"] = ("Inputs",)
     if args.skipping:
         over["skipping"] = ("Inputs",)
-    return {"sparsity": SparseOptions.from_profile(prof, **over)}
+    return {"sparsity": SparseOptions.from_profile(prof, net.name, **over)}
 
 
 def register(sub) -> None:

@@ -66,14 +66,17 @@ class SparseOptions:
             raise EnergySimError(f"unknown mac_scaling {self.mac_scaling!r}; choose one of {list(MAC_SCALINGS)}")
 
     @classmethod
-    def from_profile(cls, profile: HardwareProfile, **overrides) -> "SparseOptions":
-        """Options from the profile's ``sparsity`` section (if any), overridden by keyword arguments."""
+    def from_profile(cls, profile: HardwareProfile, network: str | None = None, **overrides) -> "SparseOptions":
+        """Options from the profile's ``sparsity`` section (if any), with its measured densities of ``network``
+        (``network_densities``), overridden by keyword arguments (``densities=`` replaces the measured ones)."""
         kw: dict[str, Any] = {}
         sp = profile.sparsity
         if sp is not None:
             kw.update(gating=tuple(sp.gating), skipping=tuple(sp.skipping), rlc_levels=tuple(sp.rlc_levels),
                       rlc_dataspaces=tuple(sp.rlc_dataspaces), default_density=dict(sp.default_density),
                       rlc=RLCFormat(sp.run_bits, sp.pairs_per_word, sp.rlc_word_bits))
+            if network in sp.network_densities:
+                kw["densities"] = {layer: dict(d) for layer, d in sp.network_densities[network].items()}
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)
 
