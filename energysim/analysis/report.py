@@ -46,8 +46,8 @@ class EnergyReport:
     def levels(self) -> list[str]:
         seen: dict[str, None] = {}
         for l in self.layers:
-            for lvl in l.counts["level"]:
-                seen.setdefault(lvl, None)
+            for rec in l.records:
+                seen.setdefault(rec[0], None)
         return list(seen)
 
     def energy_by_level(self) -> dict[str, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from energysim.arch import HardwareProfile
-from energysim.model.layer_energy import COUNT_COLUMNS, LayerEnergy
+from energysim.model.layer_energy import LayerEnergy
 from energysim.model.pricing import access_energy
 from energysim.workload import Layer, Network
 
@@ -36,15 +36,11 @@ def streaming_energy(layer: Layer, profile: HardwareProfile) -> LayerEnergy:
                 reads, fills, updates = n, (0 if outer else n), 0
             else:
                 reads, fills, updates = (0 if outer else n), 0, n
-            rows.append({"level": lv.name, "dataspace": ds, "reads": reads, "fills": fills, "updates": updates,
-                         "energy": access_energy(lv, reads, fills, updates)})
+            rows.append((lv.name, ds, reads, fills, updates, access_energy(lv, reads, fills, updates)))
         if outer:
             bw = min(x for x in (lv.read_bandwidth, lv.write_bandwidth, float("inf")) if x)
             cycles = max(cycles, (n_in + n_out) / bw if bw != float("inf") else 0.0)
-    import pandas as pd
-
-    counts = pd.DataFrame(rows, columns=COUNT_COLUMNS)
-    return LayerEnergy(layer.name, layer.kind, 0, counts, 0.0, math.ceil(cycles), 0.0,
+    return LayerEnergy(layer.name, layer.kind, 0, rows, 0.0, math.ceil(cycles), 0.0,
                        note="no MACs: data movement only (streaming model)")
 
 
@@ -65,8 +61,5 @@ def applied_in_place(network: Network, layer: Layer) -> str | None:
 
 def in_place_energy(layer: Layer, producer: str) -> LayerEnergy:
     """The zero-energy entry of an activation/norm applied to ``producer``'s outputs as they drain."""
-    import pandas as pd
-
-    counts = pd.DataFrame(columns=COUNT_COLUMNS)
-    return LayerEnergy(layer.name, layer.kind, 0, counts, 0.0, 0, 0.0,
+    return LayerEnergy(layer.name, layer.kind, 0, [], 0.0, 0, 0.0,
                        note=f"applied to the outputs of {producer} as they drain (no extra data movement)")

@@ -139,26 +139,20 @@ def apply(stats: LayerStats, problem, profile: HardwareProfile, opts: SparseOpti
 
 def apply_streaming(le, layer, profile: HardwareProfile, opts: SparseOptions):
     """Run-length coding and bit widths on a layer without MACs (``estimate.streaming_energy`` counts)."""
-    import pandas as pd
-
     if opts.is_dense:
         return le
     levels = {lv.name: lv for lv in profile.levels}
     rows = []
-    for r in le.counts.to_dict(orient="records"):
-        lv = levels[r["level"]]
-        ds = r["dataspace"]
+    for level, ds, reads, fills, updates, _ in le.records:
+        lv = levels[level]
         wb = lv.word_bits or profile.word_bits
         b = opts.bits.of(ds, wb)
-        reads, fills, updates = r["reads"], r["fills"], r["updates"]
-        if r["level"] in opts.rlc_levels and ds in opts.rlc_dataspaces:
+        if level in opts.rlc_levels and ds in opts.rlc_dataspaces:
             n = layer.input_count if ds == "Inputs" else layer.output_count
             ratio = opts.rlc_ratio(layer.name, ds, n, b, profile)
             reads, fills, updates = reads * ratio, fills * ratio, updates * ratio
-        rows.append({**r, "reads": reads, "fills": fills, "updates": updates,
-                     "energy": access_energy(lv, reads, fills, updates, b)})
-    counts = pd.DataFrame(rows, columns=le.counts.columns)
-    return LayerEnergy(le.name, le.kind, le.macs, counts, le.compute_energy, le.cycles, le.utilization,
+        rows.append((level, ds, reads, fills, updates, access_energy(lv, reads, fills, updates, b)))
+    return LayerEnergy(le.name, le.kind, le.macs, rows, le.compute_energy, le.cycles, le.utilization,
                        dict(le.extra), le.note)
 
 
