@@ -29,6 +29,15 @@ a centroid that no sample is near drifts to the samples' mean instead of collaps
 after training, what the shared model is) each sample is snapped to its nearest DKM centroid, coremltools'
 ``finalize``: :meth:`DifferentiableKMeans.snap` writes that into the latent weights.
 
+coremltools' other DKM defaults are options (all off by default; :data:`COREMLTOOLS` turns on every one):
+``epsilon`` ends a forward's soft k-means early when the inertia (the summed squared distance of each sample to
+its nearest centroid) changed by at most ``epsilon`` since the previous step (``palett_epsilon``);
+``prune_threshold`` lowers every distance to centroid 0 by that much (``prune_threshold``);
+``split_duplicates`` replaces, before each training forward, one copy of every duplicated centroid by the midpoint
+to the next distinct centroid (in ``torch.unique`` order; ``palett_cluster_tol`` = 0); and scalar layers (LUTs)
+of at most ``opt1d_threshold`` weights start from the optimal 1-D k-means (:func:`dkm.kmeans1d.optimal_1d`;
+``kmeans_opt1d_threshold``) instead of the best of ``n_init`` k-means++ runs.
+
 Lookup tables (``spec.lut_group``): the G LUTs are clustered side by side (batched products). Sparsity rows
 (``spec.sparsity``, the rule of :mod:`dkm.share`, refreshed every epoch) take their codeword 0 hard: zero in
 mode ``zero``, the mean of those rows in mode ``mean``; the others are soft-clustered over the other centroids.
@@ -46,6 +55,7 @@ from torch.nn.utils import parametrize
 from .errors import DKMError
 from .kmeans import check_samples
 from .layers import LayerSpec, get_module
+from .kmeans1d import optimal_1d
 from .share import share_layer, sparse_rows
 
 #: Default temperature (relative to the mean squared quantization error; see the module docstring).
@@ -56,6 +66,11 @@ ITERS = 3
 COREMLTOOLS_TAU = 1e-4
 #: coremltools' ``zero_threshold``: the smallest attention weight kept.
 ATTENTION_FLOOR = 1e-7
+#: coremltools 9.0's DKM defaults, as ``DifferentiableKMeans`` keyword arguments (``palett_tau``,
+#: ``kmeans_n_init``, ``palett_epsilon``, ``prune_threshold``, ``palett_cluster_tol`` = 0,
+#: ``kmeans_opt1d_threshold``)
+COREMLTOOLS = {"tau": COREMLTOOLS_TAU, "n_init": 10, "epsilon": 1e-4, "prune_threshold": 1e-7,
+               "split_duplicates": True, "opt1d_threshold": 1024}
 
 
 def _positive(x) -> bool:
@@ -83,10 +98,12 @@ class _SoftCluster(nn.Module):
     """The parametrization: latent weight -> soft-clustered weight (training) or hard-clustered weight (eval)."""
 
     def __init__(self, spec: LayerSpec, centers: torch.Tensor, temperature: float, iters: int,
-                 tau: float | None = None):
+                 tau: float | None = None, epsilon: float | None = None, prune_threshold: float = 0.0,
+                 split_duplicates: bool = False):
         super().__init__()
         self.spec, self.temperature, self.iters = spec, float(temperature), int(iters)
         self.abs_tau = None if tau is None else float(tau)
+        self.epsilon, self.prune, self.split = epsilon, float(prune_threshold), bool(split_duplicates)
         self.register_buffer("centers", centers)  # (G, K', s): the centroids of the soft rows
         self.register_buffer("tau", torch.ones(centers.shape[0], 1, 1))
         self.mask: torch.Tensor | None = None  # sparsity rows (one LUT only)
@@ -102,14 +119,39 @@ class _SoftCluster(nn.Module):
         return torch.addmm(xx + (C * C).sum(1), X, C.t(), alpha=-2.0).clamp_min(0)
 
     def _soft(self, X: torch.Tensor, C: torch.Tensor, tau: float):
-        """``iters`` soft k-means steps on one LUT: (the soft weight ``A C``, the last centroids)."""
+        """``iters`` soft k-means steps on one LUT (fewer with ``epsilon``): (the soft weight ``A C``, the last
+        centroids)."""
+        last = None
+        xx = (X * X).sum(1).detach() if self.epsilon is not None else None
         for _ in range(self.iters):
             # softmax(-||x - c||^2 / tau) without the row constant ||x||^2: (2 x.c - ||c||^2) / tau, one addmm
-            A = torch.softmax(torch.addmm((C * C).sum(1).div(-tau), X, C.t(), alpha=2.0 / tau), dim=1)  # (n, K)
-            A = A.clamp_min(ATTENTION_FLOOR)
+            S = torch.addmm((C * C).sum(1).div(-tau), X, C.t(), alpha=2.0 / tau)  # (n, K)
+            if self.prune:
+                S = S + torch.nn.functional.pad(torch.full((1,), self.prune / tau), (0, C.shape[0] - 1))
+            A = torch.softmax(S, dim=1).clamp_min(ATTENTION_FLOOR)
+            stop = False
+            if self.epsilon is not None:
+                # inertia at the centroids this step started from: sum_i min_j ||x_i - c_j||^2 (- prune on c_0)
+                inertia = float((xx - S.detach().max(1).values * tau).sum())
+                stop = last is not None and last != 0 and abs(last - inertia) <= self.epsilon
+                last = inertia
             # (X'A)' rather than A'X: MKL runs the skinny (K, n) @ (n, s) product about 10x slower
             C = torch.mm(X.t(), A).t() / A.sum(0).clamp_min(1e-12)[:, None]
+            if stop:
+                break
         return torch.mm(A, C), C
+
+    @staticmethod
+    @torch.no_grad()
+    def _split_duplicates(C: torch.Tensor) -> None:
+        """coremltools: one copy of each duplicated centroid moves to the midpoint to the next distinct one."""
+        u, inv, cnt = torch.unique(C.float(), dim=0, return_inverse=True, return_counts=True)
+        if len(u) == len(C):
+            return
+        inv = inv.tolist()
+        for j, c in enumerate(cnt.tolist()):
+            if c > 1:
+                C[inv.index(j)] = 0.5 * (u[j] + u[(j + 1) % len(u)])
 
     @torch.no_grad()
     def refresh(self, w: torch.Tensor) -> None:
@@ -138,6 +180,9 @@ class _SoftCluster(nn.Module):
                 out = torch.stack([self.centers[g][self._dist(rows[g], self.centers[g]).argmin(1)]
                                    for g in range(len(rows))])
         else:
+            if self.split:
+                for g in range(len(rows)):
+                    self._split_duplicates(self.centers[g])
             soft = [self._soft(rows[g], self.centers[g], float(self.tau[g])) for g in range(len(rows))]
             out = torch.stack([o for o, _ in soft])
             # a new tensor: the old one is in this step's graph
@@ -155,14 +200,18 @@ class DifferentiableKMeans:
     ``temperature`` (> 0, relative; default :data:`TEMPERATURE`), or ``tau`` (> 0, absolute, overrides it; e.g.
     :data:`COREMLTOOLS_TAU`), ``iters`` soft k-means steps per forward. The starting centroids are plain k-means
     of the current weights (seeded ``seed + layer index``, as :func:`dkm.share.share_weights`; with ``n_init`` > 1
-    the lowest-distortion of that many runs, seeds ``seed + layer index + 1000 j``). Use it like a regularizer
-    (``loss``, ``on_epoch_end``), then ``snap()`` (optional) and ``close()``.
+    the lowest-distortion of that many runs, seeds ``seed + layer index + 1000 j``). ``epsilon``,
+    ``prune_threshold``, ``split_duplicates`` and ``opt1d_threshold``: coremltools' options of the same meaning
+    (module docstring; ``DifferentiableKMeans(model, specs, **COREMLTOOLS)`` is coremltools' configuration). Use it
+    like a regularizer (``loss``, ``on_epoch_end``), then ``snap()`` (optional) and ``close()``.
     """
 
     kind = "dkm"
 
     def __init__(self, model: nn.Module, specs: list[LayerSpec], temperature: float = TEMPERATURE,
-                 iters: int = ITERS, seed: int = 0, tau: float | None = None, n_init: int = 1, **_ignored):
+                 iters: int = ITERS, seed: int = 0, tau: float | None = None, n_init: int = 1,
+                 epsilon: float | None = None, prune_threshold: float = 0.0, split_duplicates: bool = False,
+                 opt1d_threshold: int = 0, **_ignored):
         if not _positive(temperature):
             raise DKMError(f"dkm temperature must be a finite number > 0, got {temperature!r}")
         if tau is not None and not _positive(tau):
@@ -171,6 +220,15 @@ class DifferentiableKMeans:
             raise DKMError(f"dkm k-means restarts n_init must be an integer >= 1, got {n_init!r}")
         if not _count(iters):
             raise DKMError(f"dkm iterations per step must be an integer >= 1, got {iters!r}")
+        if epsilon is not None and not _positive(epsilon):
+            raise DKMError(f"dkm inertia tolerance epsilon must be a finite number > 0, got {epsilon!r}")
+        if not (_positive(prune_threshold) or (not isinstance(prune_threshold, (bool, str, bytes))
+                                               and prune_threshold == 0)):
+            raise DKMError(f"dkm prune_threshold must be a finite number >= 0, got {prune_threshold!r}")
+        if not isinstance(split_duplicates, bool):
+            raise DKMError(f"dkm split_duplicates must be true or false, got {split_duplicates!r}")
+        if not (opt1d_threshold == 0 or _count(opt1d_threshold)):
+            raise DKMError(f"dkm opt1d_threshold must be an integer >= 0, got {opt1d_threshold!r}")
         for spec in specs:
             if spec.sparsity > 0 and spec.luts > 1:
                 raise DKMError(f"layer {spec.name!r}: dkm takes sparsity or several lookup tables, not both")
@@ -181,13 +239,21 @@ class DifferentiableKMeans:
             mod = get_module(model, spec.name)
             w = mod.weight.detach()
             check_samples(w.reshape(-1, spec.s), spec.k, spec.name)
-            # start from plain k-means: its codebook minus sparsity's codeword 0 (mode zero/mean) per LUT
-            sl = min((share_layer(w, spec, seed + i + 1000 * j) for j in range(int(n_init))),
-                     key=lambda r: float(((r.weight() - w.float()) ** 2).sum()))
-            cb = torch.from_numpy(sl.codebook).reshape(spec.luts, -1, spec.s)
-            if spec.sparsity > 0 and sparse_rows(w.reshape(-1, spec.s).float(), spec)[0] is not None:
-                cb = cb[:, 1:]
-            sc = _SoftCluster(spec, cb.contiguous().clone(), self.temperature, self.iters, tau)
+            per_lut = w.numel() // spec.luts
+            if spec.s == 1 and spec.sparsity == 0 and spec.k <= per_lut <= int(opt1d_threshold):
+                # coremltools' opt1d start: each LUT's optimal scalar k-means (no k-means++ draws)
+                vals = w.detach().double().reshape(spec.luts, -1)
+                cb = torch.stack([torch.from_numpy(optimal_1d(v.numpy(), spec.k)[0]) for v in vals])
+                cb = cb.to(torch.float32)[:, :, None]
+            else:
+                # start from plain k-means: its codebook minus sparsity's codeword 0 (mode zero/mean) per LUT
+                sl = min((share_layer(w, spec, seed + i + 1000 * j) for j in range(int(n_init))),
+                         key=lambda r: float(((r.weight() - w.float()) ** 2).sum()))
+                cb = torch.from_numpy(sl.codebook).reshape(spec.luts, -1, spec.s)
+                if spec.sparsity > 0 and sparse_rows(w.reshape(-1, spec.s).float(), spec)[0] is not None:
+                    cb = cb[:, 1:]
+            sc = _SoftCluster(spec, cb.contiguous().clone(), self.temperature, self.iters, tau, epsilon,
+                              prune_threshold, split_duplicates)
             # unsafe: skip the trial forward, which would already move the centroids (the shape is kept anyway)
             parametrize.register_parametrization(mod, "weight", sc, unsafe=True)
             sc.refresh(w)
