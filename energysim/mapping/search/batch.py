@@ -89,9 +89,12 @@ class BatchEvaluator:
         return float(lb[prep["visit"][0]]) if len(lb) else np.inf
 
     def best(self, sp: dict, perms: list[tuple[str, ...]], F: np.ndarray, prep: dict, objective: str,
-             scores: np.ndarray | None = None, slots: tuple | None = None) -> tuple[float, int]:
+             scores: np.ndarray | None = None, slots: tuple | None = None,
+             limit: float = np.inf) -> tuple[float, int]:
         """(lowest objective value, its first row) of the batch under loop order ``perms``; inf when no row is
-        valid. ``scores``, when given, receives every row's value; ``slots``: ``slot_order(perms, prep)``."""
+        valid. ``scores``, when given, receives every row's value; ``slots``: ``slot_order(perms, prep)``.
+        ``limit``: the caller only needs rows below it; the compiled kernel then returns (inf, 0) when there is
+        none, and stops earlier (the numpy path returns the true minimum either way)."""
         kern = prep["kernel"]
         if kern is None:
             v = score(self.evaluate_batch(sp, perms, F, prep), objective)
@@ -107,7 +110,8 @@ class BatchEvaluator:
                                 prep["partition"], prep["spf"], prep["inst"], prep["per_mac"], slot_t, slot_d, slot_lev,
                                 prefix, a["rel"], a["slide_r"], a["slide_c"], a["kept"], a["nkept"], a["rw"],
                                 a["block"], a["rpj"], a["wpj"], a["upj"], a["hop"], a["rbw"], a["wbw"], a["leak"],
-                                prep["mac_e"], OBJECTIVE_CODES[objective], prep["visit"], prep["lb"], out)
+                                prep["mac_e"], OBJECTIVE_CODES[objective], prep["visit"], prep["lb"], out,
+                                float(limit))
         return float(v), int(k)
 
     def sp_bound(self, sp: dict, objective: str) -> float:

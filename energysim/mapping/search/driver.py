@@ -160,20 +160,24 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
                 continue
 
             # the results of a batch depend on the loop orders only through the slot order (orders differing
-            # only in dimensions without loops at that level are the same nest): each is evaluated once
+            # only in dimensions without loops at that level are the same nest): each is evaluated once.
+            # Every result is only compared with a value that never grows (the block's best so far in the
+            # descent, the overall best when exhaustive), so ``best`` is told that limit and stops early when no
+            # row gets below it: the memo's (inf, 0) then means "not below the limit of its time", which stays
+            # true for every later, lower limit; the decisions are those of the full argmin
             memo: dict[tuple, tuple[float, int]] = {}  # slot order -> (value, first row with it)
 
-            def run(perms):
+            def run(perms, limit):
                 nonlocal evaluated
                 key = ev.slot_order(perms, prep)
                 if key not in memo:
-                    memo[key] = ev.best(sp, perms, F, prep, objective, slots=key)
+                    memo[key] = ev.best(sp, perms, F, prep, objective, slots=key, limit=limit)
                     evaluated += len(F)
                 return memo[key]
 
             if options.exhaustive or options.all_permutations:
                 for perms in itertools.product(*opts):
-                    v, k = run(list(perms))
+                    v, k = run(list(perms), best[0])
                     if v < best[0]:
                         best = (v, (space, ev, sp, list(perms), F[k]))
             else:
@@ -181,7 +185,7 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
                 cur, cur_v = None, math.inf
                 for u in range(max(len(o) for o in opts)):
                     perms = [o[min(u, len(o) - 1)] for o in opts]
-                    v, k = run(perms)
+                    v, k = run(perms, cur_v)
                     if v < cur_v:
                         cur, cur_v, cur_k = perms, v, k
                 if cur is None:
@@ -196,7 +200,7 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
                                 continue
                             trial = list(cur)
                             trial[t] = choice
-                            v, k = run(trial)
+                            v, k = run(trial, cur_v)
                             if v < cur_v:
                                 cur, cur_v, cur_k, improved = trial, v, k, True
                     if not improved:

@@ -279,15 +279,15 @@ def lower_bounds(F, tiles, rext, ext, valid, distinct, partition, spf, inst, per
 @nb.njit(**_OPTS)
 def score_order(F, ext, tiles, rext, valid, distinct, partition, spf, inst, per_mac,
                 slot_t, slot_d, slot_lev, prefix, rel, slide_r, slide_c, kept, nkept, rw,
-                block, rpj, wpj, upj, hop, rbw, wbw, leak, mac_e, objective, visit, lb, scores):
+                block, rpj, wpj, upj, hop, rbw, wbw, leak, mac_e, objective, visit, lb, scores, limit):
     """The lowest objective value of one batch under one loop order and its first row (inf, 0 when no row is
-    valid), as ``evaluate_batch`` + ``batch.score`` + argmin. The slots ``slot_*`` are the loops outer to
-    inner; ``prefix[i]`` of them lie above level ``i``.
+    valid or none is below ``limit``), as ``evaluate_batch`` + ``batch.score`` + argmin. The slots ``slot_*`` are
+    the loops outer to inner; ``prefix[i]`` of them lie above level ``i``.
 
     Rows are visited in the order ``visit`` (ascending lower bound ``lb``) and the visit stops at the first row
-    whose bound exceeds the best value found (no later row can reach it); ties go to the lower row index, so
-    the result is the exhaustive argmin's. ``scores``, when it has a row per candidate, receives every row's
-    value (and every row is visited).
+    whose bound exceeds the best value found, or ``limit`` while none is below it (no later row can reach it);
+    ties go to the lower row index, so the result is the exhaustive argmin's whenever that is below ``limit``.
+    ``scores``, when it has a row per candidate, receives every row's value (and every row is visited).
 
     The words fetched into level i for data space k (``BatchEvaluator._fetches``) depend on two slots above i:
     the innermost one with a factor > 1 (``last``) and the innermost such one over a dimension indexing k
@@ -304,8 +304,8 @@ def score_order(F, ext, tiles, rext, valid, distinct, partition, spf, inst, per_
     wr = np.zeros(L, dtype=np.int64)
     jk = np.empty(K, dtype=np.int64)  # innermost slot so far over a dimension indexing k (-1: none)
     outer_k = np.empty(K, dtype=np.int64)  # product of the slots outside it
-    best = np.inf
-    best_row = 0
+    best = limit if not fill_scores else np.inf
+    best_row = -1
     for q in range(n):
         row = visit[q] if not fill_scores else q
         if not valid[row]:
@@ -358,6 +358,8 @@ def score_order(F, ext, tiles, rext, valid, distinct, partition, spf, inst, per_
         if v < best or (v == best and row < best_row):
             best = v
             best_row = row
+    if best_row < 0:
+        return np.inf, 0
     return best, best_row
 
 
