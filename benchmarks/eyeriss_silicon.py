@@ -36,7 +36,7 @@ from energysim.arch import load_profile
 from energysim.costs.sparsity import SparseOptions, apply, effective_profile
 from energysim.mapping.dataflow import mapping_for
 from energysim.model.counts import evaluate
-from energysim.model.layer_energy import LayerEnergy
+from energysim.model.layer_energy import LayerEnergy, global_buffer_levels
 from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.pricing import network_energy
 from energysim.model.problem import Problem
@@ -87,11 +87,16 @@ def hand_mapping(label: str, layer, profile) -> Mapping:
     Output rows that do not divide the set width are padded (``Mapping.padding``; CONV1: 55 -> 56 = 8 strips
     of 7, the last strip with an idle column; CONV2: 27 -> 28, the 5 x 27 set folded onto 10 rows x 14
     columns with one phantom column): the engine counts the phantom rows as work.
+
+    On ``eyeriss-chip`` the buffer is two levels (``GLB``: ifmaps and psums over ``GLB_filters``): the loops sit at
+    the filter part, except CONV1's M loop, at the ifmap/psum part, which streams each pass's filters through
+    the filter part as the chip does.
     """
     problem = Problem.from_layer(layer)
     k = EYERISS_PARAMS[label]
     b = dict(problem.bounds)
     G = b.get("G", 1)
+    stream = {}  # loops of the buffer's ifmap/psum part that stream the filters (eyeriss-chip)
     if label == "CONV1":
         # set 11 x 7, two filter sets side by side: X = P7 x M2, Y = R11; 8 strips of 7 rows
         pp = 56
@@ -102,7 +107,9 @@ def hand_mapping(label: str, layer, profile) -> Mapping:
         dram_t = {"N": 4, "P": pp // 7, "C": 3}
         dram_perm = ["N", "P", "C"]
         # 96 x 11 x 11 filters of a channel exceed the 8 kB filter part: the chip streams each pass's 32
-        # filters from DRAM to the PEs (modelled as a GLB bypass: their staging in the filter part is not counted)
+        # filters from DRAM through it. eyeriss-chip: the M loop at the ifmap/psum part (GLB), above the
+        # filter part; eyeriss-65nm (one GLB level): a GLB bypass (the staging is not counted)
+        stream = {"M": glb_t["M"]}
         glb_keep = ["Inputs", "Outputs"]
     elif label == "CONV2":
         # set 5 x 27 folded onto 2 x (5 x 14): X = P14, Y = R5 x P2
@@ -133,6 +140,13 @@ def hand_mapping(label: str, layer, profile) -> Mapping:
     if "PE_columns" in profile.level_names:
         levels += [LevelMapping(level="GLB", temporal=glb_t, permutation=glb_perm, spatial_x=x, keep=glb_keep),
                    LevelMapping(level="PE_columns", spatial_y=y)]
+    elif "GLB_filters" in profile.level_names:
+        # the buffer's two parts: its loops at the filter part (below the ifmap/psum part: filters resident
+        # across them), but those that stream the filters at the ifmap/psum part
+        inner = {d: f for d, f in glb_t.items() if d not in stream}
+        levels += [LevelMapping(level="GLB", temporal=stream, permutation=[d for d in glb_perm if d in stream]),
+                   LevelMapping(level="GLB_filters", temporal=inner, permutation=[d for d in glb_perm if d in inner],
+                                spatial_x=x, spatial_y=y)]
     else:
         levels += [LevelMapping(level="GLB", temporal=glb_t, permutation=glb_perm, spatial_x=x, spatial_y=y,
                                 keep=glb_keep)]
@@ -174,7 +188,7 @@ def _row(label, layer, le: LayerEnergy, m: Mapping, problem, prof, dense_e=None)
 
 def default_rows(profile=PROFILE) -> list[dict]:
     """The default path: ``estimate`` on AlexNet batch 4 with profile ``eyeriss-chip`` (its search, its
-    sparsity defaults), the five conv layers. ``profile`` may be a variant of it (the what-if below)."""
+    sparsity defaults), the five conv layers. ``profile`` may be a variant of it."""
     net = trace_model("alexnet", batch=4)
     rep = estimate(net, profile)
     by_name = {le.name: le for le in rep.layers}
@@ -188,26 +202,17 @@ def default_rows(profile=PROFILE) -> list[dict]:
         dense = evaluate(problem, prof, m, name=name)
         s = apply(dense, problem, prof, opts, name)
         row = _row(label, net[name], by_name[name], m, problem, prof, objective_energy(dense, prof))
-        row["split"] = split(s)
+        row["split"] = split(s, prof)
         assert abs(row["glb_mb"] - sum(row["split"]["GLB"].values())) < 1e-6 * row["glb_mb"]
         rows.append(row)
     return rows
 
 
-def split(stats) -> dict:
-    """MB per data space at DRAM and at the GLB (sparsity applied)."""
-    return {lv: {ds: level_mb(stats, lv, ds) for ds in ("Weights", "Inputs", "Outputs")} for lv in ("DRAM", "GLB")}
-
-
-def streaming_filters_profile():
-    """``eyeriss-chip`` with ``mapper.bypass: {GLB: [Weights]}``: the search may also stream filters from DRAM to
-    the PEs past the GLB (their staging in the 8 kB filter part not counted). Not the shipped profile."""
-    from energysim.arch import HardwareProfile
-
-    d = load_profile(PROFILE).model_dump(by_alias=True, exclude_none=True)
-    d["mapper"]["bypass"] = {"GLB": ["Weights"]}
-    d["name"] = PROFILE + "-streaming-filters"
-    return HardwareProfile.from_dict(d)
+def split(stats, profile) -> dict:
+    """MB per data space at DRAM and at the global buffer, both parts (sparsity applied)."""
+    glb = global_buffer_levels(profile)
+    return {"DRAM": {ds: level_mb(stats, "DRAM", ds) for ds in ("Weights", "Inputs", "Outputs")},
+            "GLB": {ds: sum(level_mb(stats, lv, ds) for lv in glb) for ds in ("Weights", "Inputs", "Outputs")}}
 
 
 def hand_rows() -> list[dict]:
@@ -225,7 +230,7 @@ def hand_rows() -> list[dict]:
         s = apply(dense, problem, prof, opts, name)
         le = LayerEnergy.from_stats(name, layer.kind, s, prof, layer.data_space_labels).with_traffic(prof, s)
         row = _row(label, layer, le, m, problem, prof, objective_energy(dense, prof))
-        row["split"] = split(s)
+        row["split"] = split(s, prof)
         rows.append(row)
     return rows
 
@@ -281,7 +286,6 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--show-mappings", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of the default path (search cache cleared)")
-    ap.add_argument("--no-what-if", action="store_true", help="skip the streaming-filters variant")
     a = ap.parse_args(argv)
     from energysim.mapping.search.cache import clear_cache
 
@@ -313,13 +317,6 @@ def main(argv=None) -> int:
             sp = r["split"]
             print(f"  {tag:<8} {r['layer']}: DRAM " + " / ".join(f"{sp['DRAM'][d]:.2f}" for d in sp["DRAM"])
                   + "   GLB " + " / ".join(f"{sp['GLB'][d]:.1f}" for d in sp["GLB"]))
-    if not a.no_what_if:
-        wi = default_rows(streaming_filters_profile())
-        print("\n== what if: the search may also stream filters past the GLB (mapper.bypass GLB: [Weights]; "
-              "not shipped) ==\n")
-        print(table(wi, a.markdown))
-        bad = errors(wi)
-        print("\noutside the bounds: " + (", ".join(f"{l} {k} {100 * e:+.0f}%" for l, k, e in bad) if bad else "none"))
     if a.show_mappings:
         for d, h in zip(rows, hand):
             print(f"\n-- {d['layer']}: default path --\n{d['mapping']}\n-- {h['layer']}: hand --\n{h['mapping']}")

@@ -63,25 +63,17 @@ def test_dram_latency_pes_within_the_issue_bounds(capsys, name):
     assert lay["active_pes"] == pytest.approx(chip["pes"], rel=0.05)
 
 
-@pytest.mark.parametrize("name", CONVS[1:])
-def test_glb_within_25_percent_conv2_to_5(capsys, name):
+@pytest.mark.parametrize("name", CONVS)
+def test_glb_within_25_percent(capsys, name):
+    # both parts of the buffer (ifmaps + psums, filters): CONV1 streams its filters through the 8 kB part, as the
+    # chip does, only because the parts are two levels with their own loops (at +24 % it is the closest call)
     assert _layer(capsys, name)["glb_bytes"] / 1e6 == pytest.approx(CHIP[name]["glb_mb"], rel=0.25)
-
-
-def test_glb_conv1_looser_bound(capsys):
-    # CONV1's GLB traffic is 31.9 MB against the chip's 18.5 (+72 %), the one figure outside 25 %. The search picks
-    # 12 blocks of 8 filters on 14-row strips (filters through the 8 kB filter part once per strip), re-reading
-    # the input strip from the GLB for every block; the chip runs 3 blocks of 32 filters (p = 16, t = 2) on 7-row
-    # strips and streams each pass's filters from DRAM. The model rates the search's mapping 2 % cheaper (it saves
-    # DRAM filter reads); the chip's parameters give 17.9 MB (docs/results/eyeriss_silicon.md). Bound: +80 %.
-    glb = _layer(capsys, "features.0")["glb_bytes"] / 1e6
-    assert 18.5 * 0.75 <= glb <= 18.5 * 1.80
 
 
 def test_totals_close_to_the_chip(capsys):
     lays = [_layer(capsys, n) for n in CONVS]
     assert sum(l["dram_bytes"] for l in lays) / 1e6 == pytest.approx(15.4, rel=0.10)
-    assert sum(l["glb_bytes"] for l in lays) / 1e6 == pytest.approx(208.6, rel=0.15)
+    assert sum(l["glb_bytes"] for l in lays) / 1e6 == pytest.approx(208.6, rel=0.10)
     assert sum(l["latency_s"] for l in lays) * 1e3 == pytest.approx(103.5, rel=0.15)
 
 
@@ -95,7 +87,9 @@ def _conv(P: int) -> Problem:
 def _padded_mapping(padding: dict, x: dict, y: dict, dram: dict) -> Mapping:
     return Mapping(levels=[
         LevelMapping(level="DRAM", temporal=dram, permutation=list(dram)),
-        LevelMapping(level="GLB", temporal={"C": 2, "Q": 5}, permutation=["C", "Q"], spatial_x=x, spatial_y=y),
+        # the buffer's filter part is the level above the PE array's fan-out
+        LevelMapping(level="GLB_filters", temporal={"C": 2, "Q": 5}, permutation=["C", "Q"], spatial_x=x,
+                     spatial_y=y),
         LevelMapping(level="filter_spad", temporal={"S": 3}, permutation=["S"]),
         LevelMapping(level="psum_spad", temporal={"M": 8}, permutation=["M"]),
     ], padding=padding)

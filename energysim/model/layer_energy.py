@@ -42,6 +42,26 @@ def _records(columns: list[list]) -> list[CountRecord]:
     return list(zip(level, ds, _numbers(reads), _numbers(fills), _numbers(updates), _numbers(energy)))
 
 
+def global_buffer_levels(profile: HardwareProfile, dram: list[str] | None = None) -> list[str]:
+    """The levels a chip's "global buffer" traffic covers: the outermost on-chip storage level and the levels of
+    one instance stacked directly below it (the parts of a partitioned buffer, e.g. eyeriss-chip's ``GLB`` and
+    ``GLB_filters``); empty without an on-chip level."""
+    if dram is None:
+        dram = [lv.name for lv in profile.levels if lv.cls == "dram"] or [profile.levels[0].name]
+    out: list[str] = []
+    for lv in profile.levels:
+        if lv.name in dram:
+            continue
+        if not out:
+            if lv.cls != "dummy":
+                out.append(lv.name)
+            continue
+        if lv.instances != 1 or lv.cls == "dummy":
+            break
+        out.append(lv.name)
+    return out
+
+
 class LayerEnergy:
     """Energy and access counts of one layer. Units: words for counts, the profile's energy unit (pJ unless it
     says otherwise) for energy, cycles for time.
@@ -122,12 +142,12 @@ class LayerEnergy:
                    cycles=stats.cycles, utilization=stats.utilization, extra=extra)
 
     def with_traffic(self, profile: HardwareProfile, stats: LayerStats | None = None) -> "LayerEnergy":
-        """Fill ``dram_bytes``, ``glb_bytes``, ``latency_s`` and ``active_pes`` (from the engine's ``stats``, whose
-        rows carry the bit width of each value when sparsity or bit widths were applied; else from the count
-        table at each level's word width). Returns self."""
+        """Fill ``dram_bytes``, ``glb_bytes`` (the levels of ``global_buffer_levels``), ``latency_s`` and
+        ``active_pes`` (from the engine's ``stats``, whose rows carry the bit width of each value when sparsity or
+        bit widths were applied; else from the count table at each level's word width). Returns self."""
         widths = {lv.name: lv.word_bits or profile.word_bits for lv in profile.levels}
         dram = [lv.name for lv in profile.levels if lv.cls == "dram"] or [profile.levels[0].name]
-        glb = next((lv.name for lv in profile.levels if lv.name not in dram and lv.cls != "dummy"), None)
+        glb = global_buffer_levels(profile, dram)
         if stats is not None:
             recs = [(r["level"], r["reads_total"] + r["fills_total"] + r["updates_total"],
                      r.get("bits", widths[r["level"]])) for r in stats.rows]
@@ -136,7 +156,7 @@ class LayerEnergy:
             recs = [(lv, reads + fills + updates, widths.get(lv, profile.word_bits))
                     for lv, _, reads, fills, updates, _ in self.records]
         self.dram_bytes = float(sum(n * b / 8 for lv, n, b in recs if lv in dram))
-        self.glb_bytes = float(sum(n * b / 8 for lv, n, b in recs if lv == glb)) if glb else 0.0
+        self.glb_bytes = float(sum(n * b / 8 for lv, n, b in recs if lv in glb)) if glb else 0.0
         self.latency_s = float(self.cycles) / profile.clock_hz
         return self
 

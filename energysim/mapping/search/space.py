@@ -83,6 +83,7 @@ class Space:
                                       if profile.levels[i].cls != "dummy" and self.keeps[i]]
         self.T = len(self.temporal_levels)
         self.tpos = {l: k for k, l in enumerate(self.temporal_levels)}
+        self.partitions = self._partitions(profile)
         self.spatial_slots = self._slots(t)
         self.caps = [lv.capacity() for lv in profile.levels]
         # per level: the data spaces kept there, and the capacity groups as ([data space index], words)
@@ -97,7 +98,32 @@ class Space:
         # what tile sizes and capacity tests depend on, as hashable keys (for memos shared between spaces)
         self.terms_key = tuple(tuple(tuple(r) for r in t) for t in self.terms)
         self.tcons, self.t_infeasible = self._temporal_constraints()
+        # a partitioned outermost on-chip buffer (``_partitions``): a larger tile there is not always better (a
+        # loop it takes from DRAM re-fetches what its inner partition keeps), so no growth pruning (``Tiler``)
+        top = self.temporal_levels[1] if self.T > 1 else None
+        self.partitioned_top = top is not None and any(top in ups for ups in self.partitions.values())
         self.pcons = self._perm_constraints()
+
+    def _partitions(self, profile) -> dict[int, list[int]]:
+        """Buffer partitions as stacked levels: per temporal level i of one instance (not DRAM), the levels of one
+        instance directly above it (below DRAM, no fan-out in between) that keep something; e.g. ``GLB``
+        (ifmaps, psums) over ``GLB_filters`` (filters): ``{GLB_filters: [GLB]}``. A loop at the inner partition
+        lies inside the outer's tile too, so it may run over the dimensions of what either keeps
+        (``Tiler.level_grid``): a loop over an ifmap dimension inside the filter partition keeps the filters
+        resident across it, which the same loop at the outer partition would not."""
+        levels = profile.levels
+        out: dict[int, list[int]] = {}
+        for i in self.temporal_levels[1:]:
+            if levels[i].instances != 1 or levels[i].cls == "dram":
+                continue
+            above = []
+            j = i - 1
+            while j > 0 and levels[j].instances == 1 and levels[j].cls not in ("dram", "dummy") and self.keeps[j]:
+                above.append(j)
+                j -= 1
+            if above:
+                out[i] = above
+        return out
 
     def _temporal_constraints(self) -> tuple[list[dict[int, int]], bool]:
         """Per temporal level, {dimension index: factor} of ``MapperOptions.temporal_factors`` (0 = the residual;
@@ -281,10 +307,21 @@ class Space:
             ok &= sum(sizes[k] for k in group) <= cap
         return ok
 
+    def fill_parts(self, level: int) -> tuple[list[int], int]:
+        """What ``fill`` counts at ``level``: the data spaces kept there and at the buffer partitions stacked above
+        it (``partitions``: their tiles grow with a loop at ``level`` too), and the sum of those levels'
+        capacities in words (0: no capacity, nothing to rank by)."""
+        levels = [level, *self.partitions.get(level, ())]
+        if any(not self.caps[l2] for l2 in levels if self.kept_idx[l2]):
+            levels = [level]
+        kept = sorted({k for l2 in levels for k in self.kept_idx[l2]})
+        cap = sum(self.caps[l2] for l2 in levels if self.kept_idx[l2]) if self.caps[level] else 0
+        return kept, cap
+
     def fill(self, level: int, ext: np.ndarray) -> np.ndarray:
-        """Fraction of the level's capacity its kept tiles use (for ranking partial tilings)."""
-        kept = self.kept_idx[level]
-        cap = self.caps[level]
+        """Fraction of the level's capacity its kept tiles use (for ranking partial tilings); with the buffer
+        partitions stacked above it, of their capacities together (``fill_parts``)."""
+        kept, cap = self.fill_parts(level)
         if not kept or not cap:
             return np.zeros(ext.shape[:-1])
         return sum(self.tile_sizes(k, ext) for k in kept) / cap

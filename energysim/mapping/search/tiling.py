@@ -89,8 +89,11 @@ class Tiler:
                       for l in range(space.L)]
         self.level_grids: dict[int, tuple] = {}
         # the outermost on-chip level drops tiles that could still grow (``step``), unless a temporal factor
-        # constraint fixes a factor other than 1 at the outermost level (the tile must leave it there)
+        # constraint fixes a factor other than 1 at the outermost level (the tile must leave it there) or that
+        # level is the outer part of a partitioned buffer (``Space.partitioned_top``: a larger tile there can
+        # cost more, re-fetching what the inner part keeps)
         self.grow = not any(k > 1 for k in space.tcons[0].values()) if space.tcons else True
+        self.grow = self.grow and not space.partitioned_top
 
     @property
     def grid(self) -> np.ndarray:
@@ -127,11 +130,12 @@ class Tiler:
             space = self.space
             lvl = space.temporal_levels[t]
             relevant = np.zeros(space.D, dtype=bool)
+            here = [lvl, *space.partitions.get(lvl, ())]  # with the partitions stacked above (``Space``)
             for k, ds in enumerate(space.ds):
-                if ds.name in space.keeps[lvl]:
+                if any(ds.name in space.keeps[l2] for l2 in here):
                     relevant |= space.rel[k]
-            # search: a level takes only loops over dimensions that index something it keeps (the rows of
-            # ``grid`` with 1 in the others, in the same order)
+            # search: a level takes only loops over dimensions that index something it keeps, or that a buffer
+            # partition stacked above it keeps (the rows of ``grid`` with 1 in the others, in the same order)
             rkey = tuple(bool(r) for r in relevant) if self.prune else tuple([True] * space.D)
             if space.opt.pe_temporal and lvl < space.first_pe:
                 # dimensions kept for PE-level storage (MapperOptions.pe_temporal) take no loop here
@@ -283,9 +287,10 @@ class Tiler:
         search = self.prune
         a = space.kernel_arrays()
         div_index, radix, spf_tab, div_table = self.tables.kernel_tables()
+        fk, fcap = space.fill_parts(lvl)
         kept = np.zeros(len(space.ds), dtype=np.bool_)
-        kept[space.kept_idx[lvl]] = True
-        cap = space.caps[lvl] if space.kept_idx[lvl] and space.caps[lvl] else 0
+        kept[fk] = True
+        cap = fcap if fk and fcap else 0
         test = relevant if search else np.ones(space.D, dtype=bool)
         ui, gi, fill, tkey = kern.step_pairs(
             np.ascontiguousarray(uleft), np.ascontiguousarray(uinner), np.ascontiguousarray(lgrid), test,
