@@ -80,3 +80,16 @@ def test_estimate_json_imports_no_pandas():
             "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules), file=sys.__stdout__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_global_buffer_covers_the_parts_of_a_split_buffer():
+    from energysim.arch import load_profile
+    from energysim.model.layer_energy import global_buffer_levels
+
+    chip = load_profile("eyeriss-chip")
+    assert chip.stacked_above(chip.level_index("GLB_filters")) == [chip.level_index("GLB")]
+    assert chip.stacked_above(chip.level_index("GLB")) == []  # DRAM is not a buffer part
+    assert chip.stacked_above(chip.level_index("filter_spad")) == []  # 168 instances: not one buffer
+    assert global_buffer_levels(chip) == ["GLB", "GLB_filters"]
+    assert global_buffer_levels(load_profile("eyeriss-65nm")) == ["GLB"]
+    assert global_buffer_levels(load_profile("eyeriss-32nm")) == ["shared_glb"]  # a dummy level ends the buffer

@@ -444,6 +444,22 @@ class HardwareProfile(BaseModel):
     def level_names(self) -> list[str]:
         return [l.name for l in self.levels]
 
+    def stacked_above(self, i: int) -> list[int]:
+        """The on-chip levels of one instance stacked directly above level ``i`` (innermost first; no DRAM, dummy
+        or fan-out in between), when ``i`` is such a level too: the other parts of a buffer split into levels,
+        e.g. eyeriss-chip's ``GLB`` above ``GLB_filters``. Empty otherwise."""
+        def part(lv) -> bool:
+            return lv.instances == 1 and lv.cls not in ("dram", "dummy")
+
+        out: list[int] = []
+        if not part(self.levels[i]):
+            return out
+        j = i - 1
+        while j >= 0 and part(self.levels[j]):
+            out.append(j)
+            j -= 1
+        return out
+
     def fanout(self, i: int) -> tuple[int, int]:
         """Spatial fan-out (x, y) from one instance of level ``i`` to the next level (or the MACs)."""
         p = self.levels[i]

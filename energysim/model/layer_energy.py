@@ -48,18 +48,11 @@ def global_buffer_levels(profile: HardwareProfile, dram: list[str] | None = None
     ``GLB_filters``); empty without an on-chip level."""
     if dram is None:
         dram = [lv.name for lv in profile.levels if lv.cls == "dram"] or [profile.levels[0].name]
-    out: list[str] = []
-    for lv in profile.levels:
-        if lv.name in dram:
-            continue
-        if not out:
-            if lv.cls != "dummy":
-                out.append(lv.name)
-            continue
-        if lv.instances != 1 or lv.cls == "dummy":
-            break
-        out.append(lv.name)
-    return out
+    top = next((i for i, lv in enumerate(profile.levels) if lv.name not in dram and lv.cls != "dummy"), None)
+    if top is None:
+        return []
+    below = [i for i in range(top + 1, len(profile.levels)) if top in profile.stacked_above(i)]
+    return [profile.levels[i].name for i in [top, *below]]
 
 
 class LayerEnergy:
@@ -84,7 +77,7 @@ class LayerEnergy:
         self.extra: dict[str, float] = {} if extra is None else extra  # named extra terms
         self.note = note
         # traffic and time as a chip reports them (``with_traffic``): bytes moved at the DRAM level(s) and at the
-        # global buffer (the outermost on-chip storage level), reads + fills + updates at each value's width;
+        # global buffer (``global_buffer_levels``), reads + fills + updates at each value's width;
         # seconds at the profile's clock; PEs doing real work when the array is fullest (None: no MACs)
         self.dram_bytes = dram_bytes
         self.glb_bytes = glb_bytes

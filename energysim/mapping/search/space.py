@@ -111,16 +111,13 @@ class Space:
         lies inside the outer's tile too, so it may run over the dimensions of what either keeps
         (``Tiler.level_grid``): a loop over an ifmap dimension inside the filter partition keeps the filters
         resident across it, which the same loop at the outer partition would not."""
-        levels = profile.levels
         out: dict[int, list[int]] = {}
         for i in self.temporal_levels[1:]:
-            if levels[i].instances != 1 or levels[i].cls == "dram":
-                continue
             above = []
-            j = i - 1
-            while j > 0 and levels[j].instances == 1 and levels[j].cls not in ("dram", "dummy") and self.keeps[j]:
+            for j in profile.stacked_above(i):
+                if not self.keeps[j]:
+                    break
                 above.append(j)
-                j -= 1
             if above:
                 out[i] = above
         return out
