@@ -43,6 +43,9 @@ SHAPES = {
     "depthwise": _conv(kind="depthwise", C=16, M=16, groups=16),
     "linear": Layer(name="fc", kind="linear", op="Linear", N=2, M=10, C=120),
     "1x1": _conv(R=1, S=1, P=8, Q=8, M=32, C=24, N=2),
+    # a ResNet downsampling shortcut: the stride skips input rows, so the tiles of a tiling can hold fewer
+    # words than the whole input's hull
+    "1x1_strided": _conv(R=1, S=1, P=7, Q=7, M=32, C=16, stride_h=2, stride_w=2, H=14, W=14),
 }
 
 
@@ -431,7 +434,7 @@ def test_search_with_and_without_kernels(kernels, profile):
 
 
 @pytest.mark.parametrize("profile", ["eyeriss-65nm", "simple-45nm", "tpu-like"])
-@pytest.mark.parametrize("shape", ["conv", "strided", "depthwise", "linear", "1x1"])
+@pytest.mark.parametrize("shape", ["conv", "strided", "dilated", "depthwise", "linear", "1x1", "1x1_strided"])
 def test_spatial_bound_is_below_every_candidate(profile, shape):
     # the search skips a spatial unrolling whose bound is no better than the best found: the bound must be at
     # most the value of every tiling under every loop order (exact: results unchanged)
@@ -448,3 +451,34 @@ def test_spatial_bound_is_below_every_candidate(profile, shape):
                 for perms in itertools.islice(itertools.product(*space.perm_options(sp)), 8):
                     v = score(ev.evaluate_batch(sp, list(perms), F), objective)
                     assert bound <= v.min(), (sp, perms, objective)
+
+
+def test_distinct_sums_match_enumeration():
+    from energysim.mapping.search.space import _distinct_sums
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        terms = tuple((int(rng.integers(-3, 5)), int(rng.integers(1, 9))) for _ in range(int(rng.integers(1, 4))))
+        grids = np.meshgrid(*[c * np.arange(b) for c, b in terms], indexing="ij")
+        assert _distinct_sums(terms) == len(np.unique(sum(grids))), terms
+
+
+@pytest.mark.parametrize("profile", ["eyeriss-65nm", "simple-45nm", "zigzag-eyeriss"])
+def test_search_order_and_bounds_change_no_result(kernels, profile, monkeypatch):
+    # the search visits spatial unrollings best bound first and skips those (and tilings) its bounds rule out:
+    # its answer must be the one of visiting every unrolling in order with no bound at all (the first run
+    # reaching the lowest value)
+    from energysim.mapping.search import accel
+
+    accel.set_enabled(True)
+    prof = load_profile(profile)
+    problems = [Problem.from_layer(SHAPES[s]) for s in ("conv", "1x1_strided", "depthwise", "linear")]
+    cases = [(dataflow, p) for dataflow in (None, "rs", "ws") for p in problems]
+    found = [search(p, prof, dataflow, cache=False) for dataflow, p in cases]
+    sp_bound, bound = BatchEvaluator.sp_bound, BatchEvaluator.bound
+    monkeypatch.setattr(BatchEvaluator, "sp_bound", lambda self, sp, obj: (sp_bound(self, sp, obj), -math.inf)[1])
+    monkeypatch.setattr(BatchEvaluator, "bound", lambda self, prep, obj: (bound(self, prep, obj), -math.inf)[1])
+    for (dataflow, p), a in zip(cases, found):
+        r = search(p, prof, dataflow, cache=False)
+        assert (r.value, r.mapping) == (a.value, a.mapping), (dataflow, p.bounds)
+        assert r.evaluated >= a.evaluated

@@ -118,9 +118,9 @@ class BatchEvaluator:
         """A lower bound of the objective of every tiling and loop order under spatial unrolling ``sp``,
         before any tiling is enumerated: what does not depend on them is exact (MAC energy; the innermost
         keeping level of each data space serves every MAC: per_mac x distinct children reads), and every other
-        access count is at least its share of the whole tensor (each word is read from and written into every
-        level keeping it at least once; per-instance counts are equal, so one instance moves at least
-        ceil(words / instances)). Distinct children counts are at least the largest spatial factor of each rank.
+        access count is at least its share of the words the problem touches (``Space.touched_words``: each is
+        read from and written into every level keeping it at least once; per-instance counts are equal, so one
+        instance moves at least ceil(words / instances)). Distinct children counts are at least the largest spatial factor of each rank.
         Summed in the order of ``evaluate_batch``, so the float result is a bound of the float values too."""
         space = self.space
         L, K = space.L, len(space.ds)
@@ -129,7 +129,7 @@ class BatchEvaluator:
         per_mac = space.macs // inst[L]
         table = self._rank_slots(sp)
         dist = {jk: const * prod(max(f for _, f, _ in rank) for rank in multi) for jk, (const, multi) in table.items()}
-        whole = [int(space.tile_sizes(k, space.bounds[None, :])[0]) for k in range(K)]
+        whole = [space.touched_words(k) for k in range(K)]
         levels = space.profile.levels
         e_ik, h_ik, rd, wr = {}, {}, [0] * L, [0] * L
         for k, ds in enumerate(space.ds):

@@ -137,7 +137,8 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
     for s_ in spaces:
         ev_ = BatchEvaluator(s_)  # one per space: its memo serves every spatial unrolling
         runs += [(s_, ev_, o) for o in s_.spatial_options()]
-    for space, ev, sp in runs:
+    bounded = []  # (lower bound, run number, space, evaluator, spatial unrolling)
+    for idx, (space, ev, sp) in enumerate(runs):
         # a constrained space shares keeps with a free one (rs with the profile's, ws/os with the PE-keeps
         # variants); a spatial unrolling both list gives the same candidates: evaluate it once
         sig = (tuple(space.keeps), tuple(tuple(k) if k is not None else None for k in space.keep_lists),
@@ -145,7 +146,15 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
         if sig in seen_sp:
             continue
         seen_sp.add(sig)
-        if ev.sp_bound(sp, objective) >= best[0]:
+        bounded.append((ev.sp_bound(sp, objective), idx, space, ev, sp))
+    if not (options.exhaustive or options.all_permutations):
+        # most promising unrolling first: a low best value early lets the bounds skip more enumerations. The
+        # answer is the one of run-number order (the first run reaching the lowest value): a run is skipped
+        # only when it can neither get below the best value nor tie it from an earlier run number
+        bounded.sort(key=lambda b: (b[0], b[1]))
+    best_idx = -1
+    for sp_lb, idx, space, ev, sp in bounded:
+        if sp_lb > best[0] or (sp_lb == best[0] and idx > best_idx):
             # no tiling under this unrolling can reach the best value found so far: skip its enumeration
             continue
         # exhaustive: the tilings in blocks (all of them at once would not fit in memory on large layers)
@@ -155,7 +164,8 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
             if len(F) == 0:
                 continue
             prep = ev.scoring(sp, F)
-            if ev.bound(prep, objective) >= best[0]:
+            lb = ev.bound(prep, objective)
+            if lb > best[0] or (lb == best[0] and idx > best_idx):
                 # no row reaches the best value found so far under any loop order: nothing here can replace it
                 continue
 
@@ -179,7 +189,7 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
                 for perms in itertools.product(*opts):
                     v, k = run(list(perms), best[0])
                     if v < best[0]:
-                        best = (v, (space, ev, sp, list(perms), F[k]))
+                        best, best_idx = (v, (space, ev, sp, list(perms), F[k])), idx
             else:
                 # coordinate descent over loop orders, starting from the best uniform choice
                 cur, cur_v = None, math.inf
@@ -205,8 +215,8 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
                                 cur, cur_v, cur_k, improved = trial, v, k, True
                     if not improved:
                         break
-                if cur_v < best[0]:
-                    best = (cur_v, (space, ev, sp, cur, F[cur_k]))
+                if cur_v < best[0] or (cur_v == best[0] and idx < best_idx):
+                    best, best_idx = (cur_v, (space, ev, sp, cur, F[cur_k])), idx
     result = None
     if best[1] is not None:
         space, ev, sp, perms, Frow = best[1]
