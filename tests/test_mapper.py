@@ -482,3 +482,21 @@ def test_search_order_and_bounds_change_no_result(kernels, profile, monkeypatch)
         r = search(p, prof, dataflow, cache=False)
         assert (r.value, r.mapping) == (a.value, a.mapping), (dataflow, p.bounds)
         assert r.evaluated >= a.evaluated
+
+
+def test_estimate_loads_the_kernels_up_front_only_for_many_shapes(monkeypatch):
+    # a network with many distinct shapes to search loads the compiled kernels before its first search (numpy
+    # would spend more first); a small one leaves the choice to ENERGYSIM_NUMBA=auto
+    from energysim.mapping import dataflow
+    from energysim.mapping.search import accel
+
+    calls = []
+    monkeypatch.setattr(accel, "prefer", lambda: calls.append(True))
+    few = [Problem.from_layer(SHAPES[s]) for s in ("conv", "1x1", "linear")]
+    dataflow.expect(few * 4, "search")
+    assert calls == []
+    many = [Problem.from_layer(_conv(M=8 * (i + 1))) for i in range(accel.EXPECT_AT)]
+    dataflow.expect(many, "rs-template")
+    assert calls == []
+    dataflow.expect(many, "rs")
+    assert calls == [True]

@@ -29,7 +29,7 @@ from energysim.costs.sparsity import (
     validate_densities,
 )
 from energysim.errors import EnergySimError
-from energysim.mapping.dataflow import check_dataflow, mapping_for
+from energysim.mapping.dataflow import check_dataflow, expect, mapping_for
 from energysim.model.counts import evaluate
 from energysim.model.layer_energy import LayerEnergy
 from energysim.model.mapping import Mapping
@@ -114,6 +114,7 @@ def estimate(
     layers = [l for l in network if l.has_macs or not mac_layers_only]
     skipped = [l.name for l in layers if l.kind == "unsupported"] if skip_unsupported else []
     layers = [l for l in layers if l.name not in skipped] if skipped else layers
+    expect([Problem.from_layer(l) for l in layers if l.has_macs], dataflow)
     out = []
     for i, layer in enumerate(layers):
         if progress:

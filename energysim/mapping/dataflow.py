@@ -57,6 +57,17 @@ def row_stationary(name: str | None) -> bool:
     return name is None or (name in DATAFLOW_NAMES and resolve(name)[1] == "rs")
 
 
+def expect(problems: list[Problem], dataflow: str) -> None:
+    """Tell the mapping search which problems ``mapping_for`` is about to be asked for: with many distinct shapes
+    to search it loads its compiled kernels up front (``accel.expect``). Nothing for a template."""
+    if resolve(dataflow)[0] == "search":
+        from energysim.mapping.search import accel
+
+        shapes = {repr((p.dims, sorted(p.bounds.items()), [(d.name, d.ranks, d.read_write) for d in p.data_spaces]))
+                  for p in problems}
+        accel.expect(len(shapes))
+
+
 def mapping_for(problem: Problem, profile: HardwareProfile, dataflow: str) -> Mapping:
     """The mapping ``dataflow`` names (see the module docstring)."""
     kind, base = resolve(dataflow)
