@@ -12,7 +12,11 @@ ratios old / new are printed as min / median over the rounds.
 The old code for issue 19 is the commit before the speed work (no per-shape reuse)::
 
     git worktree add /tmp/old 02162bf
-    .venv/bin/python benchmarks/sweep_resnet18.py --old-tree /tmp/old --repeats 3 [--dask] [--workers 2]
+    .venv/bin/python benchmarks/sweep_resnet18.py --old-tree /tmp/old --repeats 3 [--dask] [--workers 2] \
+        --profile /tmp/old/hw_profiles/eyeriss-65nm.yaml
+
+(02162bf does not know the shipped eyeriss-65nm's ``mapper: tile_cap``; its own copy of the profile, which has
+no such section, runs both trees on the same search settings.)
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dataflow", default="ws-search")
+    ap.add_argument("--profile", default="eyeriss-65nm",
+                    help="base profile (a name or a file; the old tree must read it too: an old checkout's own "
+                         "hw_profiles/eyeriss-65nm.yaml when the shipped one has fields it does not know)")
     ap.add_argument("--old-tree", help="an older checkout of this repository to compare with (same grid)")
     ap.add_argument("--dask", action="store_true", help="also run this tree through --dask local")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "_work" / "sweep_resnet18"))
@@ -67,7 +74,7 @@ def main() -> int:
     for i in range(a.repeats):
         for mode, tree, extra in modes:
             out = Path(a.out) / mode
-            args = ["sweep", "resnet18", "--profile", "eyeriss-65nm", *GRID, "--dataflow", a.dataflow, "--workers",
+            args = ["sweep", "resnet18", "--profile", a.profile, *GRID, "--dataflow", a.dataflow, "--workers",
                     str(a.workers), "--max-energy-pj", "3e9", "--max-cycles", "2e7", "--out", str(out), *extra]
             print(f"$ [round {i + 1}/{a.repeats}, {mode}: {tree}] energysim " + " ".join(args), flush=True)
             wall, cpu, p = run(tree, args)
