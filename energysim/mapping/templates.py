@@ -110,7 +110,9 @@ class _Tiler:
             self._groups.append((groups, sizes_of))
 
     def mapping(self) -> Mapping:
-        lms = [lm.model_copy(deep=True) for lm in self.levels]
+        # a copy of each field's dict or list of names (a deep model_copy costs more than the rest of a template)
+        lms = [lm.model_copy(update={k: type(v)(v) for k, v in lm.__dict__.items() if isinstance(v, (dict, list))})
+               for lm in self.levels]
         top = lms[0]
         for d, f in self.left.items():
             if f > 1:

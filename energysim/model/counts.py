@@ -29,6 +29,7 @@ Rules, per data space ``d``, for a level ``i`` that keeps ``d`` (its *parent* is
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from math import prod
 
 import numpy as np
@@ -79,17 +80,24 @@ def distinct_children(ds: DataSpace, loops: list[Loop], level: int) -> tuple[int
     idx = [k for k, l in enumerate(loops) if l.level == level and l.spatial]
     if not idx:
         return 1, 1
-    bounds = [loops[k].bound for k in idx]
+    # each spatial loop as (dimension, bound, stride of one step: the bounds of the loops inside it over the same
+    # dimension); the count depends on nothing else, and sweeps and searches ask for the same ones many times
+    spec = tuple((loops[k].dim, loops[k].bound, prod(m.bound for m in loops[k + 1:] if m.dim == loops[k].dim))
+                 for k in idx)
+    return _distinct_children(ds.ranks, spec)
+
+
+@lru_cache(maxsize=65536)
+def _distinct_children(ranks: tuple, spec: tuple) -> tuple[int, int]:
+    bounds = [b for _, b, _ in spec]
     n = prod(bounds)
     grid = np.indices(bounds).reshape(len(bounds), -1)
     offs = []
-    for rank in ds.ranks:
+    for rank in ranks:
         o = np.zeros(n, dtype=np.int64)
-        for g, k in enumerate(idx):
-            l = loops[k]
-            c = sum(cc for d, cc in rank if d == l.dim)
+        for g, (dim, _, step) in enumerate(spec):
+            c = sum(cc for d, cc in rank if d == dim)
             if c:
-                step = prod(m.bound for m in loops[k + 1:] if m.dim == l.dim)
                 o += grid[g] * (c * step)
         offs.append(o)
     if not offs:
