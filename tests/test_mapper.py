@@ -18,6 +18,7 @@ from energysim.mapping.templates import map_problem
 from energysim.analysis.estimate import estimate_layer
 from energysim.mapping.search import MapperOptions, Space, parse_dataflow, search
 from energysim.mapping.search.batch import BatchEvaluator, score
+from energysim.mapping.search.outer_bound import outer_tile_bound
 from energysim.mapping.search.tiling import Tiler
 from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.problem import Problem
@@ -447,7 +448,13 @@ def test_spatial_bound_is_below_every_candidate(profile, shape):
         for sp in space.spatial_options()[:4]:
             F = np.concatenate([Tiler(space, sp).tilings(), _random_tilings(space, sp, rng, 30)])
             for objective in ("energy", "cycles", "edp"):
-                bound = ev.sp_bound(sp, objective)
+                detail = {}
+                bound = ev.sp_bound(sp, objective, detail)
+                if objective == "energy":
+                    # the tighter bound of the outermost tiles (every loop order the search tries)
+                    raised = outer_tile_bound(space, sp, bound, detail["counts"], detail["inst"])
+                    assert raised >= bound
+                    bound = raised
                 for perms in itertools.islice(itertools.product(*space.perm_options(sp)), 8):
                     v = score(ev.evaluate_batch(sp, list(perms), F), objective)
                     assert bound <= v.min(), (sp, perms, objective)
@@ -468,7 +475,7 @@ def test_search_order_and_bounds_change_no_result(kernels, profile, monkeypatch)
     # the search visits spatial unrollings best bound first and skips those (and tilings) its bounds rule out:
     # its answer must be the one of visiting every unrolling in order with no bound at all (the first run
     # reaching the lowest value)
-    from energysim.mapping.search import accel
+    from energysim.mapping.search import accel, driver
 
     accel.set_enabled(True)
     prof = load_profile(profile)
@@ -476,7 +483,9 @@ def test_search_order_and_bounds_change_no_result(kernels, profile, monkeypatch)
     cases = [(dataflow, p) for dataflow in (None, "rs", "ws") for p in problems]
     found = [search(p, prof, dataflow, cache=False) for dataflow, p in cases]
     sp_bound, bound = BatchEvaluator.sp_bound, BatchEvaluator.bound
-    monkeypatch.setattr(BatchEvaluator, "sp_bound", lambda self, sp, obj: (sp_bound(self, sp, obj), -math.inf)[1])
+    monkeypatch.setattr(BatchEvaluator, "sp_bound",
+                        lambda self, sp, obj, detail=None: (sp_bound(self, sp, obj, detail), -math.inf)[1])
+    monkeypatch.setattr(driver, "outer_tile_bound", lambda *args: -math.inf)
     monkeypatch.setattr(BatchEvaluator, "bound", lambda self, prep, obj: (bound(self, prep, obj), -math.inf)[1])
     for (dataflow, p), a in zip(cases, found):
         r = search(p, prof, dataflow, cache=False)
@@ -500,3 +509,49 @@ def test_estimate_loads_the_kernels_up_front_only_for_many_shapes(monkeypatch):
     assert calls == []
     dataflow.expect(many, "rs")
     assert calls == [True]
+
+
+@pytest.mark.parametrize("profile", ["eyeriss-65nm", "simple-45nm", "eyeriss-chip"])
+def test_outer_tile_bound_is_below_every_candidate_of_a_layer_larger_than_the_buffer(profile):
+    # layers whose tensors do not fit the global buffer together: the bound of the outermost tiles rises above
+    # the plain one (checked to happen) and stays at most every tiling's value under every loop order tried
+    prof = load_profile(profile)
+    rng = np.random.default_rng(1)
+    raised = 0
+    for layer in (_conv(M=256, C=128, P=14, Q=14, H=16, W=16, N=2),
+                  _conv(R=1, S=1, M=256, C=128, P=14, Q=14, H=27, W=27, stride_h=2, stride_w=2)):
+        problem = Problem.from_layer(layer)
+        for constraint in (None, "ws"):
+            space = Space(problem, prof, constraint)
+            ev = BatchEvaluator(space)
+            for sp in space.spatial_options()[:2]:
+                F = np.concatenate([Tiler(space, sp).tilings(), _random_tilings(space, sp, rng, 100)])
+                detail = {}
+                base = ev.sp_bound(sp, "energy", detail)
+                bound = outer_tile_bound(space, sp, base, detail["counts"], detail["inst"])
+                raised += bound > base * 1.001
+                for perms in itertools.product(*space.perm_options(sp)):
+                    v = score(ev.evaluate_batch(sp, list(perms), F), "energy")
+                    assert bound <= v.min(), (sp, perms)
+    assert raised
+
+
+@pytest.mark.parametrize("max_orders", [24, 0])
+def test_outer_tile_bound_kernel_equals_numpy(kernels, max_orders, monkeypatch):
+    # max_orders 0: the bound under no particular order (what a search over every permutation gets)
+    from energysim.mapping.search import accel, outer_bound
+
+    monkeypatch.setattr(outer_bound, "_MAX_ORDERS", max_orders)
+    for profile in ("eyeriss-65nm", "eyeriss-chip", "zigzag-eyeriss"):
+        prof = load_profile(profile)
+        for layer in (_conv(M=256, C=128, P=14, Q=14, H=16, W=16, N=2), SHAPES["1x1_strided"]):
+            space = Space(Problem.from_layer(layer), prof, None)
+            ev = BatchEvaluator(space)
+            for sp in space.spatial_options()[:3]:
+                detail = {}
+                base = ev.sp_bound(sp, "energy", detail)
+                got = []
+                for on in (False, True):
+                    accel.set_enabled(on)
+                    got.append(outer_tile_bound(space, sp, base, detail["counts"], detail["inst"]))
+                assert math.isclose(got[0], got[1], rel_tol=1e-12), (profile, sp, got)

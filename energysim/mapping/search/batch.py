@@ -114,14 +114,16 @@ class BatchEvaluator:
                                 float(limit))
         return float(v), int(k)
 
-    def sp_bound(self, sp: dict, objective: str) -> float:
+    def sp_bound(self, sp: dict, objective: str, detail: dict | None = None) -> float:
         """A lower bound of the objective of every tiling and loop order under spatial unrolling ``sp``,
         before any tiling is enumerated: what does not depend on them is exact (MAC energy; the innermost
         keeping level of each data space serves every MAC: per_mac x distinct children reads), and every other
         access count is at least its share of the words the problem touches (``Space.touched_words``: each is
         read from and written into every level keeping it at least once; per-instance counts are equal, so one
         instance moves at least ceil(words / instances)). Distinct children counts are at least the largest spatial factor of each rank.
-        Summed in the order of ``evaluate_batch``, so the float result is a bound of the float values too."""
+        Summed in the order of ``evaluate_batch``, so the float result is a bound of the float values too.
+        ``detail``, when given, receives the bound's ``counts`` {(level, data space): (reads, fills, updates)} and
+        ``inst`` (instances per level), what ``outer_bound.outer_tile_bound`` raises."""
         space = self.space
         L, K = space.L, len(space.ds)
         spf = space.spatial_factor_array(sp)
@@ -150,6 +152,8 @@ class BatchEvaluator:
                 else:
                     reads, updates, fills = from_children, 0, 0 if pos == 0 else share
                 lv = levels[i]
+                if detail is not None:
+                    detail.setdefault("counts", {})[(i, k)] = (reads, fills, updates)
                 e_ik[(i, k)] = access_energy(lv, reads, fills, updates) * inst[i]
                 if lv.network_hop_pj:
                     h_ik[(i, k)] = hop_energy(lv, float(reads * inst[i] + updates * inst[i]))
@@ -174,6 +178,8 @@ class BatchEvaluator:
                 le = le + lv.leak_pj * cycles * inst[i]
             total = total + le
         en = total + float(mac_energy(space.profile, space.macs)) + network
+        if detail is not None:
+            detail["inst"] = inst
         return {"energy": en, "cycles": cycles + en * 1e-30, "edp": en * cycles}[objective]
 
     def _rank_slot_arrays(self, sp: dict) -> tuple:

@@ -15,6 +15,7 @@ from energysim.mapping.search import accel
 from energysim.mapping.search.batch import BatchEvaluator, score
 from energysim.mapping.search.cache import DEFAULT_CACHE, SearchCache
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
+from energysim.mapping.search.outer_bound import outer_tile_bound
 from energysim.mapping.search.padding import padded_problems
 from energysim.mapping.search.space import Space
 from energysim.mapping.search.tiling import Tiler
@@ -146,17 +147,23 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
         if sig in seen_sp:
             continue
         seen_sp.add(sig)
-        bounded.append((ev.sp_bound(sp, objective), idx, space, ev, sp))
+        detail: dict = {}
+        bounded.append((ev.sp_bound(sp, objective, detail), idx, space, ev, sp, detail))
     if not (options.exhaustive or options.all_permutations):
         # most promising unrolling first: a low best value early lets the bounds skip more enumerations. The
         # answer is the one of run-number order (the first run reaching the lowest value): a run is skipped
         # only when it can neither get below the best value nor tie it from an earlier run number
         bounded.sort(key=lambda b: (b[0], b[1]))
     best_idx = -1
-    for sp_lb, idx, space, ev, sp in bounded:
+    for sp_lb, idx, space, ev, sp, detail in bounded:
         if sp_lb > best[0] or (sp_lb == best[0] and idx > best_idx):
             # no tiling under this unrolling can reach the best value found so far: skip its enumeration
             continue
+        if objective == "energy" and math.isfinite(best[0]):
+            # the tighter bound costs a pass over the outermost tiles: only for an unrolling about to be enumerated
+            sp_lb = outer_tile_bound(space, sp, sp_lb, detail["counts"], detail["inst"])
+            if sp_lb > best[0] or (sp_lb == best[0] and idx > best_idx):
+                continue
         # exhaustive: the tilings in blocks (all of them at once would not fit in memory on large layers)
         blocks = Tiler(space, sp).blocks(_EXHAUSTIVE_BLOCK if options.exhaustive else None)
         opts = space.perm_options(sp)

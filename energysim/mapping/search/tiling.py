@@ -55,7 +55,7 @@ class _RemTables:
 
 
 @lru_cache(maxsize=256)
-def _rem_tables(rem: tuple[int, ...]) -> _RemTables:
+def rem_tables(rem: tuple[int, ...]) -> _RemTables:
     return _RemTables(rem)
 
 
@@ -74,7 +74,7 @@ class Tiler:
         self.rem = rem = space.bounds // S.prod(axis=0)
         # spatial factors at levels >= l, per temporal level
         self.sp_below = np.array([S[l:].prod(axis=0) for l in range(space.L)], dtype=np.int64)
-        tab = _rem_tables(tuple(int(r) for r in rem))
+        tab = rem_tables(tuple(int(r) for r in rem))
         self.tables = tab
         self.divs = tab.divs
         # a row of remainders (one divisor of rem per dimension) as one integer: its row number in ``grid``
