@@ -4,13 +4,17 @@ and stable sorts on the tiling enumeration's hot paths, and integer divisors / s
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from math import prod
 
 import numpy as np
 
 
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+@lru_cache(maxsize=4096)
+def divisors(n: int) -> tuple[int, ...]:
+    """The divisors of n, ascending (by pairs up to its square root; a search asks for the same few often)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return tuple(small + [n // d for d in reversed(small) if d * d != n])
 
 
 def product_grid(values: list[np.ndarray]) -> np.ndarray:
