@@ -555,3 +555,19 @@ def test_outer_tile_bound_kernel_equals_numpy(kernels, max_orders, monkeypatch):
                     accel.set_enabled(on)
                     got.append(outer_tile_bound(space, sp, base, detail["counts"], detail["inst"]))
                 assert math.isclose(got[0], got[1], rel_tol=1e-12), (profile, sp, got)
+
+
+def test_split_buffer_search_keeps_both_tilings(monkeypatch):
+    # a profile with a split buffer (zigzag-eyeriss: parts stacked below DRAM) is searched with the parts tiled
+    # together and each on its own: the answer is never worse than either alone
+    from energysim.mapping.search import driver
+
+    prof = load_profile("zigzag-eyeriss")
+    problem = Problem.from_layer(_conv(M=64, C=64, P=14, Q=14, H=16, W=16))
+    opts = MapperOptions(spatial=(("X", ("M",)), ("Y", ("C",))))
+    spaces = driver._spaces(problem, prof, None, opts)
+    assert any(s.partitions for s in spaces) and any(not s.stacked for s in spaces)
+    both = search(problem, prof, None, "energy", opts, cache=False).value
+    for stacked in (True, False):
+        monkeypatch.setattr(driver, "_spaces", lambda *a, _s=stacked: [s for s in spaces if s.stacked == _s])
+        assert both <= search(problem, prof, None, "energy", opts, cache=False).value

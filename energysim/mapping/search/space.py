@@ -53,7 +53,7 @@ class Space:
 
     def __init__(self, problem: Problem, profile: HardwareProfile, constraint: str | None = None,
                  options: MapperOptions | None = None, pe_keep: tuple[str, ...] | None = None,
-                 bypass: dict[int, tuple[str, ...]] | None = None):
+                 bypass: dict[int, tuple[str, ...]] | None = None, stacked: bool = True):
         if constraint is not None and constraint not in CONSTRAINTS:
             raise EnergySimError(f"unknown dataflow constraint {constraint!r}; choose one of {list(CONSTRAINTS)}")
         self.problem, self.profile, self.constraint = problem, profile, constraint
@@ -110,7 +110,10 @@ class Space:
                                       if profile.levels[i].cls != "dummy" and self.keeps[i]]
         self.T = len(self.temporal_levels)
         self.tpos = {l: k for k, l in enumerate(self.temporal_levels)}
-        self.partitions = self._partitions(profile)
+        # stacked=False: each part of a split buffer tiled on its own (what the search did before it knew the
+        # parts; ``driver._spaces`` runs both where a profile has them, so neither answer is ever lost)
+        self.stacked = stacked
+        self.partitions = self._partitions(profile) if stacked else {}
         self.spatial_slots = self._slots(t)
         self.caps = [lv.capacity() for lv in profile.levels]
         # per level: the data spaces kept there, and the capacity groups as ([data space index], words)
