@@ -142,7 +142,7 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
     for s_ in spaces:
         ev_ = BatchEvaluator(s_)  # one per space: its memo serves every spatial unrolling
         runs += [(s_, ev_, o) for o in s_.spatial_options()]
-    bounded = []  # (lower bound, run number, space, evaluator, spatial unrolling)
+    bounded = []  # (lower bound, run number, space, evaluator, spatial unrolling, the bound's counts)
     for idx, (space, ev, sp) in enumerate(runs):
         # a constrained space shares keeps with a free one (rs with the profile's, ws/os with the PE-keeps
         # variants); a spatial unrolling both list gives the same candidates: evaluate it once
