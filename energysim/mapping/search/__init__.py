@@ -6,7 +6,10 @@ The search runs over a *structured mapspace*:
   PE-level keeps (``ws``: PE storage keeps Weights only; ``os``: Outputs only; ``rs``: all it can). A free
   search runs several spaces and keeps the best: the profile's keeps, PE storage keeping only Weights, only
   Outputs (each with every dimension allowed to be spatial), and the three constrained spaces, so a free
-  search is never worse than a constrained one under the same options.
+  search is never worse than a constrained one under the same options. Where a profile splits a buffer into
+  parts stacked below DRAM (``HardwareProfile.stacked_above``), every space is searched twice, with the parts
+  tiled together (a loop at the inner part may run over what the outer part keeps) and each on its own, and
+  the better mapping wins.
 * **spatial unrolling**: at every fan-out, up to ``max_spatial_dims`` dimensions per mesh axis with factors
   dividing the bounds and fitting the fan-out. Free search allows every dimension (or the ones given in
   ``MapperOptions.spatial``); ``rs``/``ws``/``os`` allow only the dimensions that template unrolls on that axis.
@@ -24,8 +27,9 @@ once per batch; loop-order choices that give the same nest -- they differ only i
 level -- are evaluated once), by the engine's formulas re-written over arrays of tilings: ``BatchEvaluator.
 evaluate_batch`` in numpy (the reference), or the compiled kernels of ``kernels`` (numba; the same values bit
 for bit, see ``accel`` for when they are used). Three exact shortcuts never change a result (they skip only
-what cannot beat the best value found so far, ties included): a spatial unrolling whose bound over every tiling
-(``BatchEvaluator.sp_bound``) is no better is not tiled; a batch whose rows' bounds under every loop order
+what cannot beat the best value found so far, ties included): spatial unrollings are visited best bound first,
+and one whose bound over every tiling (``BatchEvaluator.sp_bound``; for energy also ``outer_bound``, the fewest
+fetches into the levels right below DRAM) cannot beat the best found is not tiled; a batch whose rows' bounds under every loop order
 (``kernels.lower_bounds``) are no better is not scored; and a batch is scored in ascending order of those
 bounds, stopping at the first row whose bound exceeds the best value of that loop order. What depends only on the
 remaining bounds (divisor tables, level grids) and the spatial unrollings of equal spaces are memoized per
