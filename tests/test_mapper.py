@@ -571,3 +571,23 @@ def test_split_buffer_search_keeps_both_tilings(monkeypatch):
     for stacked in (True, False):
         monkeypatch.setattr(driver, "_spaces", lambda *a, _s=stacked: [s for s in spaces if s.stacked == _s])
         assert both <= search(problem, prof, None, "energy", opts, cache=False).value
+
+
+def test_auto_kernels_skip_the_load_near_the_end_of_a_small_batch(kernels, monkeypatch):
+    # ENERGYSIM_NUMBA=auto loads the kernels after AUTO_AFTER_S of numpy searching, unless the searches a caller
+    # says are left would cost less in numpy than the load
+    from energysim.mapping.search import accel
+
+    monkeypatch.setenv("ENERGYSIM_NUMBA", "auto")
+    monkeypatch.setattr(accel, "_state", dict(accel._state, spent=1.0, searches=10, left=None, used=False,
+                                              forced=None, active=None))
+    accel.plan(2)  # 0.1 s a search in numpy x 2 < LOAD_S
+    accel.begin()
+    assert accel.kernels() is None
+    accel.plan(20)
+    accel.begin()
+    assert accel.kernels() is not None
+    accel.plan(2)  # once in use, they stay
+    accel.begin()
+    assert accel.kernels() is not None
+    accel.plan(None)

@@ -18,8 +18,10 @@ AUTO_AFTER_S = 0.4
 #: distinct searches from which a caller that knows its count up front (``expect``) loads the kernels at once
 #: (measured: 4 shapes, LeNet-5, are 0.4 CPU s faster in numpy; 8, AlexNet, 0.25 s faster compiled)
 EXPECT_AT = 6
+#: CPU seconds a process pays to start using the kernels (numba's import and loading them from its cache)
+LOAD_S = 0.5
 
-_state: dict = {"spent": 0.0, "active": None, "forced": None}
+_state: dict = {"spent": 0.0, "searches": 0, "left": None, "used": False, "active": None, "forced": None}
 
 
 def _load():
@@ -42,13 +44,30 @@ def _mode() -> str:
 def begin() -> float:
     """Decide for the search that starts now; returns its start (CPU seconds) for ``end``."""
     mode = _mode()
-    use = mode == "1" or (mode == "auto" and _state["spent"] >= AUTO_AFTER_S)
+    use = mode == "1" or (mode == "auto" and _state["spent"] >= AUTO_AFTER_S and _worth_loading())
     _state["active"] = _load() if use else None
+    _state["used"] = _state["used"] or _state["active"] is not None
     return time.process_time()
+
+
+def _worth_loading() -> bool:
+    """Whether the searches a caller said are left (``plan``) would take longer in numpy, at this process's average
+    so far, than loading the kernels (always when unknown, or once they are in use)."""
+    left, n = _state["left"], _state["searches"]
+    if left is None or _state["used"] or not n:
+        return True
+    return _state["spent"] / n * left > LOAD_S
 
 
 def end(started: float) -> None:
     _state["spent"] += time.process_time() - started
+    _state["searches"] += 1
+
+
+def plan(left: int | None) -> None:
+    """A caller running a known number of searches says, before each, how many are left (this one included;
+    None when done): near the end of a small batch, ``auto`` keeps searching in numpy rather than pay the load."""
+    _state["left"] = left
 
 
 def prefer() -> None:
@@ -56,6 +75,7 @@ def prefer() -> None:
     later search uses them, and processes forked afterwards (a sweep's workers) inherit them loaded."""
     if _mode() != "0" and _load() is not None:
         _state["spent"] = max(_state["spent"], AUTO_AFTER_S)
+        _state["used"] = True
 
 
 def expect(searches: int) -> None:

@@ -52,6 +52,10 @@ def search_all(problems: list[Problem], profile: HardwareProfile, dataflow: str 
             for k, r in zip(order, ex.map(_one, [todo[k] for k in order])):
                 store.put(k, r)
     else:
-        for k, p in todo.items():
-            store.put(k, search(p, profile, dataflow, objective, options, cache=False))
+        try:
+            for n, (k, p) in enumerate(todo.items()):
+                accel.plan(len(todo) - n)
+                store.put(k, search(p, profile, dataflow, objective, options, cache=False))
+        finally:
+            accel.plan(None)
     return [store.get(k) for k in keys]
