@@ -5,9 +5,11 @@ buffer held what it needs: far below the truth when the outermost on-chip buffer
 which the search then pays for by enumerating unrollings that cannot win. The words fetched into the levels just
 below the outermost temporal level (the band ``(t0, t1]`` of levels whose only temporal loops above them are
 the outermost level's) depend on one thing alone: ``G``, the product of every inner temporal factor, which sets
-both their tiles and the outermost loops (``rem / G``). Over every ``G`` whose tiles fit those levels, the least
-of those fetches under any order of the outermost loops (``kernels.lower_bounds``' rule, for the band) raises
-the bound; every other access keeps ``sp_bound``'s share. Used for the energy objective only.
+both their tiles and the outermost loops (``rem / G``). Over every ``G`` whose tiles fit those levels and every
+outermost loop order the search tries (``Space.perm_options``: the counting rules of ``BatchEvaluator._fetches``
+for those levels; past ``_MAX_ORDERS`` orders, the fewest fetches under any order, ``kernels.lower_bounds``'
+rule), the least energy of those fetches raises the bound (in the profile's energy unit); every other access
+keeps ``sp_bound``'s share. Used for the energy objective only.
 """
 
 from __future__ import annotations
