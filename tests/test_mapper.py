@@ -461,13 +461,16 @@ def test_spatial_bound_is_below_every_candidate(profile, shape):
 
 
 def test_distinct_sums_match_enumeration():
-    from energysim.mapping.search.space import _distinct_sums
+    # both ways of counting (enumeration, marking the span) against a plain enumeration
+    from energysim.mapping.search.arrays import distinct_sums
 
     rng = np.random.default_rng(3)
-    for _ in range(200):
-        terms = tuple((int(rng.integers(-3, 5)), int(rng.integers(1, 9))) for _ in range(int(rng.integers(1, 4))))
-        grids = np.meshgrid(*[c * np.arange(b) for c, b in terms], indexing="ij")
-        assert _distinct_sums(terms) == len(np.unique(sum(grids))), terms
+    for _ in range(300):
+        n = int(rng.integers(1, 4))
+        factors = tuple(int(f) for f in rng.integers(1, 9, n))
+        strides = tuple(int(s) for s in rng.integers(-3, 5, n) * rng.choice([1, 1, 7], n))
+        grids = np.meshgrid(*[s * np.arange(f) for f, s in zip(factors, strides)], indexing="ij")
+        assert distinct_sums(factors, strides) == len(np.unique(sum(grids))), (factors, strides)
 
 
 @pytest.mark.parametrize("profile", ["eyeriss-65nm", "simple-45nm", "zigzag-eyeriss"])

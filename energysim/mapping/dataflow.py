@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import json
+
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.mapping.templates import DATAFLOWS as _TEMPLATES, map_problem
@@ -62,10 +64,9 @@ def expect(problems: list[Problem], dataflow: str) -> None:
     to search it loads its compiled kernels up front (``accel.expect``). Nothing for a template."""
     if resolve(dataflow)[0] == "search":
         from energysim.mapping.search import accel
+        from energysim.mapping.search.cache import SearchCache
 
-        shapes = {repr((p.dims, sorted(p.bounds.items()), [(d.name, d.ranks, d.read_write) for d in p.data_spaces]))
-                  for p in problems}
-        accel.expect(len(shapes))
+        accel.expect(len({json.dumps(SearchCache.shape(p), sort_keys=True) for p in problems}))
 
 
 def mapping_for(problem: Problem, profile: HardwareProfile, dataflow: str) -> Mapping:

@@ -17,6 +17,34 @@ def divisors(n: int) -> tuple[int, ...]:
     return tuple(small + [n // d for d in reversed(small) if d * d != n])
 
 
+@lru_cache(maxsize=65536)
+def distinct_sums(factors: tuple[int, ...], strides: tuple[int, ...]) -> int:
+    """How many distinct values ``sum(i_g * strides[g])`` takes over ``0 <= i_g < factors[g]``: the offsets of one
+    rank moved by several loops (a sliding window's rows, a strided convolution's touched input rows). By
+    enumeration when the combinations are fewer than the values' span, else by marking the span."""
+    terms = [(f, s) for f, s in zip(factors, strides) if f > 1 and s != 0]
+    if len(terms) <= 1:
+        return terms[0][0] if terms else 1
+    span = sum(abs(s) * (f - 1) for f, s in terms) + 1
+    if prod(f for f, _ in terms) <= span:
+        vals = np.zeros(1, dtype=np.int64)
+        for f, s in terms:
+            vals = (vals[:, None] + np.arange(f, dtype=np.int64)[None, :] * s).reshape(-1)
+        return len(np.unique(vals))
+    hit = np.zeros(span, dtype=bool)
+    hit[-sum(min(0, s * (f - 1)) for f, s in terms)] = True
+    for f, s in terms:
+        nxt = hit.copy()
+        for x in range(1, f):
+            d = s * x
+            if d > 0:
+                nxt[d:] |= hit[:span - d]
+            else:
+                nxt[:span + d] |= hit[-d:]
+        hit = nxt
+    return int(hit.sum())
+
+
 def product_grid(values: list[np.ndarray]) -> np.ndarray:
     """Every combination of one value per column [n, len(values)], in ``itertools.product`` order."""
     sizes = [len(v) for v in values]

@@ -12,6 +12,7 @@ import numpy as np
 
 from energysim.errors import EnergySimError
 from energysim.mapping.search import accel
+from energysim.mapping.search.arrays import distinct_sums
 from energysim.mapping.search.space import Space
 from energysim.model.pricing import access_energy, hop_energy, leakage, mac_energy
 
@@ -36,7 +37,6 @@ class BatchEvaluator:
 
     def __init__(self, space: Space):
         self.space = space
-        self._distinct_cache: dict = {}
         self._slots: dict = {}
         for k, ds in enumerate(space.ds):
             if not space.kept_idx_all[k]:
@@ -307,7 +307,7 @@ class BatchEvaluator:
                     steps[:, col] = ext_of(j + 1, d) * mc
                 factors = tuple(f for _, f, _ in rank)
                 uniq, inv = np.unique(steps, axis=0, return_inverse=True)
-                vals = np.array([self._distinct(factors, tuple(int(v) for v in row)) for row in uniq],
+                vals = np.array([distinct_sums(factors, tuple(int(v) for v in row)) for row in uniq],
                                 dtype=np.int64)[inv.reshape(-1)]
                 out = vals if out is None else out * vals
             distinct[(j, k)] = np.full(n, const, dtype=np.int64) if out is None else out * const
@@ -457,14 +457,3 @@ class BatchEvaluator:
         whole = outer * bj * tile
         sliding = outer * (tile + (bj - 1) * slide)
         return np.where(~has_rel, tile, np.where(last > j, whole, sliding))
-
-    def _distinct(self, factors: tuple[int, ...], strides: tuple[int, ...]) -> int:
-        """Distinct values of sum(i_g * strides[g]) over 0 <= i_g < factors[g] (one rank's offsets; memoized)."""
-        key = (factors, strides)
-        hit = self._distinct_cache.get(key)
-        if hit is None:
-            vals = np.zeros(1, dtype=np.int64)
-            for f, st in zip(factors, strides):
-                vals = (vals[:, None] + np.arange(f, dtype=np.int64)[None, :] * st).reshape(-1)
-            hit = self._distinct_cache[key] = len(np.unique(vals))
-        return hit

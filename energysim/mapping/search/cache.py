@@ -21,12 +21,16 @@ class SearchCache:
             options: MapperOptions) -> str:
         """What a search result depends on: the problem's shape (not its name), the whole profile, the
         dataflow constraint, the objective and every option."""
-        shape = {"dims": problem.dims, "bounds": problem.bounds,
-                 "ds": [(d.name, d.ranks, d.read_write) for d in problem.data_spaces]}
         # the profile as pydantic's own JSON (fields in schema order): several times faster than model_dump +
         # json.dumps, which mattered when a sweep asks for thousands of keys
-        return json.dumps([shape, profile.model_dump_json(), constraint, objective, options.__dict__],
-                          sort_keys=True, default=str)
+        return json.dumps([SearchCache.shape(problem), profile.model_dump_json(), constraint, objective,
+                           options.__dict__], sort_keys=True, default=str)
+
+    @staticmethod
+    def shape(problem: Problem) -> dict:
+        """What a search sees of a problem: dimensions, bounds and data spaces (not its name)."""
+        return {"dims": problem.dims, "bounds": problem.bounds,
+                "ds": [(d.name, d.ranks, d.read_write) for d in problem.data_spaces]}
 
     def get(self, key: str) -> MapperResult | None:
         return self._results.get(key)

@@ -20,6 +20,7 @@ import numpy as np
 
 from energysim.mapping.search import accel
 from energysim.mapping.search.tiling import rem_tables
+from energysim.model.pricing import access_energy
 
 # the bound is compared with values summed in another order: give up this much so that float rounding never
 # lifts it above a value it bounds
@@ -172,14 +173,10 @@ def _band_fetch(space, a: dict, k: int, ext: np.ndarray, F0: np.ndarray, big: np
 def _extra_energy(space, comps: dict, parts: dict, inst: list[int], n: int) -> np.ndarray:
     """Per row, the energy of the raised counts ``comps`` above that of ``sp_bound``'s counts ``parts``."""
     extra = np.zeros(n)
-    for (i, k), (reads, fills, updates) in comps.items():
+    for (i, k), counts in comps.items():
         lv = space.profile.levels[i]
-        B = lv.block_size
-        e = ((-((-reads) // B)) * lv.read_pj + (-((-fills) // B)) * lv.write_pj
-             + (-((-updates) // B)) * lv.update_pj) * inst[i]
-        r0, f0, u0 = parts[(i, k)]
-        e0 = ((-((-r0) // B)) * lv.read_pj + (-((-f0) // B)) * lv.write_pj + (-((-u0) // B)) * lv.update_pj) * inst[i]
-        extra += np.maximum(e - e0, 0.0)
+        e = access_energy(lv, *counts) - access_energy(lv, *parts[(i, k)])
+        extra += np.maximum(e * inst[i], 0.0)
     return extra
 
 

@@ -5,14 +5,13 @@ extents (what the tiling enumeration and the batch evaluator both use); and a ca
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
 from math import prod
 
 import numpy as np
 
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
-from energysim.mapping.search.arrays import divisors
+from energysim.mapping.search.arrays import distinct_sums, divisors
 from energysim.mapping.search.options import CONSTRAINTS, MapperOptions
 from energysim.mapping.templates import TEMPLATES
 from energysim.model.mapping import LevelMapping, Mapping
@@ -20,32 +19,6 @@ from energysim.model.problem import Problem
 
 
 _SPATIAL_MEMO: dict[tuple, list[dict]] = {}
-
-
-@lru_cache(maxsize=4096)
-def _distinct_sums(terms: tuple[tuple[int, int], ...]) -> int:
-    """How many distinct values ``sum(c * x)`` takes over ``0 <= x < bound``, for the ``(c, bound)`` of
-    ``terms`` (the points of one rank that some iteration touches)."""
-    terms = tuple((c, b) for c, b in terms if c != 0 and b > 1)
-    if len(terms) <= 1:
-        return terms[0][1] if terms else 1
-    lo = sum(min(0, c * (b - 1)) for c, b in terms)
-    span = sum(abs(c) * (b - 1) for c, b in terms) + 1
-    if span * sum(b for _, b in terms) > 50_000_000:
-        # too large to mark point by point: any one term alone already takes its bound's values
-        return max(b for _, b in terms)
-    hit = np.zeros(span, dtype=bool)
-    hit[-lo] = True
-    for c, b in terms:
-        nxt = hit.copy()
-        for x in range(1, b):
-            s = c * x
-            if s > 0:
-                nxt[s:] |= hit[:span - s]
-            else:
-                nxt[:span + s] |= hit[-s:]
-        hit = nxt
-    return int(hit.sum())
 
 
 class Space:
@@ -319,7 +292,8 @@ class Space:
         keeping k is filled with each of them at least once, while the tiles of a tiling (each its own hull)
         can together hold fewer words than the whole problem's hull: the share ``BatchEvaluator.sp_bound``
         counts."""
-        return prod(_distinct_sums(tuple((c, int(self.bounds[d])) for d, c in terms)) for terms in self.terms[k])
+        return prod(distinct_sums(tuple(int(self.bounds[d]) for d, _ in terms), tuple(c for _, c in terms))
+                    for terms in self.terms[k])
 
     def rank_extent(self, k: int, r: int, ext: np.ndarray) -> np.ndarray:
         """Extent of rank r of data space k for extents ``ext`` [..., D]."""
