@@ -128,5 +128,28 @@ class Network:
         import pandas as pd
         return pd.DataFrame([l.row() for l in self])
 
+    def to_dict(self) -> dict:
+        """The whole network as plain JSON-able data (``from_dict`` rebuilds an equal one): layers in order
+        (fields left at their defaults omitted), edges in the order they were added, ``sources``."""
+        return {"name": self.name, "input_shape": list(self.input_shape),
+                "layers": [l.model_dump(mode="json", exclude_defaults=True) for l in self._layers.values()],
+                "edges": [[src, dst, list(shape)] for src, dst, shape in self._edges],
+                "sources": dict(self.sources)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Network":
+        """The network ``to_dict`` gave (each layer validated again)."""
+        net = cls(d["name"], tuple(d["input_shape"]))
+        into: dict[str, list] = {}
+        for src, dst, shape in d["edges"]:
+            into.setdefault(dst, []).append((src, tuple(shape)))
+        for ld in d["layers"]:
+            layer = Layer.model_validate(ld)
+            net.add_layer(layer, into.pop(layer.name, []))
+        if into:
+            raise ValueError(f"network {net.name!r}: edges into unknown layers {sorted(into)}")
+        net.sources = dict(d["sources"])
+        return net
+
     def __repr__(self) -> str:
         return f"Network({self.name!r}, {len(self)} layers, {self.macs} MACs)"

@@ -57,14 +57,27 @@ def trace(
         module.train(was_training)
 
 
-def trace_model(name: str, batch: int = 1, **kw) -> Network:
-    """Trace a built-in zoo model at ``batch``."""
+def trace_model(name: str, batch: int = 1, *, snapshot: bool = True, **kw) -> Network:
+    """Trace a built-in zoo model at ``batch``.
+
+    ``snapshot``: at batch 1 with BatchNorm folded, read the model's shipped trace when it is current
+    (``energysim.workload.snapshot``: the same ``Network``, without importing torch)."""
+    from energysim.workload import zoo_info
+
+    if batch < 1:
+        raise EnergySimError(f"batch must be >= 1, got {batch}")
+    zoo_info.info(name)  # an unknown name: the error listing the choices, before any import
+    if snapshot and kw.get("fold_bn", True) and set(kw) <= {"fold_bn", "strict"}:
+        # every zoo op is known, so ``strict`` changes nothing in a zoo model's trace
+        from energysim.workload import snapshot as snap
+
+        net = snap.load(name, batch)
+        if net is not None:
+            return net
     import torch
 
     import energysim.workload.zoo as zoo
 
-    if batch < 1:
-        raise EnergySimError(f"batch must be >= 1, got {batch}")
     with torch.device("meta"):  # shapes only: no memory for weights
         module = zoo.build(name)
     token_ids = zoo.MODELS[name].token_ids

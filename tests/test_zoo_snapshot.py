@@ -1,0 +1,71 @@
+"""The shipped traces of the zoo (``energysim.workload.snapshot``) are what tracing gives now, are used only while
+current, and spare the torch import."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from energysim.workload import snapshot as snap
+from energysim.workload import write_snapshots
+from energysim.workload.network import Network
+from energysim.workload.trace import trace_model
+from energysim.workload.zoo_info import MODELS
+
+STALE = ("the shipped zoo traces are stale (energysim/workload changed): "
+         "write them again with `python -m energysim.workload.write_snapshots`")
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_snapshot_is_a_fresh_trace(name):
+    p = snap.path(name)
+    assert p.is_file(), f"{p} missing: {STALE}"
+    assert json.loads(p.read_text()) == write_snapshots.fresh(name), STALE
+
+
+def test_a_snapshot_network_equals_the_traced_one():
+    for name in ("resnet50", "vit_b16"):
+        a, b = trace_model(name), trace_model(name, snapshot=False)
+        assert a.to_dict() == b.to_dict()
+        assert [l.model_dump() for l in a] == [l.model_dump() for l in b]
+        assert a._edges == b._edges and a._nodes == b._nodes
+        assert list(a.graph.edges(data=True)) == list(b.graph.edges(data=True))
+
+
+def test_stale_or_other_batches_trace_again(monkeypatch):
+    assert snap.load("resnet18") is not None
+    assert snap.load("resnet18", batch=2) is None
+    assert {l.N for l in trace_model("resnet18", 2).mac_layers()} == {2}
+    monkeypatch.setattr(snap, "fingerprint", lambda: "0" * 64)
+    assert snap.load("resnet18") is None
+    calls = []
+    monkeypatch.setattr(snap, "load", lambda *a: calls.append(a))
+    net = trace_model("resnet18", fold_bn=False)  # not what the snapshot holds: traced, never looked up
+    assert not calls and any(l.kind == "norm" for l in net)
+    trace_model("resnet18")
+    assert calls == [("resnet18", 1)]
+
+
+def test_round_trip_of_a_network_with_every_kind_of_field():
+    net = trace_model("digits_vit", 3, snapshot=False, fold_bn=False)
+    again = Network.from_dict(json.loads(json.dumps(net.to_dict())))
+    assert again.to_dict() == net.to_dict() and again.sources == net.sources
+
+
+def test_zoo_estimate_at_batch_1_does_not_import_torch():
+    code = ("import sys\nfrom energysim.cli import main\nsys.stdout = open('/dev/null', 'w')\n"
+            "main(['estimate', 'resnet50', '--dataflow', 'rs-template', '--json'])\n"
+            "print('torch' in sys.modules, file=sys.__stdout__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_check_mode_names_a_stale_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(snap, "FOLDER", tmp_path)
+    monkeypatch.setattr("energysim.workload.zoo_info.MODELS", {"lenet5": MODELS["lenet5"]})
+    assert write_snapshots.main(["--check"]) == 1
+    assert "lenet5.json: missing" in capsys.readouterr().err
+    assert write_snapshots.main([]) == 0
+    assert write_snapshots.main(["--check"]) == 0
+    assert snap.load("lenet5").to_dict() == trace_model("lenet5", snapshot=False).to_dict()
