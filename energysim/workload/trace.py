@@ -60,8 +60,8 @@ def trace(
 def trace_model(name: str, batch: int = 1, *, snapshot: bool = True, **kw) -> Network:
     """Trace a built-in zoo model at ``batch``.
 
-    ``snapshot``: at batch 1 with BatchNorm folded, read the model's shipped trace when it is current
-    (``energysim.workload.snapshot``: the same ``Network``, without importing torch)."""
+    ``snapshot``: with BatchNorm folded, read the model's shipped trace when it is current
+    (``energysim.workload.snapshot``: the same ``Network`` at any batch, without importing torch)."""
     from energysim.workload import zoo_info
 
     if batch < 1:
