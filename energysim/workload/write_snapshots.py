@@ -18,9 +18,11 @@ CHECK_BATCHES = (3, 7)
 
 def fresh(name: str) -> dict:
     """What model ``name``'s file should hold now (``slopes`` None if the rule fails on ``CHECK_BATCHES``)."""
-    d = snapshot.content(trace_model(name, 1, snapshot=False), trace_model(name, 2, snapshot=False))
-    if d["slopes"] is not None and any(snapshot.at_batch(d, b).to_dict() != trace_model(name, b, snapshot=False).to_dict()
-                                       for b in CHECK_BATCHES):
+    def traced(batch):
+        return trace_model(name, batch, snapshot=False)
+
+    d = snapshot.content(traced(1), traced(2))
+    if d["slopes"] is not None and any(snapshot.at_batch(d, b).to_dict() != traced(b).to_dict() for b in CHECK_BATCHES):
         d["slopes"] = None
     return d
 
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from energysim.workload.zoo_info import MODELS
 
     ap = argparse.ArgumentParser(prog="python -m energysim.workload.write_snapshots",
-                                 description="Write the zoo's traces at batch 1 (or check them).")
+                                 description="Write the zoo's traces (or check them).")
     ap.add_argument("--check", action="store_true", help="compare the files with fresh traces, write nothing")
     a = ap.parse_args(argv)
     snapshot.FOLDER.mkdir(exist_ok=True)
@@ -40,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             old = json.loads(p.read_text()) if p.is_file() else None
             if old != d:
                 stale.append(name)
-                print(f"{p}: {'missing' if old is None else 'differs from a fresh trace'}", file=sys.stderr)
+                same = old is not None and all(old.get(k) == d[k] for k in ("network", "slopes"))
+                why = ("missing" if old is None else "the same trace under an old fingerprint (the sources changed)"
+                       if same else "differs from a fresh trace")
+                print(f"{p}: {why}", file=sys.stderr)
         else:
             snapshot.write(p, d)
             rule = "" if d["slopes"] is not None else "; batch 1 only: its shapes are not affine in the batch"
