@@ -584,7 +584,7 @@ def test_auto_kernels_skip_the_load_near_the_end_of_a_small_batch(kernels, monke
     monkeypatch.setenv("ENERGYSIM_NUMBA", "auto")
     monkeypatch.setattr(accel, "_state", dict(accel._state, spent=1.0, searches=10, left=None, used=False,
                                               forced=None, active=None))
-    accel.plan(2)  # 0.1 s a search in numpy x 2 < LOAD_S
+    accel.plan(2)  # 0.1 s a search in numpy x 2 saves less than LOAD_S
     accel.begin()
     assert accel.kernels() is None
     accel.plan(20)

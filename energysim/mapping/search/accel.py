@@ -4,8 +4,10 @@ Both give the same results (the same values bit for bit, so the same decisions).
 ``fast`` extra, in ``dev``). Importing numba and loading the kernels from its on-disk cache costs a few tenths of a
 second of CPU, more than a small search takes in numpy, so by default (``ENERGYSIM_NUMBA`` unset or ``auto``) a
 process searches in numpy until it has spent ``AUTO_AFTER_S`` seconds of CPU in searches, then switches to the
-kernels (at once when a caller announces many searches, ``expect``); ``ENERGYSIM_NUMBA=1`` uses them from the
-first search, ``0`` never. A search decides once, when it starts (``begin``).
+kernels if the searches a caller says are left (``plan``) would save more than the load (the kernels take about
+``KERNEL_SHARE`` of numpy's time), or when it does not know (at once when a caller announces many searches,
+``expect``); ``ENERGYSIM_NUMBA=1`` uses them from the first search, ``0`` never. A search decides once, when it
+starts (``begin``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ AUTO_AFTER_S = 0.4
 EXPECT_AT = 6
 #: CPU seconds a process pays to start using the kernels (numba's import and loading them from its cache)
 LOAD_S = 0.5
+#: the kernels' CPU time as a share of the numpy search's (measured per network and dataflow on eyeriss-65nm,
+#: searches after the first: 0.44 to 0.92, median 0.59)
+KERNEL_SHARE = 0.6
 
 _state: dict = {"spent": 0.0, "searches": 0, "left": None, "used": False, "active": None, "forced": None}
 
@@ -52,11 +57,11 @@ def begin() -> float:
 
 def _worth_loading() -> bool:
     """Whether the searches a caller said are left (``plan``) would take longer in numpy, at this process's average
-    so far, than loading the kernels (always when unknown, or once they are in use)."""
+    so far, than with the kernels and their load (always when unknown, or once they are in use)."""
     left, n = _state["left"], _state["searches"]
     if left is None or _state["used"] or not n:
         return True
-    return _state["spent"] / n * left > LOAD_S
+    return _state["spent"] / n * left * (1 - KERNEL_SHARE) > LOAD_S
 
 
 def end(started: float) -> None:
