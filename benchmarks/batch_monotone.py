@@ -8,9 +8,10 @@ prime up to 1024) and two checks of "energy per MAC does not grow with the batch
   at DRAM; every count scales by ``k``), so ``e(k*b) <= e(b)`` for every listed ``b`` dividing ``k*b``. A failure
   is a mapping the search missed.
 - **order**: ``e(b) <= e(a)`` for every listed ``a < b``. Mappings split loop bounds into exact factors
-  (Timeloop's rule), so a prime batch cannot be tiled: its images share weights only through loop order at DRAM,
-  and a prime batch's energy per MAC sits between batch 1 and the neighbouring composite batches. These are
-  listed, not fixed (fixing them needs imperfect factorization or running a batch as unequal sub-batches).
+  (Timeloop's rule), so a prime batch cannot be tiled; the search also runs it padded to the next batches
+  without a large prime factor (``MapperOptions.pad_batch``: 1021 as 1024, its phantom images counted as work).
+  What remains is listed, not fixed: a padded batch pays for its phantom images, and where energy per MAC has
+  saturated no schedule of a batch the saturating tile does not divide can reach it (docs/results/templates.md).
 
 Prints one row per (model, profile): energy per MAC at a few batches, the worst ratio of each check (1.000 = never
 grows) and where, and min / median seconds per estimate. ``--table`` prints every batch; ``--explain`` prints,

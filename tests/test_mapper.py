@@ -594,3 +594,34 @@ def test_auto_kernels_skip_the_load_near_the_end_of_a_small_batch(kernels, monke
     accel.begin()
     assert accel.kernels() is not None
     accel.plan(None)
+
+
+def test_batch_pads_are_the_next_smooth_batches():
+    from energysim.mapping.search.padding import batch_pads
+
+    assert batch_pads(1021, 0.125) == [1024, 1029]
+    assert batch_pads(251, 0.125) == [252, 256]
+    assert batch_pads(13, 0.125) == [14]
+    assert batch_pads(11, 0.125) == [12]  # 14 is past 11 x 1.125
+    assert batch_pads(1021, 0.0) == []
+    for smooth in (1, 2, 7, 12, 1024, 1029):
+        assert batch_pads(smooth, 0.5) == []
+
+
+def test_a_prime_batch_runs_padded_when_that_is_cheaper():
+    # 31 images cannot be tiled; as 32 (one phantom image counted as work) they can: the search keeps the
+    # padded mapping, which costs exactly what batch 32 costs, and is never worse than without the padding
+    from dataclasses import replace
+
+    prof = load_profile("eyeriss-65nm")
+    real = Problem.from_layer(_conv(N=31, M=128, C=64, P=7, Q=7, H=9, W=9))
+    pad32 = Problem.from_layer(_conv(N=32, M=128, C=64, P=7, Q=7, H=9, W=9))
+    r = search(real, prof, "rs", cache=False)
+    off = search(real, prof, "rs", options=replace(MapperOptions.for_profile(prof), pad_batch=0), cache=False)
+    assert r.mapping.padding == {"N": 32} and off.mapping.padding == {}
+    assert r.energy < 0.95 * off.energy
+    assert math.isclose(r.energy, search(pad32, prof, "rs", cache=False).energy, rel_tol=1e-12)
+    stats = evaluate(real, prof, r.mapping)
+    assert stats.macs == real.macs and stats.extra["padded_macs"] == pad32.macs
+    # a batch that tiles is never padded
+    assert search(pad32, prof, "rs", cache=False).mapping.padding == {}

@@ -16,7 +16,7 @@ from energysim.mapping.search.batch import BatchEvaluator, score
 from energysim.mapping.search.cache import DEFAULT_CACHE, SearchCache
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
 from energysim.mapping.search.outer_bound import outer_tile_bound
-from energysim.mapping.search.padding import padded_problems
+from energysim.mapping.search.padding import batch_padded, padded_problems
 from energysim.mapping.search.space import Space
 from energysim.mapping.search.tiling import Tiler
 from energysim.mapping.templates import map_problem
@@ -70,13 +70,16 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
 
 def _search(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
             options: MapperOptions, verify: bool) -> MapperResult:
-    """``_search_one`` on the problem and on each padded problem worth trying (``padding.padded_problems``);
-    the best, a padded one as a ``Mapping`` with ``padding`` counted by the engine on the real problem."""
+    """``_search_one`` on the problem and on each padded problem worth trying (``padding.padded_problems``,
+    ``padding.batch_padded``); the best, a padded one as a ``Mapping`` with ``padding`` counted by the engine on
+    the real problem."""
     base_pes, padded = padded_problems(problem, profile, dataflow, options)
     # an accelerator that maps for throughput first (min_pe_fraction) does not run a problem whose array use
     # falls short of what padding reaches
     floor = options.min_pe_fraction * max([pes for _, _, pes in padded], default=0)
     padded = [(pp, pad) for pp, pad, pes in padded if pes >= floor]
+    # a batch padded to one that tiles: not a matter of array use, so never held to the floor above
+    padded += [(pp, pad) for pp, pad in batch_padded(problem, options) if all(pad != p for _, p in padded)]
     best, err = None, None
     if base_pes >= floor or not padded:
         try:

@@ -1,7 +1,9 @@
 """Padded problems for the mapping search (``MapperOptions.pad``): a bound that does not divide the array well
 (Eyeriss's 55 output rows on 14 columns) can run as a slightly larger one (56 = 8 x 7) whose last iterations are
 phantom work on idle PEs. ``padded_problems`` lists the padded bounds worth searching: those within the allowed
-fraction whose spatial unrollings use more PEs than the real bound's."""
+fraction whose spatial unrollings use more PEs than the real bound's, and (``MapperOptions.pad_batch``) a batch
+with a large prime factor padded to the next batches without one, whose images can then be tiled (a prime batch
+of 1021 shares each weight fetch among all its images or none; as 1024, among tiles of them)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,34 @@ def max_pes(problem: Problem, profile: HardwareProfile, constraint: str | None, 
     if not opts:
         return 1
     return prod(f for x, y in opts[0].values() for fac in (x, y) for f in fac.values())
+
+
+#: a batch tiles well when these are its only prime factors
+SMALL_PRIMES = (2, 3, 5, 7)
+
+
+def _smooth(n: int) -> bool:
+    for p in SMALL_PRIMES:
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def batch_pads(n: int, frac: float, count: int = 2) -> list[int]:
+    """The first ``count`` batches above ``n``, at most ``n * (1 + frac)``, with only ``SMALL_PRIMES`` as prime
+    factors; none when ``n`` has only those itself."""
+    if n <= 1 or _smooth(n):
+        return []
+    top = math.floor(n * (1 + frac) + 1e-9)
+    return [m for m in range(n + 1, top + 1) if _smooth(m)][:count]
+
+
+def batch_padded(problem: Problem, options: MapperOptions) -> list[tuple[Problem, dict[str, int]]]:
+    """``(padded problem, {"N": padded batch})`` for each of ``batch_pads`` (``MapperOptions.pad_batch``)."""
+    n = problem.bounds.get("N")
+    if not n or not options.pad_batch:
+        return []
+    return [(replace(problem, bounds={**problem.bounds, "N": b}), {"N": b}) for b in batch_pads(n, options.pad_batch)]
 
 
 def padded_problems(problem: Problem, profile: HardwareProfile, constraint: str | None,
