@@ -46,11 +46,11 @@ their distinct remainders); loop orders are chosen by coordinate descent from th
 level, each option with the others fixed, until nothing improves). Tilings that already overflow an outer level are dropped (exact). ``exhaustive=True`` turns all pruning off
 (every tiling x every spatial unrolling x the full product of loop orders).
 
-A batch (``N``) with a prime factor above 7 is also searched padded to the next two batches without one
-(``MapperOptions.pad_batch``, within 12.5%: 1021 as 1024 or 1029), the phantom images counted as work
-(``Mapping.padding``), and the padded mapping kept if it costs less: a prime batch cannot be tiled (mappings
-split bounds into exact factors, Timeloop's rule), so its images could otherwise share a weight fetch only all
-together or not at all.
+An ``N`` (the batch; in a transformer's linear layers, the tokens) with a prime factor above 7 is also searched
+padded to the next two values without one (``MapperOptions.pad_batch``, within 12.5%: 1021 as 1024 or 1029),
+the phantom rows counted as work (``Mapping.padding``), and the padded mapping kept if it costs less: a prime
+cannot be tiled (mappings split bounds into exact factors, Timeloop's rule), so its rows could otherwise share a
+weight fetch only all together or not at all.
 
 The best candidate is always re-evaluated with ``counts.evaluate`` and checked to give identical counts and
 cycles (and energy to 1e-9 relative: the engine sums with ``math.fsum``); the template mapping of the same

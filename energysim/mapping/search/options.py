@@ -35,9 +35,10 @@ class MapperOptions:
     # (("P", 0.05),): each padded bound whose spatial unrollings use more PEs is searched too (its phantom
     # iterations counted as work, ``Mapping.padding``) and kept if better
     pad: tuple[tuple[str, float], ...] = ()
-    # a batch (``N``) whose largest prime factor exceeds 7 cannot be tiled well (a prime batch not at all): it is
-    # also searched padded to the next two 7-smooth batches within this fraction (1021 -> 1024, 1029; 251 ->
-    # 252, 256), the phantom images counted as work, and the padded mapping kept if better; 0 = never
+    # an ``N`` (the batch; a transformer's tokens in its linear layers) whose largest prime factor exceeds 7
+    # cannot be tiled well (a prime not at all): it is also searched padded to the next two 7-smooth values
+    # within this fraction (1021 -> 1024, 1029; 197 -> 200, 210), the phantom rows counted as work, and the
+    # padded mapping kept if better; 0 = never
     pad_batch: float = 0.125
     # per level name, data spaces that may also bypass it: each space is searched with and without
     bypass: tuple[tuple[str, tuple[str, ...]], ...] = ()
