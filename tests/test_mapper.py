@@ -625,3 +625,25 @@ def test_a_prime_batch_runs_padded_when_that_is_cheaper():
     assert stats.macs == real.macs and stats.extra["padded_macs"] == pad32.macs
     # a batch that tiles is never padded
     assert search(pad32, prof, "rs", cache=False).mapping.padding == {}
+
+
+def test_a_large_batch_is_also_searched_with_the_wider_pair_cap(monkeypatch):
+    # VGG-16's conv4_2 at batch 1024 on tpu-like: the default cap on (partial tiling, option) pairs drops every
+    # accumulator tile the best mappings need; the second search with wide_pairs finds them (15% lower)
+    from dataclasses import replace
+
+    from energysim.mapping.search import driver
+
+    prof = load_profile("tpu-like")
+    problem = Problem.from_layer(_conv(N=1024, M=512, C=512, P=28, Q=28, H=30, W=30))
+    opts = MapperOptions.for_profile(prof)
+    wide = search(problem, prof, "rs", options=opts, cache=False)
+    narrow = search(problem, prof, "rs", options=replace(opts, wide_pairs=0), cache=False)
+    assert wide.energy < 0.9 * narrow.energy
+    assert wide.evaluated > narrow.evaluated
+    # below wide_from, one search as before
+    calls = []
+    real = driver._search_one
+    monkeypatch.setattr(driver, "_search_one", lambda *a: calls.append(a[0].bounds["N"]) or real(*a))
+    search(Problem.from_layer(_conv(N=32, M=64, C=64, P=7, Q=7, H=9, W=9)), prof, "rs", options=opts, cache=False)
+    assert calls == [32]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from dataclasses import replace
 
 
 from energysim.arch import HardwareProfile
@@ -83,13 +84,13 @@ def _search(problem: Problem, profile: HardwareProfile, dataflow: str | None, ob
     best, err = None, None
     if base_pes >= floor or not padded:
         try:
-            best = _search_one(problem, profile, dataflow, objective, options, verify)
+            best = _search_wide(problem, profile, dataflow, objective, options, verify)
         except EnergySimError as exc:
             err = exc
     evaluated = best.evaluated if best is not None else 0
     for pp, padding in padded:
         try:
-            r = _search_one(pp, profile, dataflow, objective, options, verify)
+            r = _search_wide(pp, profile, dataflow, objective, options, verify)
         except EnergySimError:
             continue
         evaluated += r.evaluated
@@ -104,6 +105,22 @@ def _search(problem: Problem, profile: HardwareProfile, dataflow: str | None, ob
         raise err or EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}")
     best.evaluated = evaluated
     return best
+
+
+def _search_wide(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
+                 options: MapperOptions, verify: bool) -> MapperResult:
+    """``_search_one``, and for an N of at least ``options.wide_from`` also with ``options.wide_pairs`` as the
+    cap on (partial tiling, option) pairs: the better result (the first on a tie)."""
+    r = _search_one(problem, profile, dataflow, objective, options, verify)
+    if (not options.exhaustive and options.wide_pairs > options.max_pairs
+            and problem.bounds.get("N", 1) >= options.wide_from):
+        w = _search_one(problem, profile, dataflow, objective, replace(options, max_pairs=options.wide_pairs),
+                        verify)
+        if w.value < r.value:
+            w.evaluated += r.evaluated
+            return w
+        r.evaluated += w.evaluated
+    return r
 
 
 def _spaces(problem: Problem, profile: HardwareProfile, dataflow: str | None, options: MapperOptions) -> list:
