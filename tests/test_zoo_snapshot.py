@@ -84,9 +84,10 @@ def test_round_trip_of_a_network_with_every_kind_of_field():
     assert again.to_dict() == net.to_dict() and again.sources == net.sources
 
 
-def test_zoo_estimate_at_batch_1_does_not_import_torch():
+def test_zoo_estimates_do_not_import_torch():
     code = ("import sys\nfrom energysim.cli import main\nsys.stdout = open('/dev/null', 'w')\n"
             "main(['estimate', 'resnet50', '--dataflow', 'rs-template', '--json'])\n"
+            "main(['estimate', 'vit_b16', '--batch', '4', '--dataflow', 'rs-template', '--json'])\n"
             "print('torch' in sys.modules, file=sys.__stdout__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
