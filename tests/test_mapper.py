@@ -628,8 +628,8 @@ def test_a_prime_batch_runs_padded_when_that_is_cheaper():
 
 
 def test_a_large_batch_is_also_searched_with_the_wider_pair_cap(monkeypatch):
-    # VGG-16's conv4_2 at batch 1024 on tpu-like: the default cap on (partial tiling, option) pairs drops every
-    # accumulator tile the best mappings need; the second search with wide_pairs finds them (15% lower)
+    # VGG-16's conv4_2 at batch 1024 on tpu-like: the default cap on (partial tiling, option) pairs drops the
+    # accumulator tiles batch 512's best mapping uses; the second search with wide_pairs finds better (15% lower)
     from dataclasses import replace
 
     from energysim.mapping.search import driver
