@@ -641,9 +641,13 @@ def test_a_large_batch_is_also_searched_with_the_wider_pair_cap(monkeypatch):
     narrow = search(problem, prof, "rs", options=replace(opts, wide_pairs=0), cache=False)
     assert wide.energy < 0.9 * narrow.energy
     assert wide.evaluated > narrow.evaluated
-    # below wide_from, one search as before
+    assert narrow.info["pairs_capped"]
+    # below wide_from, or when no enumerated tiling hit the cap (the second search would repeat the first), one
+    # search as before
     calls = []
     real = driver._search_one
     monkeypatch.setattr(driver, "_search_one", lambda *a: calls.append(a[0].bounds["N"]) or real(*a))
     search(Problem.from_layer(_conv(N=32, M=64, C=64, P=7, Q=7, H=9, W=9)), prof, "rs", options=opts, cache=False)
-    assert calls == [32]
+    small = search(Problem.from_layer(_conv(N=64, M=8, C=8, P=4, Q=4, H=6, W=6)), prof, "rs", options=opts,
+                   cache=False)
+    assert calls == [32, 64] and not small.info["pairs_capped"]

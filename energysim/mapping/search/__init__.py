@@ -44,9 +44,10 @@ at most ``tile_cap`` kept (at the outermost on-chip level round-robin over its d
 per round) and at most ``max_pairs`` (partial, option) pairs examined per level (the partials round-robin over
 their distinct remainders); loop orders are chosen by coordinate descent from the best uniform choice (level by
 level, each option with the others fixed, until nothing improves); a problem whose ``N`` is at least
-``wide_from`` (64) is searched a second time with ``wide_pairs`` (5,000,000) as the pair cap and the better
-mapping kept (a large batch has so many divisors that the default cap drops good tilings; raising the cap for
-every problem instead was measured to raise some batch-1 energies: the pruning is not monotone in its caps).
+``wide_from`` (64) and whose search hit the pair cap is searched a second time with ``wide_pairs`` (5,000,000) as
+the cap and the better mapping kept (a large batch has so many divisors that the default cap drops good
+tilings; raising the cap for every problem instead was measured to raise some batch-1 energies: the pruning is
+not monotone in its caps).
 Tilings that already overflow an outer level are dropped (exact). ``exhaustive=True`` turns all pruning off
 (every tiling x every spatial unrolling x the full product of loop orders).
 

@@ -112,7 +112,9 @@ def _search_wide(problem: Problem, profile: HardwareProfile, dataflow: str | Non
     """``_search_one``, and for an N of at least ``options.wide_from`` also with ``options.wide_pairs`` as the
     cap on (partial tiling, option) pairs: the better result (the first on a tie)."""
     r = _search_one(problem, profile, dataflow, objective, options, verify)
-    if (not options.exhaustive and options.wide_pairs > options.max_pairs
+    # a search none of whose enumerated tilings hit the cap would run the same again (every tiler it runs gives
+    # the same candidates, so the best values and the bounds' skips follow the same course): not repeated
+    if (r.info.get("pairs_capped") and options.wide_pairs > options.max_pairs
             and problem.bounds.get("N", 1) >= options.wide_from):
         w = _search_one(problem, profile, dataflow, objective, replace(options, max_pairs=options.wide_pairs),
                         verify)
@@ -272,6 +274,7 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
         raise EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}"
                              + (f" under dataflow {dataflow}" if dataflow else ""))
     result.evaluated = evaluated + (1 if options.include_template else 0)
+    result.info["pairs_capped"] = any(s_.pairs_capped for s_ in spaces)
     return result
 
 

@@ -24,9 +24,10 @@ class MapperOptions:
     # by fill alone)
     per_tile: int = 1
     max_pairs: int = 500_000  # (partial tiling, level option) pairs examined per level (search mode)
-    # a problem whose N (batch; a transformer's tokens) is at least ``wide_from`` is searched a second time with
-    # ``wide_pairs`` as ``max_pairs`` and the better mapping kept: a large N has many divisors, and the default
-    # cap then drops good tilings (VGG-16 at batch 1024 on tpu-like: 15% lower on two layers); 0 = never
+    # a problem whose N (batch; a transformer's tokens) is at least ``wide_from`` and whose search hit
+    # ``max_pairs`` is searched a second time with ``wide_pairs`` as ``max_pairs`` and the better mapping kept: a
+    # large N has many divisors, and the default cap then drops good tilings (VGG-16 at batch 1024 on tpu-like:
+    # 15% lower on two layers); 0 = never
     wide_pairs: int = 5_000_000
     wide_from: int = 64
     exhaustive: bool = False  # no pruning at all

@@ -86,6 +86,8 @@ class Space:
         # stacked=False: each part of a split buffer tiled on its own (what the search did before it knew the
         # parts; ``driver._spaces`` runs both where a profile has them, so neither answer is ever lost)
         self.stacked = stacked
+        #: set by a ``Tiler`` of this space that had to drop partial tilings to ``max_pairs``
+        self.pairs_capped = False
         self.partitions = self._partitions(profile) if stacked else {}
         self.spatial_slots = self._slots(t)
         self.caps = [lv.capacity() for lv in profile.levels]

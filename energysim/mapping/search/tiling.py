@@ -194,6 +194,7 @@ class Tiler:
             # budget went to the inner splits of a few remainders
             keep = round_robin(self.row_key(left), max(1, options.max_pairs // n_all))
             F, left = F[keep], left[keep]
+            space.pairs_capped = True
         # Partial tilings with the same remainders have the same inner tile (inner * left = rem), so
         # whether an option divides, fits, could grow and how full it makes the level depend only on the
         # (distinct remainder u, option g) pair: those tests run over the few distinct remainders, and the
