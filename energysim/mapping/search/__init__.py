@@ -29,11 +29,11 @@ evaluate_batch`` in numpy (the reference), or the compiled kernels of ``kernels`
 for bit, see ``accel`` for when they are used). Three exact shortcuts never change a result (they skip only
 what cannot beat the best value found so far, ties included): spatial unrollings are visited best bound first,
 and one whose bound over every tiling (``BatchEvaluator.sp_bound``; for energy also ``outer_bound``, the fewest
-fetches into the levels right below DRAM) cannot beat the best found is not tiled; a batch whose rows' bounds under every loop order
-(``kernels.lower_bounds``) are no better is not scored; and a batch is scored in ascending order of those
-bounds, stopping at the first row whose bound exceeds the best value of that loop order. What depends only on the
-remaining bounds (divisor tables, level grids) and the spatial unrollings of equal spaces are memoized per
-process. ``search_all`` maps the distinct shapes of many layers, in a process pool if asked.
+fetches into the levels right below DRAM) cannot beat the best found is not tiled; a batch whose rows' bounds
+under every loop order (``kernels.lower_bounds``) are no better is not scored; and a batch is scored in ascending
+order of those bounds, stopping at the first row whose bound exceeds the best value of that loop order. What
+depends only on the remaining bounds (divisor tables, level grids) and the spatial unrollings of equal spaces
+are memoized per process. ``search_all`` maps the distinct shapes of many layers, in a process pool if asked.
 
 The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
 spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept
@@ -68,9 +68,10 @@ Objectives: ``energy`` (in the profile's unit: accesses + leakage + MACs + NoC h
 ``estimate`` reports it), ``cycles`` (ties broken by energy), ``edp`` (energy x cycles).
 
 Modules: ``options`` (``MapperOptions``, ``MapperResult``), ``arrays`` (numpy helpers), ``space`` (the mapspace),
-``tiling`` (the tiling enumeration), ``batch`` (the vectorized evaluation and bounds), ``kernels`` (the compiled
-kernels), ``accel`` (numpy or kernels), ``cache`` (``SearchCache``), ``driver`` (``search``), ``parallel``
-(``search_all``) and ``warm`` (compiling the kernels ahead of time).
+``tiling`` (the tiling enumeration), ``batch`` (the vectorized evaluation and bounds), ``outer_bound`` (the bound
+below DRAM), ``padding`` (padded problems), ``kernels`` (the compiled kernels, with ``tiling_kernel`` and
+``outer_kernel``), ``accel`` (numpy or kernels), ``cache`` (``SearchCache``), ``driver`` (``search``),
+``parallel`` (``search_all``) and ``warm`` (compiling the kernels ahead of time).
 """
 
 from energysim.mapping.search.cache import SearchCache, clear_cache

@@ -121,7 +121,8 @@ class BatchEvaluator:
         access count is at least its share of the words the problem touches (``Space.touched_words``: each is
         read from and written into every level keeping it at least once; per-instance counts are equal, so one
         instance moves at least ceil(words / instances)). Distinct children counts are at least the largest
-        spatial factor of each rank. Summed in the order of ``evaluate_batch``, so the float result is a bound of the float values too.
+        spatial factor of each rank. Summed in the order of ``evaluate_batch``, so the float result is a bound of
+        the float values too.
         ``detail``, when given, receives the bound's ``counts`` {(level, data space): (reads, fills, updates)} and
         ``inst`` (instances per level), what ``outer_bound.outer_tile_bound`` raises."""
         space = self.space

@@ -182,13 +182,13 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
         bounded.sort(key=lambda b: (b[0], b[1]))
     best_idx = -1
     for sp_lb, idx, space, ev, sp, detail in bounded:
-        if sp_lb > best[0] or (sp_lb == best[0] and idx > best_idx):
+        if _hopeless(sp_lb, idx, best[0], best_idx):
             # no tiling under this unrolling can reach the best value found so far: skip its enumeration
             continue
         if objective == "energy" and math.isfinite(best[0]):
             # the tighter bound costs a pass over the outermost tiles: only for an unrolling about to be enumerated
             sp_lb = outer_tile_bound(space, sp, sp_lb, detail["counts"], detail["inst"])
-            if sp_lb > best[0] or (sp_lb == best[0] and idx > best_idx):
+            if _hopeless(sp_lb, idx, best[0], best_idx):
                 continue
         # exhaustive: the tilings in blocks (all of them at once would not fit in memory on large layers)
         blocks = Tiler(space, sp).blocks(_EXHAUSTIVE_BLOCK if options.exhaustive else None)
@@ -198,7 +198,7 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
                 continue
             prep = ev.scoring(sp, F)
             lb = ev.bound(prep, objective)
-            if lb > best[0] or (lb == best[0] and idx > best_idx):
+            if _hopeless(lb, idx, best[0], best_idx):
                 # no row reaches the best value found so far under any loop order: nothing here can replace it
                 continue
 
@@ -276,6 +276,12 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
     result.evaluated = evaluated + (1 if options.include_template else 0)
     result.info["pairs_capped"] = any(s_.pairs_capped for s_ in spaces)
     return result
+
+
+def _hopeless(lb: float, idx: int, best_value: float, best_idx: int) -> bool:
+    """Whether candidates of run ``idx`` bounded below by ``lb`` cannot replace the best (value, run) found so far:
+    they can neither get below its value nor tie it from an earlier run (ties go to the first run)."""
+    return lb > best_value or (lb == best_value and idx > best_idx)
 
 
 def _network(stats: LayerStats, profile: HardwareProfile) -> float:
