@@ -115,3 +115,37 @@ def test_search_all_in_a_pool_equals_one_by_one():
     for p, r in zip(problems, got):
         want = search(p, prof, "ws", cache=False)
         assert (r.value, r.mapping) == (want.value, want.mapping)
+
+
+def test_memos_across_capacities_give_what_a_cold_search_gives():
+    # the designs of a sweep that differ only in buffer sizes share the counting engine's memo, the verified
+    # candidates and the search's bounds (none depends on a capacity); each answer is what a cold process gives
+    from energysim.analysis.sweep import Design, make_profile
+    from energysim.mapping.search import clear_cache
+    from energysim.model.counts import evaluate
+
+    base = load_profile("eyeriss-65nm")
+    profs = [make_profile(base, Design(glb_kb=kb, rf_words=rf)) for kb in (108, 16) for rf in (260, 64)]
+    assert len({p.levels_key() for p in profs}) == 1
+    assert make_profile(base, Design(bits=8)).levels_key() != profs[0].levels_key()
+    problems = [Problem.from_layer(energysim.Layer(name=f"c{m}", kind="conv", op="Conv2d", N=1, M=m, C=32, P=14,
+                                                   Q=14, R=3, S=3, H=16, W=16)) for m in (32, 64)]
+    warm = []
+    clear_cache()
+    for prof in profs:
+        for p in problems:
+            warm.append(search(p, prof, "ws", cache=False))
+    for (prof, p), got in zip([(pr, p) for pr in profs for p in problems], warm):
+        clear_cache()
+        cold = search(p, prof, "ws", cache=False)
+        assert (got.value, got.mapping, got.stats) == (cold.value, cold.mapping, cold.stats)
+    # a memo hit still checks this profile's capacities, and what a caller changes stays its own
+    m = warm[0].mapping
+    s1 = evaluate(problems[0], profs[0], m)
+    s1.rows[0]["reads"] = -1
+    s1.extra["utilized_instances"]["GLB"] = -1
+    assert evaluate(problems[0], profs[0], m) == warm[0].stats
+    tiny = make_profile(base, Design(glb_kb=0.5))
+    assert tiny.levels_key() == profs[0].levels_key()
+    with pytest.raises(energysim.EnergySimError, match="exceed"):
+        evaluate(problems[0], tiny, m)

@@ -133,3 +133,14 @@ def test_cli_sweep_bad_inputs(tmp_path, capsys):
                    "--dask", "tcp://127.0.0.1:9", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "cannot reach Dask scheduler" in err[0]
+
+
+def test_pool_tasks_keep_designs_that_differ_in_buffer_sizes_together():
+    from energysim.analysis.sweep.run import chunks
+
+    designs = make_grid("8x8,16x16", "32,64,108", "130,260", "8,16")  # 4 (pe, bits) groups of 6
+    tasks = chunks(designs, workers=2)
+    assert sorted(i for t in tasks for i, _ in t) == list(range(len(designs)))
+    assert all(len({(d.pe, d.bits) for _, d in t}) == 1 for t in tasks)
+    assert max(len(t) for t in tasks) == 3  # 24 designs, 2 workers: at most 24 / 8 per task
+    assert [len(t) for t in chunks(designs[:1], workers=4)] == [1]

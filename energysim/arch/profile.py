@@ -23,6 +23,8 @@ Example (abridged)::
 
 from __future__ import annotations
 
+import hashlib
+
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -336,6 +338,9 @@ class CodebookUnit(BaseModel):
     lut_depth_words: Int | None = Field(None, ge=1)
 
 
+_CAPACITY_FIELDS = {"name": True, "description": True, "levels": {"__all__": {"depth", "capacity_split"}}}
+
+
 class HardwareProfile(BaseModel):
     """An accelerator: storage levels (outer -> inner) and the MAC unit.
 
@@ -431,6 +436,13 @@ class HardwareProfile(BaseModel):
         return yaml.safe_dump(self.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
 
     # ---- queries ------------------------------------------------------------------------------------
+    def levels_key(self) -> str:
+        """A digest (BLAKE2b, 128 bits, hex) of the profile as JSON without its name, description and the levels'
+        capacities (``depth``, ``capacity_split``): of everything that counting and pricing a mapping depend on
+        (capacity decides only whether it fits). The designs of a sweep that differ only in buffer sizes share
+        it; memos keyed by it stay small."""
+        return hashlib.blake2b(self.model_dump_json(exclude=_CAPACITY_FIELDS).encode(), digest_size=16).hexdigest()
+
     def level(self, name: str) -> StorageLevel:
         for l in self.levels:
             if l.name == name:

@@ -117,8 +117,8 @@ class _Tiler:
         for d, f in self.left.items():
             if f > 1:
                 top.temporal[d] = top.temporal.get(d, 1) * f
-        for lm in lms:
-            order = self._order_for(lms.index(lm))
+        for i, lm in enumerate(lms):
+            order = self._order_for(i)
             lm.permutation = [d for d in reversed(order) if lm.temporal.get(d, 1) > 1]
             lm.permutation += [d for d in lm.temporal if lm.temporal[d] > 1 and d not in lm.permutation]
         return Mapping(levels=lms)

@@ -29,6 +29,8 @@ Rules, per data space ``d``, for a level ``i`` that keeps ``d`` (its *parent* is
 from __future__ import annotations
 
 import math
+import threading
+from dataclasses import replace
 from functools import lru_cache
 from math import prod
 
@@ -106,8 +108,51 @@ def _distinct_children(ranks: tuple, spec: tuple) -> tuple[int, int]:
     return n, distinct
 
 
+_MEMO: dict[tuple, LayerStats] = {}
+_MEMO_SIZE = 1024
+_MEMO_LOCK = threading.Lock()
+
+
+def counting_key(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None = None) -> tuple:
+    """What ``evaluate``'s result depends on: the problem, the mapping, ``name`` and the profile but its
+    capacities (``HardwareProfile.levels_key``), which decide only whether the mapping fits. The designs of a
+    sweep that differ only in buffer sizes share these keys."""
+    return (name, problem.name, problem.dims, tuple(problem.bounds.items()), problem.data_spaces,
+            tuple(problem.coefficients.items()), profile.levels_key(), mapping.model_dump_json())
+
+
+def clear_memo() -> None:
+    """Forget ``evaluate``'s memo (for timing cold evaluations; results never depend on it)."""
+    with _MEMO_LOCK:
+        _MEMO.clear()
+
+
+def _copy(stats: LayerStats) -> LayerStats:
+    """A copy the caller may change without changing the memo (the records and dicts copied, not shared)."""
+    return replace(stats, rows=[dict(r) for r in stats.rows], leak=dict(stats.leak),
+                   level_names=list(stats.level_names),
+                   extra={k: dict(v) if isinstance(v, dict) else v for k, v in stats.extra.items()})
+
+
 def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None = None) -> LayerStats:
-    """Count accesses and price them. Raises ``EnergySimError`` for a mapping that does not fit."""
+    """Count accesses and price them. Raises ``EnergySimError`` for a mapping that does not fit.
+
+    Results are memoized by ``counting_key`` (the last 1024): a mapping counted before on the same levels,
+    whatever their capacities, is only checked against this profile's capacities."""
+    key = counting_key(problem, profile, mapping, name)
+    hit = _MEMO.get(key)
+    if hit is not None:
+        mapping.validate_capacity(problem, profile)
+        return _copy(hit)
+    stats = _evaluate(problem, profile, mapping, name)
+    with _MEMO_LOCK:
+        if len(_MEMO) >= _MEMO_SIZE:
+            del _MEMO[next(iter(_MEMO))]
+        _MEMO[key] = stats
+    return _copy(stats)
+
+
+def _evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None) -> LayerStats:
     mapping.validate_for(problem, profile)
     real = problem
     problem = mapping.padded_problem(problem)

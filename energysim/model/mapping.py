@@ -13,6 +13,7 @@ spatial loops included): that is what one instance must hold. Loop orders here a
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from math import prod
 
@@ -22,6 +23,13 @@ from energysim.errors import EnergySimError
 from energysim.model.problem import Problem
 from energysim.arch import HardwareProfile
 from energysim.arch.validation import format_validation_error
+
+
+# (problem, profile but its capacities, mapping) of every mapping that passed ``validate_structure``: a sweep's
+# designs that differ only in buffer sizes validate the same mappings (a template's, the search's best) again
+_STRUCTURE_OK: set[tuple] = set()
+_STRUCTURE_OK_SIZE = 4096
+_STRUCTURE_LOCK = threading.Lock()
 
 
 class LevelMapping(BaseModel):
@@ -183,6 +191,24 @@ class Mapping(BaseModel):
     # ---- validation ---------------------------------------------------------------------------------
     def validate_for(self, problem: Problem, profile: HardwareProfile) -> None:
         """Raise ``EnergySimError`` naming the level and value when the mapping does not fit."""
+        self.validate_structure(problem, profile)
+        self.validate_capacity(problem, profile)
+
+    def validate_structure(self, problem: Problem, profile: HardwareProfile) -> None:
+        """``validate_for`` without the capacity test: dimensions, factors, fan-out and keeps (what depends on
+        the profile's levels but not on how many words each holds; a mapping that passed on the same levels,
+        ``HardwareProfile.levels_key``, is not checked again)."""
+        key = (problem.dims, tuple(problem.bounds.items()), problem.data_spaces, profile.levels_key(),
+               self.model_dump_json())
+        if key in _STRUCTURE_OK:
+            return
+        self._validate_structure(problem, profile)
+        with _STRUCTURE_LOCK:
+            if len(_STRUCTURE_OK) >= _STRUCTURE_OK_SIZE:
+                _STRUCTURE_OK.clear()
+            _STRUCTURE_OK.add(key)
+
+    def _validate_structure(self, problem: Problem, profile: HardwareProfile) -> None:
         lms = self.resolved(profile)
         dims = set(problem.dims)
         for lm in lms:
@@ -241,7 +267,13 @@ class Mapping(BaseModel):
         if missing:
             raise EnergySimError(f"mapping level {lms[0].level!r} (outermost) must keep every data space; it "
                                  f"bypasses {missing}")
-        # capacity
+
+    def validate_capacity(self, problem: Problem, profile: HardwareProfile) -> None:
+        """The capacity part of ``validate_for``: every level's kept tiles fit its capacity (or their share of a
+        split one). Assumes ``validate_structure`` holds."""
+        problem = self.padded_problem(problem)
+        ds_names = problem.data_space_names
+        keeps = self.keeps(problem, profile)
         extents = self.tile_extents(problem, profile)
         for i, (lv, kept) in enumerate(zip(profile.levels, keeps)):
             sizes = {d: problem.data_space(d).tile_size(extents[i]) for d in ds_names if d in kept}

@@ -91,10 +91,21 @@ def _init_worker(network, base, objective, dataflow, skip_unsupported=False):
                   skip_unsupported=skip_unsupported)
 
 
-def _run_in_worker(index: int, design: Design) -> dict:
+def _run_in_worker(chunk: list[tuple[int, Design]]) -> list[dict]:
     s = _STATE
-    return evaluate_design(index, design, s["network"], s["base"], s["objective"], s["dataflow"],
-                           s["skip_unsupported"])
+    return [evaluate_design(index, design, s["network"], s["base"], s["objective"], s["dataflow"],
+                            s["skip_unsupported"]) for index, design in chunk]
+
+
+def chunks(designs: list[Design], workers: int) -> list[list[tuple[int, Design]]]:
+    """The (index, design) pairs in tasks for a pool of ``workers``: the designs of one PE array and word width
+    together (they differ only in buffer sizes, so the counting engine's and the search's memos serve them all,
+    ``counts.counting_key``), at most a quarter of each worker's share per task so the pool stays balanced."""
+    size = max(1, -(-len(designs) // (4 * max(1, workers))))
+    groups: dict[tuple, list[tuple[int, Design]]] = {}
+    for i, d in enumerate(designs):
+        groups.setdefault((d.pe, d.bits), []).append((i, d))
+    return [g[a:a + size] for g in groups.values() for a in range(0, len(g), size)]
 
 
 def _stop(ex) -> None:
@@ -175,9 +186,10 @@ def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objec
         ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(network, base_d, objective, dataflow, skip_unsupported))
         try:
-            futs = [ex.submit(_run_in_worker, i, d) for i, d in enumerate(designs)]
+            futs = [ex.submit(_run_in_worker, c) for c in chunks(designs, workers)]
             for f in cf_done(futs):
-                done(f.result())
+                for r in f.result():
+                    done(r)
         except BaseException:
             _stop(ex)  # Ctrl-C or a failure: end now, not after the designs already handed to workers
             raise

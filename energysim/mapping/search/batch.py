@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from math import prod
 
 import numpy as np
@@ -17,6 +18,28 @@ from energysim.mapping.search.space import Space
 from energysim.model.pricing import access_energy, hop_energy, leakage, mac_energy
 
 OBJECTIVE_CODES = {"energy": 0, "cycles": 1, "edp": 2}
+
+# ``sp_bound`` and ``_rank_slots`` by what they depend on (neither reads a capacity): shared by the spaces of one
+# search and by the designs of a sweep that differ only in buffer sizes. Bounded; the oldest entries go first.
+_BOUNDS: dict[tuple, tuple[float, dict]] = {}
+_RANK_SLOTS: dict[tuple, dict] = {}
+_MEMO_SIZE = 4096
+
+
+_MEMO_LOCK = threading.Lock()  # sweeps on Dask may search in threads
+
+
+def _remember(memo: dict, key, value):
+    with _MEMO_LOCK:
+        if len(memo) >= _MEMO_SIZE:
+            memo.pop(next(iter(memo)), None)
+        memo[key] = value
+    return value
+
+
+def sp_key(sp: dict) -> tuple:
+    """A spatial unrolling {level: (spatial_x, spatial_y)} as a hashable key."""
+    return tuple((l, tuple(x.items()), tuple(y.items())) for l, (x, y) in sorted(sp.items()))
 
 
 def score(res: dict, objective: str) -> np.ndarray:
@@ -124,7 +147,18 @@ class BatchEvaluator:
         spatial factor of each rank. Summed in the order of ``evaluate_batch``, so the float result is a bound of
         the float values too.
         ``detail``, when given, receives the bound's ``counts`` {(level, data space): (reads, fills, updates)} and
-        ``inst`` (instances per level), what ``outer_bound.outer_tile_bound`` raises."""
+        ``inst`` (instances per level), what ``outer_bound.outer_tile_bound`` raises (read-only)."""
+        space = self.space
+        key = (space.bound_key, sp_key(sp), objective)
+        hit = _BOUNDS.get(key)
+        if hit is None:
+            mine: dict = {}
+            hit = _remember(_BOUNDS, key, (self._sp_bound(sp, objective, mine), mine))
+        if detail is not None:
+            detail.update(hit[1])
+        return hit[0]
+
+    def _sp_bound(self, sp: dict, objective: str, detail: dict) -> float:
         space = self.space
         L, K = space.L, len(space.ds)
         spf = space.spatial_factor_array(sp)
@@ -153,8 +187,7 @@ class BatchEvaluator:
                 else:
                     reads, updates, fills = from_children, 0, 0 if pos == 0 else share
                 lv = levels[i]
-                if detail is not None:
-                    detail.setdefault("counts", {})[(i, k)] = (reads, fills, updates)
+                detail.setdefault("counts", {})[(i, k)] = (reads, fills, updates)
                 e_ik[(i, k)] = access_energy(lv, reads, fills, updates) * inst[i]
                 if lv.network_hop_pj:
                     h_ik[(i, k)] = hop_energy(lv, float(reads * inst[i] + updates * inst[i]))
@@ -179,8 +212,7 @@ class BatchEvaluator:
                 le = le + lv.leak_pj * cycles * inst[i]
             total = total + le
         en = total + float(mac_energy(space.profile, space.macs)) + network
-        if detail is not None:
-            detail["inst"] = inst
+        detail["inst"] = inst
         return {"energy": en, "cycles": cycles + en * 1e-30, "edp": en * cycles}[objective]
 
     def _rank_slot_arrays(self, sp: dict) -> tuple:
@@ -270,7 +302,13 @@ class BatchEvaluator:
         rank moved by several spatial slots of level j (e.g. P and R of Inputs) their ``(dim, factor,
         stride multiplier)``: a dimension indexes at most one rank and the children form a full grid, so the
         rank offsets vary independently and the distinct tiles are the product over ranks of the distinct
-        offsets per rank; a rank moved by one slot has as many offsets as the slot's factor."""
+        offsets per rank; a rank moved by one slot has as many offsets as the slot's factor. (Read-only.)"""
+        space = self.space
+        key = (tuple(space.dims), space.terms_key, space.L, sp_key(sp))
+        hit = _RANK_SLOTS.get(key)
+        return hit if hit is not None else _remember(_RANK_SLOTS, key, self._rank_slots_of(sp))
+
+    def _rank_slots_of(self, sp: dict) -> dict[tuple[int, int], tuple[int, list]]:
         space = self.space
         out: dict[tuple[int, int], tuple[int, list]] = {}
         for j in range(space.L):

@@ -1,5 +1,6 @@
 """The mapping search's result cache: ``SearchCache`` maps (problem shape, profile, dataflow, objective,
-options) to the ``MapperResult`` found; ``DEFAULT_CACHE`` is the one ``search(..., cache=True)`` uses."""
+options) to the ``MapperResult`` found; ``DEFAULT_CACHE`` is the one ``search(..., cache=True)`` uses.
+``VERIFIED`` holds the chosen candidates already checked against the counting engine."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 from energysim.arch import HardwareProfile
 from energysim.mapping.search.options import MapperOptions, MapperResult
+from energysim.model.counts import clear_memo
 from energysim.model.problem import Problem
 
 
@@ -50,7 +52,16 @@ class SearchCache:
 
 DEFAULT_CACHE = SearchCache()
 
+#: (``counts.counting_key`` of a chosen mapping, objective, the value it was chosen by) of every candidate whose
+#: vectorized evaluation ``driver`` has checked against the engine: the designs of a sweep that differ only in
+#: buffer sizes often choose the same mapping, and its check would repeat itself exactly
+VERIFIED: set[tuple] = set()
+VERIFIED_SIZE = 4096
+
 
 def clear_cache() -> None:
-    """Empty the default cache."""
+    """Empty the default cache, the set of verified candidates and the counting engine's memo (for cold timings;
+    no result depends on them)."""
     DEFAULT_CACHE.clear()
+    VERIFIED.clear()
+    clear_memo()

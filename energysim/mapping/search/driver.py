@@ -14,14 +14,14 @@ from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.mapping.search import accel
 from energysim.mapping.search.batch import BatchEvaluator, score
-from energysim.mapping.search.cache import DEFAULT_CACHE, SearchCache
+from energysim.mapping.search.cache import DEFAULT_CACHE, VERIFIED, VERIFIED_SIZE, SearchCache
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
 from energysim.mapping.search.outer_bound import outer_tile_bound
 from energysim.mapping.search.padding import batch_padded, padded_problems
 from energysim.mapping.search.space import Space
 from energysim.mapping.search.tiling import Tiler
 from energysim.mapping.templates import map_problem
-from energysim.model.counts import evaluate
+from energysim.model.counts import counting_key, evaluate
 from energysim.model.pricing import network_energy
 from energysim.model.stats import LayerStats
 from energysim.model.mapping import Mapping
@@ -255,11 +255,15 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
         space, ev, sp, perms, Frow = best[1]
         m = space.to_mapping(sp, perms, Frow)
         stats = evaluate(problem, profile, m)
-        if verify:
+        vkey = (counting_key(problem, profile, m), objective, best[0]) if verify else None
+        if verify and vkey not in VERIFIED:
             # the numpy evaluation of the chosen candidate must give the value it was chosen by (the compiled
             # kernels compute the same numbers) and the engine's counts
             res = ev.evaluate_batch(sp, perms, Frow[None])
             _verify(_row(res, 0), stats, float(score(res, objective)[0]), best[0])
+            if len(VERIFIED) >= VERIFIED_SIZE:
+                VERIFIED.clear()
+            VERIFIED.add(vkey)
         result = _result(m, stats, profile, objective, evaluated, "search")
     if options.include_template:
         try:

@@ -108,6 +108,17 @@ class Space:
         top = self.temporal_levels[1] if self.T > 1 else None
         self.partitioned_top = top is not None and any(top in ups for ups in self.partitions.values())
         self.pcons = self._perm_constraints()
+        self._bound_key = None
+
+    @property
+    def bound_key(self) -> tuple:
+        """What ``BatchEvaluator.sp_bound`` depends on besides the unrolling and objective: the problem, the
+        profile but its capacities (``HardwareProfile.levels_key``) and the keeps; not the partitions."""
+        if self._bound_key is None:
+            p = self.problem
+            self._bound_key = (p.dims, tuple(p.bounds.items()), p.data_spaces, self.profile.levels_key(),
+                               tuple(self.keeps))
+        return self._bound_key
 
     def _partitions(self, profile) -> dict[int, list[int]]:
         """Buffer partitions as stacked levels: per temporal level i of one instance (not DRAM), the levels of one

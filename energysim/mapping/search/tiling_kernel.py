@@ -85,8 +85,12 @@ def step_pairs(uleft, uinner, lgrid, test_dims, checks, sp_below, lvl, grow, spf
                 continue
             for d in range(D):
                 tile[d] = uinner[u, d] * lgrid[g, d]
+            check_here = False
             for c in range(checks.shape[0]):
                 l2 = checks[c]
+                if l2 == lvl:  # tested below, on the sizes computed there anyway
+                    check_here = True
+                    continue
                 for d in range(D):
                     ext[d] = sp_below[l2, d] * tile[d]
                 if not _fits(ext, l2, nrank, nterm, tdim, tcoef, ngroup, gmask, gcap, sizes):
@@ -106,6 +110,17 @@ def step_pairs(uleft, uinner, lgrid, test_dims, checks, sp_below, lvl, grow, spf
                     rexts[k, r] = e
                     size *= e
                 sizes[k] = size
+            if check_here:
+                for gg in range(ngroup[lvl]):
+                    words = 0
+                    for k in range(K):
+                        if gmask[lvl, gg, k]:
+                            words += sizes[k]
+                    if words > gcap[lvl, gg]:
+                        ok = False
+                        break
+                if not ok:
+                    continue
             if grow:
                 # one more prime factor q of dimension d: only the rank holding d grows, e -> e + c x (q - 1)
                 for d in dims:
