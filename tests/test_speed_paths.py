@@ -149,3 +149,33 @@ def test_memos_across_capacities_give_what_a_cold_search_gives():
     assert tiny.levels_key() == profs[0].levels_key()
     with pytest.raises(energysim.EnergySimError, match="exceed"):
         evaluate(problems[0], tiny, m)
+
+
+def test_template_replays_equal_fresh_runs():
+    # a template run is replayed on a profile with the same levels whose capacities answer every one of its
+    # capacity tests alike: the mapping must be the one a fresh run makes, on every design of a small grid
+    from energysim.analysis.sweep import make_grid, make_profile
+    from energysim.mapping import templates
+    from energysim.mapping.templates import map_problem
+
+    base = load_profile("eyeriss-65nm")
+    designs = make_grid("12x14", "8,16,32,64,108", "32,64,130,260,520", "16")
+    problems = [Problem.from_layer(energysim.Layer(name="c", kind="conv", op="Conv2d", N=2, M=m, C=c, P=p, Q=p, R=3,
+                                                   S=3, H=p + 2, W=p + 2)) for m, c, p in [(64, 32, 28), (128, 64, 14)]]
+    for flow in ("ws", "rs", "os"):
+        templates._REPLAYS.clear()
+        replayed = [map_problem(p, make_profile(base, d), flow) for d in designs for p in problems]
+        assert sum(len(v) for v in templates._REPLAYS.values()) < len(replayed)  # some were replays
+        for (d, p), got in zip([(d, p) for d in designs for p in problems], replayed):
+            templates._REPLAYS.clear()
+            assert got == map_problem(p, make_profile(base, d), flow), (flow, d)
+    # an unbounded global buffer is not the same set of tests as a bounded one
+    templates._REPLAYS.clear()
+    data = base.model_dump(by_alias=True, exclude_none=True)
+    data["levels"][1].pop("depth")
+    data["levels"][1].pop("capacity_split")
+    unbounded = energysim.HardwareProfile.from_dict(data)
+    a = map_problem(problems[0], base, "ws")
+    b = map_problem(problems[0], unbounded, "ws")
+    templates._REPLAYS.clear()
+    assert (a, b) == (map_problem(problems[0], base, "ws"), map_problem(problems[0], unbounded, "ws"))

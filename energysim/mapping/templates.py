@@ -21,6 +21,7 @@ the mapping search constrained to these dataflows, and these templates are reach
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -108,6 +109,8 @@ class _Tiler:
             sizes_of = [problem.data_space(d) for d in names if d in kept]
             groups = [(g, cap) for g, cap in lv.capacity_groups([ds.name for ds in sizes_of]) if cap is not None]
             self._groups.append((groups, sizes_of))
+        #: every capacity test of ``tiles_fit``: (((level, group, words), ...), fits)
+        self.decisions: list[tuple[tuple, bool]] = []
 
     def mapping(self) -> Mapping:
         # a copy of each field's dict or list of names (a deep model_copy costs more than the rest of a template)
@@ -142,8 +145,11 @@ class _Tiler:
         """``fits()`` once ``fits()`` has held for the all-at-the-top mapping (``map_problem`` checks that
         first): spatial factors never exceed the room left on an axis, factors always multiply to the bounds
         and keeps do not change, so what can still fail is only capacity, checked here directly (the same
-        tiles and capacity groups as ``Mapping.validate_for``, without building a ``Mapping`` per try)."""
+        tiles and capacity groups as ``Mapping.validate_for``, without building a ``Mapping`` per try).
+        Every group's words are recorded with the answer (``decisions``; see ``_Replay``)."""
         ext = dict.fromkeys(self.problem.dims, 1)
+        used = []
+        ok = True
         for i in range(self.L - 1, -1, -1):
             lm = self.levels[i]
             for fac in (lm.temporal, lm.spatial_x, lm.spatial_y):
@@ -155,9 +161,12 @@ class _Tiler:
             groups, kept = self._groups[i]
             if groups:
                 sizes = {ds.name: ds.tile_size(ext) for ds in kept}
-                if any(sum(sizes[d] for d in g) > cap for g, cap in groups):
-                    return False
-        return True
+                for g, cap in groups:
+                    words = sum(sizes[d] for d in g)
+                    used.append((i, g, words))
+                    ok = ok and words <= cap
+        self.decisions.append((tuple(used), ok))
+        return ok
 
     def spatial(self) -> None:
         for i, (fx, fy) in enumerate(self.fan):
@@ -202,14 +211,88 @@ class _Tiler:
             fac[d] = f
 
 
+@dataclass
+class _Replay:
+    """One run of the greedy tiler: the words of every capacity group it tested, what each test answered, and
+    the mapping it made. The tiler's choices depend on the capacities only through those answers, so on a
+    profile with the same levels (``HardwareProfile.levels_key``) whose capacities give every test the same
+    answer it would make the same mapping: a sweep's designs that differ only in buffer sizes replay it
+    instead of re-tiling."""
+
+    kept: list[tuple[int, list[str]]]  # per level: the data spaces it keeps
+    groups: frozenset  # the (level, group) pairs with a capacity, which the tests cover
+    decisions: list[tuple[tuple, bool]]
+    mapping: str  # as JSON (parsed anew for every caller)
+
+    def capacities(self, profile: HardwareProfile) -> dict[tuple[int, tuple[str, ...]], int]:
+        """The words of each (level, group) of the tests on ``profile`` (the same for every run of a key)."""
+        caps = {}
+        for i, kept in self.kept:
+            for g, cap in profile.levels[i].capacity_groups(kept):
+                if cap is not None:
+                    caps[(i, g)] = cap
+        return caps
+
+    def replay(self, problem: Problem, profile: HardwareProfile, caps: dict) -> Mapping | None:
+        """The mapping, when every test gives the same answer with the capacities ``caps`` of ``profile``
+        (``capacities``); else None."""
+        if caps.keys() != self.groups:  # a level bounded here and not there, or the other way round
+            return None
+        for used, ok in self.decisions:
+            now = True
+            for i, g, words in used:
+                cap = caps.get((i, g))
+                if cap is None:  # the groups differ (another split of the buffer)
+                    return None
+                if words > cap:
+                    now = False
+                    break
+            if now != ok:
+                return None
+        m = Mapping.model_validate_json(self.mapping)
+        try:
+            m.validate_capacity(problem, profile)
+        except EnergySimError:
+            return None
+        return m
+
+
+# template runs by (problem shape, levels, template): a few per key, the oldest keys dropped first
+_REPLAYS: dict[tuple, list[_Replay]] = {}
+_REPLAYS_SIZE = 2048
+_REPLAYS_PER_KEY = 16
+_REPLAYS_LOCK = threading.Lock()
+
+
 def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs") -> Mapping:
     """A valid mapping of ``problem`` on ``profile`` following the template ``dataflow`` (rs, ws, os, nlr; also
-    spelled rs-template, ..., as ``estimate`` names them: there a bare ``rs`` means the mapping search)."""
+    spelled rs-template, ..., as ``estimate`` names them: there a bare ``rs`` means the mapping search).
+    A run on a profile with the same levels whose capacities answer its every test alike is replayed
+    (``_Replay``)."""
     try:
         t = TEMPLATES[dataflow.removesuffix("-template") if isinstance(dataflow, str) else dataflow]
     except (KeyError, TypeError):
         raise EnergySimError(f"unknown dataflow {dataflow!r}; choose a template: "
                              f"{[*TEMPLATES, *(f'{t}-template' for t in TEMPLATES)]}") from None
+    key = (problem.dims, tuple(problem.bounds.items()), problem.data_spaces, profile.levels_key(), t.name)
+    runs = _REPLAYS.get(key, ())
+    caps = runs[0].capacities(profile) if runs else None
+    for run in runs:
+        m = run.replay(problem, profile, caps)
+        if m is not None:
+            return m
+    m, run = _map_problem(problem, profile, t, dataflow)
+    if run is not None:
+        with _REPLAYS_LOCK:
+            runs = _REPLAYS.setdefault(key, [])
+            if len(runs) < _REPLAYS_PER_KEY:
+                runs.append(run)
+            if len(_REPLAYS) > _REPLAYS_SIZE:
+                _REPLAYS.pop(next(iter(_REPLAYS)))
+    return m
+
+
+def _map_problem(problem: Problem, profile: HardwareProfile, t: Template, dataflow) -> tuple[Mapping, _Replay | None]:
     tiler = _Tiler(problem, profile, t)
     if not tiler.fits():
         # even with every loop at the outermost level something overflows (e.g. a level that must keep a
@@ -219,8 +302,12 @@ def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs"
         except EnergySimError as exc:
             raise EnergySimError(f"layer {problem.name!r} cannot be mapped with {dataflow} on "
                                  f"{profile.name!r}: {exc}") from None
+    # the all-at-the-top state's capacity test, recorded as the first decision (it held: ``fits``)
+    consistent = tiler.tiles_fit()
     tiler.spatial()
     tiler.temporal()
     m = tiler.mapping()
     m.validate_for(problem, profile)
-    return m
+    kept = [(i, [ds.name for ds in sizes_of]) for i, (_, sizes_of) in enumerate(tiler._groups) if sizes_of]
+    groups = frozenset((i, g) for i, (gs, _) in enumerate(tiler._groups) for g, _ in gs)
+    return m, _Replay(kept, groups, tiler.decisions, m.model_dump_json()) if consistent else None
