@@ -24,8 +24,6 @@ OBJECTIVE_CODES = {"energy": 0, "cycles": 1, "edp": 2}
 _BOUNDS: dict[tuple, tuple[float, dict]] = {}
 _RANK_SLOTS: dict[tuple, dict] = {}
 _MEMO_SIZE = 4096
-
-
 _MEMO_LOCK = threading.Lock()  # sweeps on Dask may search in threads
 
 
