@@ -116,6 +116,12 @@ def _stop(ex) -> None:
         p.terminate()
     for p in procs:
         p.join(timeout=10)
+    # the pool's manager thread sees its workers gone and closes its wakeup pipe; wait for it, else Python's exit
+    # hook (concurrent.futures' _python_exit, unlocked on 3.11) can write to that pipe as it closes and print a
+    # traceback after our one-line message
+    manager = getattr(ex, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 def _dask_client(dask, workers: int):
