@@ -163,19 +163,19 @@ def test_template_replays_equal_fresh_runs():
     problems = [Problem.from_layer(energysim.Layer(name="c", kind="conv", op="Conv2d", N=2, M=m, C=c, P=p, Q=p, R=3,
                                                    S=3, H=p + 2, W=p + 2)) for m, c, p in [(64, 32, 28), (128, 64, 14)]]
     for flow in ("ws", "rs", "os"):
-        templates._REPLAYS.clear()
+        templates.clear_memo()
         replayed = [map_problem(p, make_profile(base, d), flow) for d in designs for p in problems]
         assert sum(len(v) for v in templates._REPLAYS.values()) < len(replayed)  # some were replays
         for (d, p), got in zip([(d, p) for d in designs for p in problems], replayed):
-            templates._REPLAYS.clear()
+            templates.clear_memo()
             assert got == map_problem(p, make_profile(base, d), flow), (flow, d)
     # an unbounded global buffer is not the same set of tests as a bounded one
-    templates._REPLAYS.clear()
+    templates.clear_memo()
     data = base.model_dump(by_alias=True, exclude_none=True)
     data["levels"][1].pop("depth")
     data["levels"][1].pop("capacity_split")
     unbounded = energysim.HardwareProfile.from_dict(data)
     a = map_problem(problems[0], base, "ws")
     b = map_problem(problems[0], unbounded, "ws")
-    templates._REPLAYS.clear()
+    templates.clear_memo()
     assert (a, b) == (map_problem(problems[0], base, "ws"), map_problem(problems[0], unbounded, "ws"))

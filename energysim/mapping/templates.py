@@ -264,6 +264,12 @@ _REPLAYS_PER_KEY = 16
 _REPLAYS_LOCK = threading.Lock()
 
 
+def clear_memo() -> None:
+    """Forget the template runs kept for replay (for cold timings; results never depend on them)."""
+    with _REPLAYS_LOCK:
+        _REPLAYS.clear()
+
+
 def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs") -> Mapping:
     """A valid mapping of ``problem`` on ``profile`` following the template ``dataflow`` (rs, ws, os, nlr; also
     spelled rs-template, ..., as ``estimate`` names them: there a bare ``rs`` means the mapping search).

@@ -32,6 +32,12 @@ _STRUCTURE_OK_SIZE = 4096
 _STRUCTURE_LOCK = threading.Lock()
 
 
+def clear_memo() -> None:
+    """Forget which mappings passed ``validate_structure`` (for cold timings; results never depend on it)."""
+    with _STRUCTURE_LOCK:
+        _STRUCTURE_OK.clear()
+
+
 class LevelMapping(BaseModel):
     """The loops of one storage level.
 

@@ -73,8 +73,9 @@ Objectives: ``energy`` (in the profile's unit: accesses + leakage + MACs + NoC h
 Modules: ``options`` (``MapperOptions``, ``MapperResult``), ``arrays`` (numpy helpers), ``space`` (the mapspace),
 ``tiling`` (the tiling enumeration), ``batch`` (the vectorized evaluation and bounds), ``outer_bound`` (the bound
 below DRAM), ``padding`` (padded problems), ``kernels`` (the compiled kernels, with ``tiling_kernel`` and
-``outer_kernel``), ``accel`` (numpy or kernels), ``cache`` (``SearchCache``), ``driver`` (``search``),
-``parallel`` (``search_all``) and ``warm`` (compiling the kernels ahead of time).
+``outer_kernel``), ``accel`` (numpy or kernels), ``cache`` (``SearchCache``), ``memo`` (the memos of what
+reads no capacity), ``driver`` (``search``), ``parallel`` (``search_all``) and ``warm`` (compiling the kernels
+ahead of time).
 """
 
 from energysim.mapping.search.cache import SearchCache, clear_cache

@@ -8,7 +8,9 @@ import json
 
 from energysim.arch import HardwareProfile
 from energysim.mapping.search.options import MapperOptions, MapperResult
-from energysim.model.counts import clear_memo
+from energysim.mapping import templates
+from energysim.mapping.search import memo
+from energysim.model import counts, mapping
 from energysim.model.problem import Problem
 
 
@@ -60,8 +62,11 @@ VERIFIED_SIZE = 4096
 
 
 def clear_cache() -> None:
-    """Empty the default cache, the set of verified candidates and the counting engine's memo (for cold timings;
-    no result depends on them)."""
+    """Empty the default cache, the set of verified candidates and the memos of what reads no capacity (the
+    counting engine's, structure checks, template runs, bounds): for cold timings; no result depends on them."""
     DEFAULT_CACHE.clear()
     VERIFIED.clear()
-    clear_memo()
+    counts.clear_memo()
+    mapping.clear_memo()
+    templates.clear_memo()
+    memo.clear_memos()

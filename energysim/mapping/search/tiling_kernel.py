@@ -33,9 +33,16 @@ def _fits(ext, l, nrank, nterm, tdim, tcoef, ngroup, gmask, gcap, sizes):
                 e += tcoef[k, r, q] * (ext[tdim[k, r, q]] - 1)
             size *= e
         sizes[k] = size
+    return _groups_fit(sizes, l, ngroup, gmask, gcap)
+
+
+@nb.njit(**_OPTS)
+def _groups_fit(sizes, l, ngroup, gmask, gcap):
+    """Whether the tiles of ``sizes`` [K] words (of the data spaces level ``l`` keeps) fit each of its capacity
+    groups."""
     for g in range(ngroup[l]):
         words = 0
-        for k in range(K):
+        for k in range(sizes.shape[0]):
             if gmask[l, g, k]:
                 words += sizes[k]
         if words > gcap[l, g]:
@@ -110,17 +117,8 @@ def step_pairs(uleft, uinner, lgrid, test_dims, checks, sp_below, lvl, grow, spf
                     rexts[k, r] = e
                     size *= e
                 sizes[k] = size
-            if check_here:
-                for gg in range(ngroup[lvl]):
-                    words = 0
-                    for k in range(K):
-                        if gmask[lvl, gg, k]:
-                            words += sizes[k]
-                    if words > gcap[lvl, gg]:
-                        ok = False
-                        break
-                if not ok:
-                    continue
+            if check_here and not _groups_fit(sizes, lvl, ngroup, gmask, gcap):
+                continue
             if grow:
                 # one more prime factor q of dimension d: only the rank holding d grows, e -> e + c x (q - 1)
                 for d in dims:
