@@ -27,6 +27,7 @@ from energysim.arch import HardwareProfile, load_profile  # noqa: E402
 from energysim.errors import EnergySimError  # noqa: E402
 from energysim.mapping import templates  # noqa: E402
 from energysim.mapping.search import accel, clear_cache, search  # noqa: E402
+from energysim.model.memo import clear_all  # noqa: E402
 from energysim.model.problem import Problem  # noqa: E402
 
 PROFILES = ["eyeriss-32nm", "eyeriss-65nm", "eyeriss-chip", "simple-45nm", "tpu-like", "zigzag-eyeriss"]
@@ -67,10 +68,10 @@ def check_templates(rng: random.Random) -> tuple[int, int]:
     for pn in PROFILES:
         variants = [v for v in (resized(load_profile(pn), rng, [0.25, 0.5, 1, 2, 4]) for _ in range(8)) if v]
         for flow in ("rs", "ws", "os", "nlr"):
-            templates.clear_memo()
+            clear_all()
             warm = [answer(lambda: templates.map_problem(p, v, flow)) for v in variants for p in problems]
             for (v, p), got in zip([(v, p) for v in variants for p in problems], warm):
-                templates.clear_memo()
+                clear_all()
                 n += 1
                 same += got == answer(lambda: templates.map_problem(p, v, flow))
     return n, same

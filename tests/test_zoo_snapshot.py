@@ -8,20 +8,21 @@ import sys
 import pytest
 
 from energysim.workload import snapshot as snap
-from energysim.workload import write_snapshots
+from energysim.cli import snapshots
+from energysim.cli.outputs import write_file_atomic
 from energysim.workload.network import Network
 from energysim.workload.trace import trace_model
 from energysim.workload.zoo_info import MODELS
 
 STALE = ("the shipped zoo traces are stale (energysim/workload changed): "
-         "write them again with `python -m energysim.workload.write_snapshots`")
+         "write them again with `python -m energysim.cli.snapshots`")
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_snapshot_is_a_fresh_trace(name):
     p = snap.path(name)
     assert p.is_file(), f"{p} missing: {STALE}"
-    assert json.loads(p.read_text()) == write_snapshots.fresh(name), STALE
+    assert json.loads(p.read_text()) == snapshots.fresh(name), STALE
 
 
 def test_a_snapshot_network_equals_the_traced_one():
@@ -56,7 +57,7 @@ def test_a_file_without_batch_slopes_serves_batch_1_only(tmp_path, monkeypatch):
     d = json.loads(snap.path("lenet5").read_text())
     d["slopes"] = None
     monkeypatch.setattr(snap, "FOLDER", tmp_path)
-    snap.write(snap.path("lenet5"), d)
+    write_file_atomic(snap.path("lenet5"), json.dumps(d))
     assert snap.load("lenet5") is not None and snap.load("lenet5", 2) is None
 
 
@@ -96,8 +97,8 @@ def test_zoo_estimates_do_not_import_torch():
 def test_check_mode_names_a_stale_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(snap, "FOLDER", tmp_path)
     monkeypatch.setattr("energysim.workload.zoo_info.MODELS", {"lenet5": MODELS["lenet5"]})
-    assert write_snapshots.main(["--check"]) == 1
+    assert snapshots.main(["--check"]) == 1
     assert "lenet5.json: missing" in capsys.readouterr().err
-    assert write_snapshots.main([]) == 0
-    assert write_snapshots.main(["--check"]) == 0
+    assert snapshots.main([]) == 0
+    assert snapshots.main(["--check"]) == 0
     assert snap.load("lenet5").to_dict() == trace_model("lenet5", snapshot=False).to_dict()

@@ -21,12 +21,12 @@ the mapping search constrained to these dataflows, and these templates are reach
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
 from energysim.errors import EnergySimError
 from energysim.model.mapping import LevelMapping, Mapping
+from energysim.model.memo import Memo
 from energysim.model.problem import Problem
 from energysim.arch import HardwareProfile
 
@@ -257,17 +257,9 @@ class _Replay:
         return m
 
 
-# template runs by (problem shape, levels, template): a few per key, the oldest keys dropped first
-_REPLAYS: dict[tuple, list[_Replay]] = {}
-_REPLAYS_SIZE = 2048
+# template runs by (problem, levels, template): a few per key, the oldest keys dropped first
+_REPLAYS = Memo(2048)
 _REPLAYS_PER_KEY = 16
-_REPLAYS_LOCK = threading.Lock()
-
-
-def clear_memo() -> None:
-    """Forget the template runs kept for replay (for cold timings; results never depend on them)."""
-    with _REPLAYS_LOCK:
-        _REPLAYS.clear()
 
 
 def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs") -> Mapping:
@@ -280,7 +272,7 @@ def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs"
     except (KeyError, TypeError):
         raise EnergySimError(f"unknown dataflow {dataflow!r}; choose a template: "
                              f"{[*TEMPLATES, *(f'{t}-template' for t in TEMPLATES)]}") from None
-    key = (problem.dims, tuple(problem.bounds.items()), problem.data_spaces, profile.levels_key(), t.name)
+    key = (problem.key, profile.levels_key(), t.name)
     runs = _REPLAYS.get(key, ())
     caps = runs[0].capacities(profile) if runs else None
     for run in runs:
@@ -288,13 +280,8 @@ def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs"
         if m is not None:
             return m
     m, run = _map_problem(problem, profile, t, dataflow)
-    if run is not None:
-        with _REPLAYS_LOCK:
-            runs = _REPLAYS.setdefault(key, [])
-            if len(runs) < _REPLAYS_PER_KEY:
-                runs.append(run)
-            if len(_REPLAYS) > _REPLAYS_SIZE:
-                _REPLAYS.pop(next(iter(_REPLAYS)))
+    if run is not None and len(runs) < _REPLAYS_PER_KEY:
+        _REPLAYS.put(key, [*runs, run])
     return m
 
 

@@ -29,7 +29,6 @@ Rules, per data space ``d``, for a level ``i`` that keeps ``d`` (its *parent* is
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import replace
 from functools import lru_cache
 from math import prod
@@ -39,6 +38,7 @@ import numpy as np
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.model.mapping import Loop, Mapping
+from energysim.model.memo import Memo
 from energysim.model.pricing import access_energy, leakage, mac_energy
 from energysim.model.problem import DataSpace, Problem
 from energysim.model.stats import LayerStats
@@ -108,23 +108,14 @@ def _distinct_children(ranks: tuple, spec: tuple) -> tuple[int, int]:
     return n, distinct
 
 
-_MEMO: dict[tuple, LayerStats] = {}
-_MEMO_SIZE = 1024
-_MEMO_LOCK = threading.Lock()
+_MEMO = Memo(1024)  # counting_key -> LayerStats
 
 
 def counting_key(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None = None) -> tuple:
-    """What ``evaluate``'s result depends on: the problem, the mapping, ``name`` and the profile but its
-    capacities (``HardwareProfile.levels_key``), which decide only whether the mapping fits. The designs of a
-    sweep that differ only in buffer sizes share these keys."""
-    return (name, problem.name, problem.dims, tuple(problem.bounds.items()), problem.data_spaces,
-            tuple(problem.coefficients.items()), profile.levels_key(), mapping.model_dump_json())
-
-
-def clear_memo() -> None:
-    """Forget ``evaluate``'s memo (for timing cold evaluations; results never depend on it)."""
-    with _MEMO_LOCK:
-        _MEMO.clear()
+    """What ``evaluate``'s result depends on: the problem (``Problem.key`` and name), the mapping, ``name`` and the
+    profile but its capacities (``HardwareProfile.levels_key``), which decide only whether the mapping fits. The
+    designs of a sweep that differ only in buffer sizes share these keys."""
+    return (name, problem.name, problem.key, profile.levels_key(), mapping.model_dump_json())
 
 
 def _copy(stats: LayerStats) -> LayerStats:
@@ -144,12 +135,7 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
     if hit is not None:
         mapping.validate_capacity(problem, profile)
         return _copy(hit)
-    stats = _evaluate(problem, profile, mapping, name)
-    with _MEMO_LOCK:
-        if len(_MEMO) >= _MEMO_SIZE:
-            del _MEMO[next(iter(_MEMO))]
-        _MEMO[key] = stats
-    return _copy(stats)
+    return _copy(_MEMO.put(key, _evaluate(problem, profile, mapping, name)))
 
 
 def _evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None) -> LayerStats:

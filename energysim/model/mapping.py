@@ -13,13 +13,13 @@ spatial loops included): that is what one instance must hold. Loop orders here a
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from energysim.errors import EnergySimError
+from energysim.model.memo import Memo
 from energysim.model.problem import Problem
 from energysim.arch import HardwareProfile
 from energysim.arch.validation import format_validation_error
@@ -27,15 +27,7 @@ from energysim.arch.validation import format_validation_error
 
 # (problem, profile but its capacities, mapping) of every mapping that passed ``validate_structure``: a sweep's
 # designs that differ only in buffer sizes validate the same mappings (a template's, the search's best) again
-_STRUCTURE_OK: set[tuple] = set()
-_STRUCTURE_OK_SIZE = 4096
-_STRUCTURE_LOCK = threading.Lock()
-
-
-def clear_memo() -> None:
-    """Forget which mappings passed ``validate_structure`` (for cold timings; results never depend on it)."""
-    with _STRUCTURE_LOCK:
-        _STRUCTURE_OK.clear()
+_STRUCTURE_OK = Memo(4096)
 
 
 class LevelMapping(BaseModel):
@@ -204,15 +196,10 @@ class Mapping(BaseModel):
         """``validate_for`` without the capacity test: dimensions, factors, fan-out and keeps (what depends on
         the profile's levels but not on how many words each holds; a mapping that passed on the same levels,
         ``HardwareProfile.levels_key``, is not checked again)."""
-        key = (problem.dims, tuple(problem.bounds.items()), problem.data_spaces, profile.levels_key(),
-               self.model_dump_json())
-        if key in _STRUCTURE_OK:
-            return
-        self._validate_structure(problem, profile)
-        with _STRUCTURE_LOCK:
-            if len(_STRUCTURE_OK) >= _STRUCTURE_OK_SIZE:
-                _STRUCTURE_OK.clear()
-            _STRUCTURE_OK.add(key)
+        key = (problem.key, profile.levels_key(), self.model_dump_json())
+        if key not in _STRUCTURE_OK:
+            self._validate_structure(problem, profile)
+            _STRUCTURE_OK.put(key, True)
 
     def _validate_structure(self, problem: Problem, profile: HardwareProfile) -> None:
         lms = self.resolved(profile)

@@ -9,6 +9,7 @@ box) as the tile's size in words. Padding is not part of the projection (Timeloo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 from typing import Mapping as _Mapping
 
@@ -98,6 +99,12 @@ class Problem:
                         )
 
     # ---- queries ------------------------------------------------------------------------------------
+    @cached_property
+    def key(self) -> tuple:
+        """The problem as a hashable value, its name aside (dimensions, bounds, data spaces, coefficients): what
+        the memos of what a mapping of it counts and costs are keyed by."""
+        return (self.dims, tuple(self.bounds.items()), self.data_spaces, tuple(self.coefficients.items()))
+
     @property
     def macs(self) -> int:
         """Multiply-accumulates: the product of all bounds."""

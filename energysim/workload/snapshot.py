@@ -9,17 +9,16 @@ gives now: it carries a fingerprint of the sources that produce a zoo workload (
 ``energysim.workload``); after any edit to them ``trace_model`` traces with torch as before, and
 ``tests/test_zoo_snapshot.py`` fails until the files are written again::
 
-    python -m energysim.workload.write_snapshots          # (re)write every model's file
-    python -m energysim.workload.write_snapshots --check  # exit 1 naming each file unlike a fresh trace
+    python -m energysim.cli.snapshots          # (re)write every model's file
+    python -m energysim.cli.snapshots --check  # exit 1 naming each file unlike a fresh trace
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
+from functools import cache
 from pathlib import Path
 
 from energysim.workload.network import Network
@@ -29,8 +28,10 @@ FOLDER = HERE / "zoo_snapshots"
 FORMAT = 1
 
 
+@cache
 def fingerprint() -> str:
-    """sha256 of the workload package's sources (the files that decide what a traced zoo model is)."""
+    """sha256 of the workload package's sources (the files that decide what a traced zoo model is); read once per
+    process."""
     h = hashlib.sha256()
     for p in sorted(HERE.glob("*.py")):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
@@ -117,15 +118,3 @@ def content(net1: Network, net2: Network) -> dict:
     return {"format": FORMAT, "fingerprint": fingerprint(), "model": net1.name, "network": net1.to_dict(),
             "slopes": slopes(net1, net2)}
 
-
-def write(p: Path, d: dict) -> None:
-    """``d`` as the JSON file ``p``, written beside and moved into place (a reader never sees half a file)."""
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(d, f, separators=(",", ":"))
-            f.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        os.unlink(tmp)
-        raise

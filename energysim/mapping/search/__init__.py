@@ -35,8 +35,8 @@ order of those bounds, stopping at the first row whose bound exceeds the best va
 depends only on the remaining bounds (divisor tables, level grids) and the spatial unrollings of equal spaces
 are memoized per process, and so is what does not read a capacity (``sp_bound``; the engine's counts of a
 mapping, ``counts.evaluate``; a chosen candidate's check against the engine): the designs of a sweep that differ
-only in buffer sizes share them (``HardwareProfile.levels_key``). ``search_all`` maps the distinct shapes of
-many layers, in a process pool if asked.
+only in buffer sizes share them (``HardwareProfile.levels_key``; ``energysim.model.memo``). ``search_all`` maps
+the distinct shapes of many layers, in a process pool if asked.
 
 The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
 spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept
@@ -73,9 +73,8 @@ Objectives: ``energy`` (in the profile's unit: accesses + leakage + MACs + NoC h
 Modules: ``options`` (``MapperOptions``, ``MapperResult``), ``arrays`` (numpy helpers), ``space`` (the mapspace),
 ``tiling`` (the tiling enumeration), ``batch`` (the vectorized evaluation and bounds), ``outer_bound`` (the bound
 below DRAM), ``padding`` (padded problems), ``kernels`` (the compiled kernels, with ``tiling_kernel`` and
-``outer_kernel``), ``accel`` (numpy or kernels), ``cache`` (``SearchCache``), ``memo`` (the memos of what
-reads no capacity), ``driver`` (``search``), ``parallel`` (``search_all``) and ``warm`` (compiling the kernels
-ahead of time).
+``outer_kernel``), ``accel`` (numpy or kernels), ``cache`` (``SearchCache``), ``driver`` (``search``),
+``parallel`` (``search_all``) and ``warm`` (compiling the kernels ahead of time).
 """
 
 from energysim.mapping.search.cache import SearchCache, clear_cache

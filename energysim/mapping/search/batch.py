@@ -13,11 +13,21 @@ import numpy as np
 from energysim.errors import EnergySimError
 from energysim.mapping.search import accel
 from energysim.mapping.search.arrays import distinct_sums
-from energysim.mapping.search.memo import BOUNDS, RANK_SLOTS, remember, sp_key
 from energysim.mapping.search.space import Space
+from energysim.model.memo import Memo
 from energysim.model.pricing import access_energy, hop_energy, leakage, mac_energy
 
 OBJECTIVE_CODES = {"energy": 0, "cycles": 1, "edp": 2}
+
+# ``sp_bound`` and ``_rank_slots`` by what they depend on (neither reads a capacity): shared by the spaces of one
+# search and by the designs of a sweep that differ only in buffer sizes
+_BOUNDS = Memo(4096)
+_RANK_SLOTS = Memo(4096)
+
+
+def sp_key(sp: dict) -> tuple:
+    """A spatial unrolling {level: (spatial_x, spatial_y)} as a hashable key."""
+    return tuple((l, tuple(x.items()), tuple(y.items())) for l, (x, y) in sorted(sp.items()))
 
 def score(res: dict, objective: str) -> np.ndarray:
     """The objective per candidate of ``evaluate_batch`` results (inf where invalid); cycles ties go to the
@@ -127,10 +137,10 @@ class BatchEvaluator:
         ``inst`` (instances per level), what ``outer_bound.outer_tile_bound`` raises (read-only)."""
         space = self.space
         key = (space.bound_key, sp_key(sp), objective)
-        hit = BOUNDS.get(key)
+        hit = _BOUNDS.get(key)
         if hit is None:
             mine: dict = {}
-            hit = remember(BOUNDS, key, (self._sp_bound(sp, objective, mine), mine))
+            hit = _BOUNDS.put(key, (self._sp_bound(sp, objective, mine), mine))
         if detail is not None:
             detail.update(hit[1])
         return hit[0]
@@ -282,8 +292,8 @@ class BatchEvaluator:
         offsets per rank; a rank moved by one slot has as many offsets as the slot's factor. (Read-only.)"""
         space = self.space
         key = (tuple(space.dims), space.terms_key, space.L, sp_key(sp))
-        hit = RANK_SLOTS.get(key)
-        return hit if hit is not None else remember(RANK_SLOTS, key, self._rank_slots_of(sp))
+        hit = _RANK_SLOTS.get(key)
+        return hit if hit is not None else _RANK_SLOTS.put(key, self._rank_slots_of(sp))
 
     def _rank_slots_of(self, sp: dict) -> dict[tuple[int, int], tuple[int, list]]:
         space = self.space

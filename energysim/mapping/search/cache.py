@@ -8,9 +8,7 @@ import json
 
 from energysim.arch import HardwareProfile
 from energysim.mapping.search.options import MapperOptions, MapperResult
-from energysim.mapping import templates
-from energysim.mapping.search import memo
-from energysim.model import counts, mapping
+from energysim.model import memo
 from energysim.model.problem import Problem
 
 
@@ -57,16 +55,11 @@ DEFAULT_CACHE = SearchCache()
 #: (``counts.counting_key`` of a chosen mapping, objective, the value it was chosen by) of every candidate whose
 #: vectorized evaluation ``driver`` has checked against the engine: the designs of a sweep that differ only in
 #: buffer sizes often choose the same mapping, and its check would repeat itself exactly
-VERIFIED: set[tuple] = set()
-VERIFIED_SIZE = 4096
+VERIFIED = memo.Memo(4096)
 
 
 def clear_cache() -> None:
-    """Empty the default cache, the set of verified candidates and the memos of what reads no capacity (the
-    counting engine's, structure checks, template runs, bounds): for cold timings; no result depends on them."""
+    """Empty the default cache and every memo (``energysim.model.memo``: the counting engine's, structure checks,
+    template runs, bounds, verified candidates): for cold timings; no result depends on them."""
     DEFAULT_CACHE.clear()
-    VERIFIED.clear()
-    counts.clear_memo()
-    mapping.clear_memo()
-    templates.clear_memo()
-    memo.clear_memos()
+    memo.clear_all()

@@ -14,7 +14,7 @@ from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.mapping.search import accel
 from energysim.mapping.search.batch import BatchEvaluator, score
-from energysim.mapping.search.cache import DEFAULT_CACHE, VERIFIED, VERIFIED_SIZE, SearchCache
+from energysim.mapping.search.cache import DEFAULT_CACHE, VERIFIED, SearchCache
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
 from energysim.mapping.search.outer_bound import outer_tile_bound
 from energysim.mapping.search.padding import batch_padded, padded_problems
@@ -261,9 +261,7 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
             # kernels compute the same numbers) and the engine's counts
             res = ev.evaluate_batch(sp, perms, Frow[None])
             _verify(_row(res, 0), stats, float(score(res, objective)[0]), best[0])
-            if len(VERIFIED) >= VERIFIED_SIZE:
-                VERIFIED.clear()
-            VERIFIED.add(vkey)
+            VERIFIED.put(vkey, True)
         result = _result(m, stats, profile, objective, evaluated, "search")
     if options.include_template:
         try:

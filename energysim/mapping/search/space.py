@@ -15,10 +15,11 @@ from energysim.mapping.search.arrays import distinct_sums, divisors
 from energysim.mapping.search.options import CONSTRAINTS, MapperOptions
 from energysim.mapping.templates import TEMPLATES
 from energysim.model.mapping import LevelMapping, Mapping
+from energysim.model.memo import Memo
 from energysim.model.problem import Problem
 
 
-_SPATIAL_MEMO: dict[tuple, list[dict]] = {}
+_SPATIAL_MEMO = Memo(512)
 
 
 class Space:
@@ -115,9 +116,7 @@ class Space:
         """What ``BatchEvaluator.sp_bound`` depends on besides the unrolling and objective: the problem, the
         profile but its capacities (``HardwareProfile.levels_key``) and the keeps; not the partitions."""
         if self._bound_key is None:
-            p = self.problem
-            self._bound_key = (p.dims, tuple(p.bounds.items()), p.data_spaces, self.profile.levels_key(),
-                               tuple(self.keeps))
+            self._bound_key = (self.problem.key, self.profile.levels_key(), tuple(self.keeps))
         return self._bound_key
 
     def _partitions(self, profile) -> dict[int, list[int]]:
@@ -207,9 +206,7 @@ class Space:
         hit = _SPATIAL_MEMO.get(key)
         if hit is None:
             hit = self._enumerate_spatial(slots, limit)
-            if len(_SPATIAL_MEMO) >= 512:
-                _SPATIAL_MEMO.pop(next(iter(_SPATIAL_MEMO)))
-            _SPATIAL_MEMO[key] = hit
+            _SPATIAL_MEMO.put(key, hit)
         return list(hit)
 
     def _enumerate_spatial(self, slots, limit: int | None = None) -> list[dict]:

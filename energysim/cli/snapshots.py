@@ -1,5 +1,5 @@
 """Write (or check) the zoo's shipped traces (``energysim.workload.snapshot``): ``python -m
-energysim.workload.write_snapshots [--check]``. Imports torch: every model is traced afresh at batches 1 and 2
+energysim.cli.snapshots [--check]``. Imports torch: every model is traced afresh at batches 1 and 2
 (what the file holds) and 3 and 7 (where the batch rule is checked)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from energysim.cli.outputs import write_file_atomic
 from energysim.workload import snapshot
 from energysim.workload.trace import trace_model
 
@@ -30,7 +31,7 @@ def fresh(name: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from energysim.workload.zoo_info import MODELS
 
-    ap = argparse.ArgumentParser(prog="python -m energysim.workload.write_snapshots",
+    ap = argparse.ArgumentParser(prog="python -m energysim.cli.snapshots",
                                  description="Write the zoo's traces (or check them).")
     ap.add_argument("--check", action="store_true", help="compare the files with fresh traces, write nothing")
     a = ap.parse_args(argv)
@@ -47,11 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                        if same else "differs from a fresh trace")
                 print(f"{p}: {why}", file=sys.stderr)
         else:
-            snapshot.write(p, d)
+            write_file_atomic(p, json.dumps(d, separators=(",", ":")) + "\n")
             rule = "" if d["slopes"] is not None else "; batch 1 only: its shapes are not affine in the batch"
             print(f"wrote {p} ({len(d['network']['layers'])} layers{rule})")
     if stale:
-        print(f"{len(stale)} stale trace(s); write them with: python -m energysim.workload.write_snapshots",
+        print(f"{len(stale)} stale trace(s); write them with: python -m energysim.cli.snapshots",
               file=sys.stderr)
     return 1 if stale else 0
 
