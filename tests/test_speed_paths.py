@@ -185,3 +185,66 @@ def test_template_replays_equal_fresh_runs():
     b = map_problem(problems[0], unbounded, "ws")
     clear_all()
     assert (a, b) == (map_problem(problems[0], base, "ws"), map_problem(problems[0], unbounded, "ws"))
+
+
+def test_search_replays_equal_fresh_searches(monkeypatch):
+    # a search is replayed on a profile with the same levels whose capacities answer every capacity test it made
+    # alike (``replay``): the result must be the one a fresh search gives, on every design of a small grid, for
+    # the free and a constrained search, and the grid must have had replays
+    from energysim.analysis.sweep import make_grid, make_profile
+    from energysim.mapping.search import replay
+    from energysim.model.memo import clear_all
+
+    base = load_profile("eyeriss-65nm")
+    designs = make_grid("12x14", "16,108,432", "64,260,1040", "16")
+    problems = [Problem.from_layer(energysim.Layer(name="c", kind="conv", op="Conv2d", N=1, M=m, C=c, P=p, Q=p, R=3,
+                                                   S=3, H=p + 2, W=p + 2)) for m, c, p in [(64, 32, 28), (128, 64, 7)]]
+    monkeypatch.setenv("ENERGYSIM_NUMBA", "1")  # one path throughout (numpy and the kernels count ``evaluated`` apart)
+    found = []
+    real = replay.find
+    monkeypatch.setattr(replay, "find", lambda *a: found.append(real(*a)) or found[-1])
+    cases = [(d, p, flow) for flow in ("ws", None) for d in designs for p in problems]
+    clear_all()
+    warm = [search(p, make_profile(base, d), flow, cache=False) for d, p, flow in cases]
+    assert any(f is not None for f in found)
+    for (d, p, flow), got in zip(cases, warm):
+        clear_all()
+        cold = search(p, make_profile(base, d), flow, cache=False)
+        assert (got.value, got.mapping, got.stats, got.evaluated, got.source) == \
+            (cold.value, cold.mapping, cold.stats, cold.evaluated, cold.source), (d, flow)
+
+
+def test_a_search_run_replays_only_where_every_test_answers_alike():
+    from energysim.analysis.sweep import Design, make_profile
+    from energysim.mapping.search.replay import SearchRun
+
+    base = load_profile("eyeriss-65nm")
+    names = ("Weights",)
+    level = base.level_index("filter_spad")
+    cap = base.levels[level].capacity_groups(list(names))[0][1]
+    run = SearchRun({(level, names): (cap - 10, cap + 20)}, None, 0, False)
+    assert run.answers_alike(base)
+    answers = set()
+    for words in range(cap - 40, cap + 60, 3):
+        prof = make_profile(base, Design(rf_words=words))
+        got = prof.levels[level].capacity_groups(list(names))[0][1]
+        assert run.answers_alike(prof) == (cap - 10 <= got < cap + 20), words
+        answers.add(run.answers_alike(prof))
+    assert answers == {True, False}
+    data = base.model_dump(by_alias=True, exclude_none=True)
+    data["levels"][level].pop("depth")
+    assert not run.answers_alike(energysim.HardwareProfile.from_dict(data))  # unbounded: not the same tests
+
+
+def test_profile_digests_are_held_only_inside_unchanged_profiles():
+    from energysim.arch import unchanged_profiles
+
+    prof = load_profile("eyeriss-65nm")
+    before = prof.levels_key()
+    with unchanged_profiles():
+        assert prof.levels_key() == before
+        prof.levels[1].read_pj *= 2  # broken promise: the held digest stays
+        assert prof.levels_key() == before
+        with unchanged_profiles():  # nested: the same values
+            assert prof.levels_key() == before
+    assert prof.levels_key() != before  # outside, computed anew

@@ -11,6 +11,7 @@ from energysim.arch.profile import (
     SparsitySupport,
     StorageLevel,
 )
+from energysim.arch.held import unchanged_profiles
 
 __all__ = ["CodebookUnit", "DATA_SPACES", "HardwareProfile", "MacUnit", "MapperSupport", "SparsitySupport", "StorageLevel",
-           "list_profiles", "load_profile"]
+           "list_profiles", "load_profile", "unchanged_profiles"]

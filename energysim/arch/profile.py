@@ -31,6 +31,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from energysim.arch.held import held
 from energysim.arch.validation import format_validation_error
 from energysim.errors import EnergySimError
 
@@ -341,6 +342,7 @@ class CodebookUnit(BaseModel):
 _CAPACITY_FIELDS = {"name": True, "description": True, "levels": {"__all__": {"depth", "capacity_split"}}}
 
 
+
 class HardwareProfile(BaseModel):
     """An accelerator: storage levels (outer -> inner) and the MAC unit.
 
@@ -441,7 +443,19 @@ class HardwareProfile(BaseModel):
         capacities (``depth``, ``capacity_split``): of everything that counting and pricing a mapping depend on
         (capacity decides only whether it fits). The designs of a sweep that differ only in buffer sizes share
         it; memos keyed by it stay small."""
-        return hashlib.blake2b(self.model_dump_json(exclude=_CAPACITY_FIELDS).encode(), digest_size=16).hexdigest()
+        return held(self, "levels_key", lambda: hashlib.blake2b(
+            self.model_dump_json(exclude=_CAPACITY_FIELDS).encode(), digest_size=16).hexdigest())
+
+    def as_json(self) -> str:
+        """``model_dump_json()``, held while ``unchanged_profiles`` is in effect."""
+        return held(self, "json", self.model_dump_json)
+
+
+    def capacity_shape(self) -> tuple:
+        """Per level, the data spaces its capacity is split by, and whether it is unbounded or empty: how its
+        capacity groups are made up (``StorageLevel.capacity_groups``), without their sizes."""
+        return tuple((tuple(sorted(lv.capacity_split or ())), lv.capacity() is None, lv.capacity() == 0)
+                     for lv in self.levels)
 
     def level(self, name: str) -> StorageLevel:
         for l in self.levels:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from energysim.errors import EnergySimError
-from energysim.model.mapping import LevelMapping, Mapping
+from energysim.model.mapping import LevelMapping, Mapping, check_capacity
 from energysim.model.memo import Memo
 from energysim.model.problem import Problem
 from energysim.arch import HardwareProfile
@@ -223,6 +223,7 @@ class _Replay:
     groups: frozenset  # the (level, group) pairs with a capacity, which the tests cover
     decisions: list[tuple[tuple, bool]]
     mapping: str  # as JSON (parsed anew for every caller)
+    words: list[dict[str, int]]  # its tiles (``Mapping.tile_words``)
 
     def capacities(self, profile: HardwareProfile) -> dict[tuple[int, tuple[str, ...]], int]:
         """The words of each (level, group) of the tests on ``profile`` (the same for every run of a key)."""
@@ -249,12 +250,11 @@ class _Replay:
                     break
             if now != ok:
                 return None
-        m = Mapping.model_validate_json(self.mapping)
         try:
-            m.validate_capacity(problem, profile)
+            check_capacity(profile, self.words)
         except EnergySimError:
             return None
-        return m
+        return Mapping.model_validate_json(self.mapping)
 
 
 # template runs by (problem, levels, template): a few per key, the oldest keys dropped first
@@ -300,7 +300,9 @@ def _map_problem(problem: Problem, profile: HardwareProfile, t: Template, datafl
     tiler.spatial()
     tiler.temporal()
     m = tiler.mapping()
-    m.validate_for(problem, profile)
+    m.validate_structure(problem, profile)
+    words = m.tile_words(problem, profile)
+    check_capacity(profile, words)
     kept = [(i, [ds.name for ds in sizes_of]) for i, (_, sizes_of) in enumerate(tiler._groups) if sizes_of]
     groups = frozenset((i, g) for i, (gs, _) in enumerate(tiler._groups) for g, _ in gs)
-    return m, _Replay(kept, groups, tiler.decisions, m.model_dump_json()) if consistent else None
+    return m, _Replay(kept, groups, tiler.decisions, m.model_dump_json(), words) if consistent else None

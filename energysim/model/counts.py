@@ -37,7 +37,7 @@ import numpy as np
 
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
-from energysim.model.mapping import Loop, Mapping
+from energysim.model.mapping import Loop, Mapping, check_capacity
 from energysim.model.memo import Memo
 from energysim.model.pricing import access_energy, leakage, mac_energy
 from energysim.model.problem import DataSpace, Problem
@@ -108,7 +108,7 @@ def _distinct_children(ranks: tuple, spec: tuple) -> tuple[int, int]:
     return n, distinct
 
 
-_MEMO = Memo(1024)  # counting_key -> LayerStats
+_MEMO = Memo(1024)  # counting_key -> (LayerStats, the mapping's Mapping.tile_words)
 
 
 def counting_key(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None = None) -> tuple:
@@ -132,14 +132,18 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
     whatever their capacities, is only checked against this profile's capacities."""
     key = counting_key(problem, profile, mapping, name)
     hit = _MEMO.get(key)
-    if hit is not None:
-        mapping.validate_capacity(problem, profile)
-        return _copy(hit)
-    return _copy(_MEMO.put(key, _evaluate(problem, profile, mapping, name)))
+    if hit is None:
+        mapping.validate_structure(problem, profile)
+        words = mapping.tile_words(problem, profile)
+        check_capacity(profile, words)
+        hit = _MEMO.put(key, (_evaluate(problem, profile, mapping, name), words))
+    else:
+        check_capacity(profile, hit[1])
+    return _copy(hit[0])
 
 
 def _evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name: str | None) -> LayerStats:
-    mapping.validate_for(problem, profile)
+    """The counts of a mapping that fits."""
     real = problem
     problem = mapping.padded_problem(problem)
     loops = mapping.loops(problem, profile)

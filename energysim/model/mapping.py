@@ -264,19 +264,17 @@ class Mapping(BaseModel):
     def validate_capacity(self, problem: Problem, profile: HardwareProfile) -> None:
         """The capacity part of ``validate_for``: every level's kept tiles fit its capacity (or their share of a
         split one). Assumes ``validate_structure`` holds."""
+        check_capacity(profile, self.tile_words(problem, profile))
+
+    def tile_words(self, problem: Problem, profile: HardwareProfile) -> list[dict[str, int]]:
+        """Per profile level, the words of one instance's tile of each data space it keeps (what
+        ``check_capacity`` compares with the capacities; the same on every profile with these levels)."""
         problem = self.padded_problem(problem)
         ds_names = problem.data_space_names
         keeps = self.keeps(problem, profile)
         extents = self.tile_extents(problem, profile)
-        for i, (lv, kept) in enumerate(zip(profile.levels, keeps)):
-            sizes = {d: problem.data_space(d).tile_size(extents[i]) for d in ds_names if d in kept}
-            for group, cap in lv.capacity_groups(sizes):
-                used = sum(sizes[d] for d in group)
-                if cap is not None and used > cap:
-                    desc = " + ".join(f"{d} {sizes[d]}" for d in group)
-                    raise EnergySimError(f"mapping level {lv.name!r}: tiles {desc} = {used} words exceed "
-                                         f"{'its' if not lv.capacity_split else 'their share of the'} capacity of "
-                                         f"{cap} words")
+        return [{d: problem.data_space(d).tile_size(extents[i]) for d in ds_names if d in kept}
+                for i, kept in enumerate(keeps)]
 
     # ---- printing -----------------------------------------------------------------------------------
     def to_text(self, problem: Problem, profile: HardwareProfile) -> str:
@@ -311,3 +309,18 @@ class Mapping(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise EnergySimError(f"{source}: {format_validation_error(exc, data)}") from None
+
+
+def check_capacity(profile: HardwareProfile, words: list[dict[str, int]]) -> None:
+    """Raise ``EnergySimError`` naming the level when the tiles ``words`` (``Mapping.tile_words``) overflow one
+    of ``profile``'s capacities (or their share of a split one)."""
+    for lv, sizes in zip(profile.levels, words):
+        if not sizes:
+            continue
+        for group, cap in lv.capacity_groups(sizes):
+            used = sum(sizes[d] for d in group)
+            if cap is not None and used > cap:
+                desc = " + ".join(f"{d} {sizes[d]}" for d in group)
+                raise EnergySimError(f"mapping level {lv.name!r}: tiles {desc} = {used} words exceed "
+                                     f"{'its' if not lv.capacity_split else 'their share of the'} capacity of "
+                                     f"{cap} words")

@@ -12,7 +12,7 @@ from typing import Callable
 import pandas as pd
 
 from energysim.analysis.sweep.design import Design, make_profile
-from energysim.arch import HardwareProfile, load_profile
+from energysim.arch import HardwareProfile, load_profile, unchanged_profiles
 from energysim.arch.area import area_mm2
 from energysim.errors import EnergySimError
 from energysim.mapping.dataflow import DATAFLOW_NAMES, TEMPLATE_DATAFLOWS
@@ -31,6 +31,11 @@ def network_cost(network, profile: HardwareProfile, objective: str = "energy",
     """Energy (in the profile's unit), cycles and per-layer facts of ``network`` on ``profile``, every MAC layer
     mapped by search (``objective``), or by a dataflow template (rs-template, ..., nlr: the objective plays no part).
     ``skip_unsupported`` leaves out layers of kind ``unsupported`` instead of raising."""
+    with unchanged_profiles():
+        return _network_cost(network, profile, objective, dataflow, skip_unsupported)
+
+
+def _network_cost(network, profile: HardwareProfile, objective: str, dataflow: str, skip_unsupported: bool) -> dict:
     energy, cycles, macs = 0.0, 0, 0
     for layer in network:
         producer = applied_in_place(network, layer)

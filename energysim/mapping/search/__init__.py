@@ -35,8 +35,10 @@ order of those bounds, stopping at the first row whose bound exceeds the best va
 depends only on the remaining bounds (divisor tables, level grids) and the spatial unrollings of equal spaces
 are memoized per process, and so is what does not read a capacity (``sp_bound``; the engine's counts of a
 mapping, ``counts.evaluate``; a chosen candidate's check against the engine): the designs of a sweep that differ
-only in buffer sizes share them (``HardwareProfile.levels_key``; ``energysim.model.memo``). ``search_all`` maps
-the distinct shapes of many layers, in a process pool if asked.
+only in buffer sizes share them (``HardwareProfile.levels_key``; ``energysim.model.memo``). A whole search is
+replayed on such a design when its capacities answer every capacity test the search made alike (``replay``: a
+search reads a capacity only through those tests). ``search_all`` maps the distinct shapes of many layers, in a
+process pool if asked.
 
 The default search prunes (heuristics, measured against the exhaustive space by ``benchmarks/mapper_quality.py``):
 spatial unrollings to the ``spatial_candidates`` that use the most PEs, plus those tying with the last one kept

@@ -25,7 +25,7 @@ class SearchCache:
         dataflow constraint, the objective and every option."""
         # the profile as pydantic's own JSON (fields in schema order): several times faster than model_dump +
         # json.dumps, which mattered when a sweep asks for thousands of keys
-        return json.dumps([SearchCache.shape(problem), profile.model_dump_json(), constraint, objective,
+        return json.dumps([SearchCache.shape(problem), profile.as_json(), constraint, objective,
                            options.__dict__], sort_keys=True, default=str)
 
     @staticmethod

@@ -10,9 +10,9 @@ import time
 from dataclasses import replace
 
 
-from energysim.arch import HardwareProfile
+from energysim.arch import HardwareProfile, unchanged_profiles
 from energysim.errors import EnergySimError
-from energysim.mapping.search import accel
+from energysim.mapping.search import accel, replay
 from energysim.mapping.search.batch import BatchEvaluator, score
 from energysim.mapping.search.cache import DEFAULT_CACHE, VERIFIED, SearchCache
 from energysim.mapping.search.options import CONSTRAINTS, OBJECTIVES, MapperOptions, MapperResult, parse_dataflow
@@ -50,6 +50,12 @@ def search(problem: Problem, profile: HardwareProfile, dataflow: str | None = No
         raise EnergySimError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
     if dataflow is not None and dataflow.endswith("search"):
         dataflow = parse_dataflow(dataflow)
+    with unchanged_profiles():
+        return _cached_search(problem, profile, dataflow, objective, options, cache, verify)
+
+
+def _cached_search(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
+                   options: MapperOptions | None, cache: bool | SearchCache, verify: bool) -> MapperResult:
     options = options or MapperOptions.for_profile(profile)
     store = _cache_of(cache)
     key = store.key(problem, profile, dataflow, objective, options) if store is not None else None
@@ -156,6 +162,37 @@ def _spaces(problem: Problem, profile: HardwareProfile, dataflow: str | None, op
 
 def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
                 options: MapperOptions, verify: bool) -> MapperResult:
+    """The best of the search's candidates (replayed from a run on other buffer sizes whose every capacity test
+    this profile answers alike: ``replay``) and, with ``options.include_template``, the template mapping."""
+    rkey = replay.replay_key(problem, profile, dataflow, objective, options, verify)
+    run = replay.find(rkey, profile)
+    if run is None:
+        result, run = _enumerate(problem, profile, dataflow, objective, options, verify)
+        replay.record(rkey, run, profile)
+    else:
+        found = run.outcome(problem, profile)
+        result = _result(*found, profile, objective, run.evaluated, "search") if found is not None else None
+    evaluated = run.evaluated
+    if options.include_template:
+        try:
+            tm = map_problem(problem, profile, dataflow or "rs")
+        except EnergySimError:
+            tm = None
+        if tm is not None:
+            tr = _result(tm, evaluate(problem, profile, tm), profile, objective, evaluated + 1, "template")
+            if result is None or tr.value < result.value:
+                result = tr
+    if result is None:
+        raise EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}"
+                             + (f" under dataflow {dataflow}" if dataflow else ""))
+    result.evaluated = evaluated + (1 if options.include_template else 0)
+    result.info["pairs_capped"] = run.pairs_capped
+    return result
+
+
+def _enumerate(problem: Problem, profile: HardwareProfile, dataflow: str | None, objective: str,
+               options: MapperOptions, verify: bool) -> tuple[MapperResult | None, replay.SearchRun]:
+    """The search proper: the best candidate of every space (None when nothing fits), and the run's record."""
     spaces = _spaces(problem, profile, dataflow, options)
     best = (math.inf, None)  # (value, (space, its evaluator, sp, perms, F row))
     evaluated = 0
@@ -263,21 +300,14 @@ def _search_one(problem: Problem, profile: HardwareProfile, dataflow: str | None
             _verify(_row(res, 0), stats, float(score(res, objective)[0]), best[0])
             VERIFIED.put(vkey, True)
         result = _result(m, stats, profile, objective, evaluated, "search")
-    if options.include_template:
-        try:
-            tm = map_problem(problem, profile, dataflow or "rs")
-        except EnergySimError:
-            tm = None
-        if tm is not None:
-            tr = _result(tm, evaluate(problem, profile, tm), profile, objective, evaluated + 1, "template")
-            if result is None or tr.value < result.value:
-                result = tr
-    if result is None:
-        raise EnergySimError(f"mapper: no mapping of {problem.name!r} fits profile {profile.name!r}"
-                             + (f" under dataflow {dataflow}" if dataflow else ""))
-    result.evaluated = evaluated + (1 if options.include_template else 0)
-    result.info["pairs_capped"] = any(s_.pairs_capped for s_ in spaces)
-    return result
+    tested: dict = {}
+    for s_ in spaces:
+        for g, (fit, over) in s_.tested().items():
+            was = tested.get(g, (0, over))
+            tested[g] = (max(was[0], fit), min(was[1], over))
+    run = replay.SearchRun(tested, result.mapping.model_dump_json() if result is not None else None, evaluated,
+                           any(s_.pairs_capped for s_ in spaces))
+    return result, run
 
 
 def _hopeless(lb: float, idx: int, best_value: float, best_idx: int) -> bool:

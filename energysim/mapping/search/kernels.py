@@ -65,12 +65,13 @@ def distinct_offsets(fs, ss, S):
 
 
 @nb.njit(**_OPTS)
-def prepare_rows(F, tpos, spf, nrank, nterm, tdim, tcoef, ngroup, gmask, gcap, dconst, nmr, mr_n, mr_d, mr_f, mr_m):
+def prepare_rows(F, tpos, spf, nrank, nterm, tdim, tcoef, ngroup, gmask, gcap, wfit, wover, dconst, nmr, mr_n, mr_d,
+                 mr_f, mr_m):
     """What does not depend on loop orders, per tiling row of ``F`` [n, T, D]: extents per level ``ext``
     [n, L+1, D], tile words ``tiles`` [n, L, K], rank extents ``rext`` [n, L, K, R], whether every level's
     tiles fit (``valid``) and the distinct children per (level, data space) ``distinct`` [n, L, K] (a constant
     ``dconst`` times, per rank moved by several spatial slots, the distinct offsets at this row's strides), as
-    ``BatchEvaluator.prepare``."""
+    ``BatchEvaluator.prepare``; the capacity tests recorded in ``wfit``/``wover`` (``Space.record``)."""
     n, _, D = F.shape
     L = spf.shape[0]
     K = nrank.shape[0]
@@ -109,6 +110,10 @@ def prepare_rows(F, tpos, spf, nrank, nterm, tdim, tcoef, ngroup, gmask, gcap, d
                         words += tiles[row, i, k]
                 if words > gcap[i, g]:
                     ok = False
+                    if words < wover[i, g]:
+                        wover[i, g] = words
+                elif words > wfit[i, g]:
+                    wfit[i, g] = words
         valid[row] = ok
         for j in range(L):
             for k in range(K):

@@ -12,6 +12,7 @@ import numpy as np
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.mapping.search.arrays import distinct_sums, divisors
+from energysim.mapping.search.flat import structure_arrays
 from energysim.mapping.search.options import CONSTRAINTS, MapperOptions
 from energysim.mapping.templates import TEMPLATES
 from energysim.model.mapping import LevelMapping, Mapping
@@ -20,6 +21,7 @@ from energysim.model.problem import Problem
 
 
 _SPATIAL_MEMO = Memo(512)
+_SKELETONS = Memo(1024)
 
 
 class Space:
@@ -30,8 +32,24 @@ class Space:
                  bypass: dict[int, tuple[str, ...]] | None = None, stacked: bool = True):
         if constraint is not None and constraint not in CONSTRAINTS:
             raise EnergySimError(f"unknown dataflow constraint {constraint!r}; choose one of {list(CONSTRAINTS)}")
+        options = options or MapperOptions()
+        # all but the capacities is shared by the spaces of one problem on profiles that differ only in buffer
+        # sizes (a sweep's designs): built once, its attributes shared (read-only, as are a space's own)
+        key = (problem.key, profile.levels_key(), profile.capacity_shape(), constraint, options, pe_keep,
+               tuple(sorted((bypass or {}).items())), stacked)
+        skeleton = _SKELETONS.get(key)
+        if skeleton is None:
+            self._build(problem, profile, constraint, options, pe_keep, bypass, stacked)
+            skeleton = _SKELETONS.put(key, dict(self.__dict__))
+        self.__dict__.update(skeleton)
+        self.problem, self.profile = problem, profile
+        self._set_capacities(profile)
+
+    def _build(self, problem: Problem, profile: HardwareProfile, constraint: str | None, options: MapperOptions,
+               pe_keep: tuple[str, ...] | None, bypass: dict[int, tuple[str, ...]] | None, stacked: bool) -> None:
+        """Everything of the space but what reads the capacities (``_set_capacities``)."""
         self.problem, self.profile, self.constraint = problem, profile, constraint
-        self.opt = options or MapperOptions()
+        self.opt = options
         self.dims = list(problem.dims)
         self.D = len(self.dims)
         self.di = {d: k for k, d in enumerate(self.dims)}
@@ -87,19 +105,11 @@ class Space:
         # stacked=False: each part of a split buffer tiled on its own (what the search did before it knew the
         # parts; ``driver._spaces`` runs both where a profile has them, so neither answer is ever lost)
         self.stacked = stacked
-        #: set by a ``Tiler`` of this space that had to drop partial tilings to ``max_pairs``
-        self.pairs_capped = False
         self.partitions = self._partitions(profile) if stacked else {}
         self.spatial_slots = self._slots(t)
-        self.caps = [lv.capacity() for lv in profile.levels]
-        # per level: the data spaces kept there, and the capacity groups as ([data space index], words)
+        # per level: the data spaces kept there
         self.kept_idx = [[k for k, ds in enumerate(self.ds) if ds.name in self.keeps[i]] for i in range(self.L)]
         self.kept_idx_all = [[i for i in range(self.L) if ds.name in self.keeps[i]] for ds in self.ds]
-        self.fit_groups = []
-        for i, lv in enumerate(profile.levels):
-            names = [self.ds[k].name for k in self.kept_idx[i]]
-            self.fit_groups.append([([k for k in self.kept_idx[i] if self.ds[k].name in g], cap)
-                                    for g, cap in lv.capacity_groups(names) if cap is not None] if names else [])
         self.macs = problem.macs
         # what tile sizes and capacity tests depend on, as hashable keys (for memos shared between spaces)
         self.terms_key = tuple(tuple(tuple(r) for r in t) for t in self.terms)
@@ -110,6 +120,25 @@ class Space:
         self.partitioned_top = top is not None and any(top in ups for ups in self.partitions.values())
         self.pcons = self._perm_constraints()
         self._bound_key = None
+        self._kshared: dict = {}  # the kernels' arrays but the capacities (``kernel_arrays``), of every copy
+
+    def _set_capacities(self, profile: HardwareProfile) -> None:
+        self.caps = [lv.capacity() for lv in profile.levels]
+        # per level, the capacity groups as ([data space index], words)
+        self.fit_groups = []
+        for i, lv in enumerate(profile.levels):
+            names = [self.ds[k].name for k in self.kept_idx[i]]
+            self.fit_groups.append([([k for k in self.kept_idx[i] if self.ds[k].name in g], cap)
+                                    for g, cap in lv.capacity_groups(names) if cap is not None] if names else [])
+        # the capacity tests' record, per (level, group of ``fit_groups``): the most words that fitted and the
+        # fewest that did not. Every test of a search reads a capacity only by comparing words with it, so a
+        # capacity between the two answers all of them alike (``replay``)
+        G = max(1, max(len(g) for g in self.fit_groups))
+        self.words_fit = np.zeros((self.L, G), dtype=np.int64)
+        self.words_over = np.full((self.L, G), np.iinfo(np.int64).max, dtype=np.int64)
+        #: set by a ``Tiler`` of this space that had to drop partial tilings to ``max_pairs``
+        self.pairs_capped = False
+        self._karrays = None
 
     @property
     def bound_key(self) -> tuple:
@@ -319,12 +348,36 @@ class Space:
         """Whether the kept tiles at extents ``ext`` [..., D] fit ``level`` (as ``Mapping.validate_for``)."""
         ok = np.ones(ext.shape[:-1], dtype=bool)
         sizes: dict[int, np.ndarray] = {}
-        for group, cap in self.fit_groups[level]:
+        for g, (group, cap) in enumerate(self.fit_groups[level]):
             for k in group:
                 if k not in sizes:
                     sizes[k] = self.tile_sizes(k, ext)
-            ok &= sum(sizes[k] for k in group) <= cap
+            words = sum(sizes[k] for k in group)
+            fit = words <= cap
+            self.record(level, g, words, fit)
+            ok &= fit
         return ok
+
+    def record(self, level: int, g: int, words: np.ndarray, fit: np.ndarray) -> None:
+        """Add tests of group ``g`` of ``level`` (``words``, whether each fitted) to ``words_fit``/``words_over``."""
+        if words.size == 0:
+            return
+        if fit.all():
+            self.words_fit[level, g] = max(self.words_fit[level, g], int(words.max()))
+        elif not fit.any():
+            self.words_over[level, g] = min(self.words_over[level, g], int(words.min()))
+        else:
+            self.words_fit[level, g] = max(self.words_fit[level, g], int(words[fit].max()))
+            self.words_over[level, g] = min(self.words_over[level, g], int(words[~fit].min()))
+
+    def tested(self) -> dict[tuple[int, tuple[str, ...]], tuple[int, int]]:
+        """The capacity tests so far as (level, data spaces of the group) -> (most words that fitted, fewest that
+        did not; int64 max when none)."""
+        out = {}
+        for i, groups in enumerate(self.fit_groups):
+            for g, (ks, _) in enumerate(groups):
+                out[(i, tuple(self.ds[k].name for k in ks))] = (int(self.words_fit[i, g]), int(self.words_over[i, g]))
+        return out
 
     def fill_parts(self, level: int) -> tuple[list[int], int]:
         """What ``fill`` counts at ``level``: the data spaces kept there and at the buffer partitions stacked above
@@ -382,58 +435,16 @@ class Space:
 
     # ---- the space as flat arrays (for the compiled kernels) ----------------------------------------------
     def kernel_arrays(self) -> dict:
-        """The space's structure as integer/float arrays (what ``kernels`` reads instead of Python lists)."""
-        if getattr(self, "_karrays", None) is None:
-            L, D, K = self.L, self.D, len(self.ds)
-            R = max(1, max(len(t) for t in self.terms))
-            MT = max(1, max((len(r) for t in self.terms for r in t), default=1))
-            nterm = np.zeros((K, R), dtype=np.int64)
-            tdim = np.zeros((K, R, MT), dtype=np.int64)
-            tcoef = np.zeros((K, R, MT), dtype=np.int64)
-            for k, ranks in enumerate(self.terms):
-                for r, terms in enumerate(ranks):
-                    nterm[k, r] = len(terms)
-                    for q, (d, c) in enumerate(terms):
-                        tdim[k, r, q], tcoef[k, r, q] = d, c
-            G = max(1, max(len(g) for g in self.fit_groups))
-            ngroup = np.array([len(g) for g in self.fit_groups], dtype=np.int64)
-            gmask = np.zeros((L, G, K), dtype=np.bool_)
-            gcap = np.zeros((L, G), dtype=np.int64)
+        """The space's structure as integer/float arrays (what ``kernels`` reads instead of Python lists); all but
+        the capacities (``gcap``) shared with the space's copies on other buffer sizes."""
+        if self._karrays is None:
+            if not self._kshared:
+                self._kshared.update(structure_arrays(self))
+            gcap = np.zeros(self._kshared["gmask"].shape[:2], dtype=np.int64)
             for i, groups in enumerate(self.fit_groups):
-                for g, (ks, cap) in enumerate(groups):
-                    gmask[i, g, ks] = True
+                for g, (_, cap) in enumerate(groups):
                     gcap[i, g] = cap
-            slide_r = np.full((K, D), -1, dtype=np.int64)
-            slide_c = np.zeros((K, D), dtype=np.int64)
-            for k, terms in enumerate(self.slide_terms):
-                for d, r, c in terms:
-                    slide_r[k, d], slide_c[k, d] = r, c
-            dim_rank = np.full((K, D), -1, dtype=np.int64)  # the rank of data space k that dimension d moves
-            dim_coef = np.zeros((K, D), dtype=np.int64)
-            for k, ranks in enumerate(self.terms):
-                for r, terms in enumerate(ranks):
-                    for d, c in terms:
-                        dim_rank[k, d], dim_coef[k, d] = r, c
-            kept = np.full((K, L + 1), -1, dtype=np.int64)
-            for k, levels in enumerate(self.kept_idx_all):
-                kept[k, :len(levels)] = levels
-            lv = self.profile.levels
-            self._karrays = dict(
-                tpos=np.array([self.tpos.get(i, -1) for i in range(L)], dtype=np.int64),
-                tlev=np.array(self.temporal_levels, dtype=np.int64),
-                nrank=np.array([len(t) for t in self.terms], dtype=np.int64), nterm=nterm, tdim=tdim, tcoef=tcoef,
-                ngroup=ngroup, gmask=gmask, gcap=gcap, rel=np.array(self.rel, dtype=np.bool_).reshape(K, D),
-                slide_r=slide_r, slide_c=slide_c, kept=kept, dim_rank=dim_rank, dim_coef=dim_coef,
-                nkept=np.array([len(x) for x in self.kept_idx_all], dtype=np.int64),
-                rw=np.array([ds.read_write for ds in self.ds], dtype=np.bool_),
-                block=np.array([l.block_size for l in lv], dtype=np.int64),
-                rpj=np.array([l.read_pj for l in lv], dtype=np.float64),
-                wpj=np.array([l.write_pj for l in lv], dtype=np.float64),
-                upj=np.array([l.update_pj for l in lv], dtype=np.float64),
-                hop=np.array([l.network_hop_pj or 0.0 for l in lv], dtype=np.float64),
-                rbw=np.array([l.read_bandwidth or 0.0 for l in lv], dtype=np.float64),
-                wbw=np.array([l.write_bandwidth or 0.0 for l in lv], dtype=np.float64),
-                leak=np.array([l.leak_pj or 0.0 for l in lv], dtype=np.float64))
+            self._karrays = dict(self._kshared, gcap=gcap)
         return self._karrays
 
     # ---- to a Mapping ----------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ class _RemTables:
         self.radix = np.cumprod([1] + [len(dv) for dv in divs[:0:-1]])[::-1]
         self.div_table = [dv[:, None] % dv[None, :] == 0 for dv in divs]
         self._lgrids: dict[tuple, np.ndarray] = {}
-        self.filtered: dict[tuple, np.ndarray] = {}  # capacity-filtered level grids (``Tiler.level_grid``)
+        # capacity-filtered level grids with their tests' record (``Tiler.level_grid``)
+        self.filtered: dict[tuple, tuple] = {}
         self.kernel = None  # padded tables for ``kernels.step_pairs`` (built on first use)
 
     def lgrid(self, relevant: tuple) -> np.ndarray:
@@ -165,10 +166,23 @@ class Tiler:
             hit = self.tables.filtered.get(fkey)
             if hit is None:
                 ok = np.ones(len(lgrid), dtype=bool)
+                # these tests alone recorded (from a blank record), for every space that takes the grid from
+                # here (the same groups: ``fit_key``)
+                before = space.words_fit.copy(), space.words_over.copy()
+                space.words_fit[:], space.words_over[:] = 0, np.iinfo(np.int64).max
                 for l2 in checks:
                     ok &= space.fits(l2, self.sp_below[l2][None, :] * lgrid)
-                hit = self.tables.filtered[fkey] = lgrid[ok]
-            self.level_grids[t] = (n_all, hit, relevant, checks)
+                tests = [(space.words_fit[l2, :len(space.fit_groups[l2])].copy(),
+                          space.words_over[l2, :len(space.fit_groups[l2])].copy()) for l2 in checks]
+                space.words_fit[:], space.words_over[:] = before
+                hit = self.tables.filtered[fkey] = (lgrid[ok], tests)
+            # by position: the j-th checked level here has the tiles and groups of the j-th where the grid was
+            # made (``fkey``), not always its index
+            for l2, (wf, wo) in zip(checks, hit[1]):
+                n = len(wf)
+                np.maximum(space.words_fit[l2, :n], wf, out=space.words_fit[l2, :n])
+                np.minimum(space.words_over[l2, :n], wo, out=space.words_over[l2, :n])
+            self.level_grids[t] = (n_all, hit[0], relevant, checks)
         return self.level_grids[t]
 
     def step(self, t: int, F: np.ndarray, left: np.ndarray):
@@ -297,7 +311,8 @@ class Tiler:
             np.ascontiguousarray(uleft), np.ascontiguousarray(uinner), np.ascontiguousarray(lgrid), test,
             np.array(checks, dtype=np.int64), self.sp_below, lvl, search and t == 1 and self.grow, spf_tab, search,
             kept, cap, search and t == 1, div_index, radix, div_table, a["nrank"], a["nterm"], a["tdim"], a["tcoef"],
-            a["ngroup"], a["gmask"], a["gcap"], a["dim_rank"], a["dim_coef"])
+            a["ngroup"], a["gmask"], a["gcap"], space.words_fit, space.words_over, a["dim_rank"],
+            a["dim_coef"])
         return ui, gi, fill if search else None, tkey if search and t == 1 else None
 
     def finish(self, F: np.ndarray, left: np.ndarray) -> np.ndarray:
