@@ -248,3 +248,17 @@ def test_profile_digests_are_held_only_inside_unchanged_profiles():
         with unchanged_profiles():  # nested: the same values
             assert prof.levels_key() == before
     assert prof.levels_key() != before  # outside, computed anew
+
+
+def test_options_given_as_dicts_and_lists_are_the_tuples_they_declare():
+    # options key the search's memos and cache: given as dicts and lists they must hash, and search alike
+    from energysim.mapping.search import MapperOptions
+
+    as_dict = MapperOptions(spatial={"X": ["M"], "Y": ("C",)}, pe_temporal=["R"])
+    as_tuples = MapperOptions(spatial=(("X", ("M",)), ("Y", ("C",))), pe_temporal=("R",))
+    assert as_dict == as_tuples and hash(as_dict) == hash(as_tuples)
+    prof = load_profile("eyeriss-65nm")
+    p = Problem.from_layer(energysim.Layer(name="c", kind="conv", op="Conv2d", N=1, M=32, C=16, P=14, Q=14, R=3, S=3,
+                                           H=16, W=16))
+    a = search(p, prof, None, options=as_dict, cache=False)
+    assert a.mapping == search(p, prof, None, options=as_tuples, cache=False).mapping

@@ -4,8 +4,6 @@ options) to the ``MapperResult`` found; ``DEFAULT_CACHE`` is the one ``search(..
 
 from __future__ import annotations
 
-import json
-
 from energysim.arch import HardwareProfile
 from energysim.mapping.search.options import MapperOptions, MapperResult
 from energysim.model import memo
@@ -16,17 +14,14 @@ class SearchCache:
     """Search results by ``SearchCache.key`` (a cached result is returned as the same object)."""
 
     def __init__(self):
-        self._results: dict[str, MapperResult] = {}
+        self._results: dict[tuple, MapperResult] = {}
 
     @staticmethod
     def key(problem: Problem, profile: HardwareProfile, constraint: str | None, objective: str,
-            options: MapperOptions) -> str:
-        """What a search result depends on: the problem's shape (not its name), the whole profile, the
-        dataflow constraint, the objective and every option."""
-        # the profile as pydantic's own JSON (fields in schema order): several times faster than model_dump +
-        # json.dumps, which mattered when a sweep asks for thousands of keys
-        return json.dumps([SearchCache.shape(problem), profile.as_json(), constraint, objective,
-                           options.__dict__], sort_keys=True, default=str)
+            options: MapperOptions) -> tuple:
+        """What a search result depends on: the problem's shape (``Problem.key``, not its name), the whole
+        profile (as pydantic's JSON), the dataflow constraint, the objective and every option."""
+        return problem.key, profile.as_json(), constraint, objective, options
 
     @staticmethod
     def shape(problem: Problem) -> dict:
@@ -34,10 +29,10 @@ class SearchCache:
         return {"dims": problem.dims, "bounds": problem.bounds,
                 "ds": [(d.name, d.ranks, d.read_write) for d in problem.data_spaces]}
 
-    def get(self, key: str) -> MapperResult | None:
+    def get(self, key: tuple) -> MapperResult | None:
         return self._results.get(key)
 
-    def put(self, key: str, result: MapperResult) -> None:
+    def put(self, key: tuple, result: MapperResult) -> None:
         self._results[key] = result
 
     def clear(self) -> None:
@@ -46,7 +41,7 @@ class SearchCache:
     def __len__(self) -> int:
         return len(self._results)
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: tuple) -> bool:
         return key in self._results
 
 

@@ -66,6 +66,14 @@ class MapperOptions:
     # outermost; the others are ordered freely between them (dimensions without a loop there are moot)
     permutations: tuple[tuple[str, tuple[tuple[str, ...], tuple[str, ...]]], ...] = ()
 
+    def __post_init__(self):
+        # lists and dicts (``spatial={"X": ["M"]}``) as the tuples the fields are declared as: options are keys of
+        # the search's memos and cache, so they must hash
+        for f in ("spatial", "pad", "bypass", "spatial_full", "pe_temporal", "temporal_factors", "permutations"):
+            v = getattr(self, f)
+            if v is not None:
+                object.__setattr__(self, f, _tuples(v))
+
     @classmethod
     def for_profile(cls, profile) -> "MapperOptions":
         """The defaults, with the profile's ``mapper`` section (``energysim.arch.MapperSupport``) applied."""
@@ -78,6 +86,15 @@ class MapperOptions:
                    bypass=tuple((lv, tuple(ds)) for lv, ds in sorted(m.bypass.items())),
                    spatial_full=tuple((ax, tuple(ds)) for ax, ds in sorted(m.spatial_full.items())),
                    pe_temporal=tuple(m.pe_temporal))
+
+
+def _tuples(v):
+    """``v`` with every dict as a tuple of its (key, value) pairs and every list as a tuple, all the way down."""
+    if isinstance(v, dict):
+        return tuple((k, _tuples(x)) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return tuple(_tuples(x) for x in v)
+    return v
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 
 from energysim.mapping.search import accel
 from energysim.mapping.search.tiling import rem_tables
+from energysim.model.memo import Memo
 from energysim.model.pricing import access_energy
 
 # the bound is compared with values summed in another order: give up this much so that float rounding never
@@ -27,6 +28,8 @@ from energysim.model.pricing import access_energy
 _SLACK = 1e-9
 # inner products G tried at most (beyond, the plain bound: its cost would outgrow what it saves)
 _MAX_ROWS = 100_000
+# (``Space.skeleton_key``, unrolling, compiled?) -> the loop orders, jobs and kernel arguments of ``outer_tile_bound``
+_JOBS = Memo(4096)
 # outermost loop orders tried one by one at most (the search's own list: one per data space, or every permutation)
 _MAX_ORDERS = 24
 
@@ -58,27 +61,23 @@ def outer_tile_bound(space, sp: dict, base: float, parts: dict, inst: list[int])
     F0 = rem[None, :] // G  # the outermost level's loops
     big = F0 > 1
     shift_ext = (sp_below[t0 + 1][None, :] * G) * S[t0][None, :]
-    orders = space.perm_options(sp)[0]
-    if len(orders) > _MAX_ORDERS:
-        orders = [None]  # too many to try one by one: each data space under the order best for it alone
-    # one job per (data space, band level keeping it below another level): its fetches raise the band level's
-    # fills and its parent's reads (and a read-write space's updates)
-    jobs = []
-    for k, ds in enumerate(space.ds):
-        kept = space.kept_idx_all[k]
-        for pos, c in enumerate(kept):
-            if c in band and pos > 0:
-                p = kept[pos - 1]
-                part_c = part_p = 0
-                if ds.read_write:
-                    part_c = int(space.tile_sizes(k, (space.bounds // S[:c].prod(axis=0))[None, :])[0])
-                    part_p = int(space.tile_sizes(k, (space.bounds // S[:p].prod(axis=0))[None, :])[0])
-                jobs.append((k, c, p, ds.read_write, part_c, part_p))
+    kern = accel.kernels()
+    # the rest reads no capacity: shared by the copies of this space on other buffer sizes (a sweep's designs)
+    key = (space.skeleton_key, tuple((l, tuple(x.items()), tuple(y.items())) for l, (x, y) in sorted(sp.items())),
+           kern is not None)
+    hit = _JOBS.get(key)
+    if hit is None:
+        orders = space.perm_options(sp)[0]
+        if len(orders) > _MAX_ORDERS:
+            orders = [None]  # too many to try one by one: each data space under the order best for it alone
+        jobs = _jobs(space, band, S)
+        kargs = _kernel_args(space, a, jobs, orders, parts, inst, sp_below) if jobs and kern is not None else None
+        hit = _JOBS.put(key, (orders, jobs, kargs))
+    orders, jobs, kargs = hit
     if not jobs:
         return base
-    kern = accel.kernels()
     if kern is not None:
-        extra = kern.outer_extra(G, F0, shift_ext, *_kernel_args(space, a, jobs, orders, parts, inst, sp_below))
+        extra = kern.outer_extra(G, F0, shift_ext, *kargs)
         raised = base + float(extra)
         return max(base, raised - _SLACK * abs(raised))
     rows = np.arange(len(G))
@@ -97,6 +96,23 @@ def outer_tile_bound(space, sp: dict, base: float, parts: dict, inst: list[int])
         extra = np.minimum(extra, _extra_energy(space, comps, parts, inst, len(G)))
     raised = base + float(extra.min())
     return max(base, raised - _SLACK * abs(raised))
+
+
+def _jobs(space, band: range, S: np.ndarray) -> list[tuple]:
+    """One job per (data space, band level keeping it below another level): its fetches raise the band level's
+    fills and its parent's reads (and a read-write space's updates)."""
+    jobs = []
+    for k, ds in enumerate(space.ds):
+        kept = space.kept_idx_all[k]
+        for pos, c in enumerate(kept):
+            if c in band and pos > 0:
+                p = kept[pos - 1]
+                part_c = part_p = 0
+                if ds.read_write:
+                    part_c = int(space.tile_sizes(k, (space.bounds // S[:c].prod(axis=0))[None, :])[0])
+                    part_p = int(space.tile_sizes(k, (space.bounds // S[:p].prod(axis=0))[None, :])[0])
+                jobs.append((k, c, p, ds.read_write, part_c, part_p))
+    return jobs
 
 
 def _kernel_args(space, a: dict, jobs: list, orders: list, parts: dict, inst: list[int], sp_below: list) -> tuple:

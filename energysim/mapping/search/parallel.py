@@ -38,7 +38,7 @@ def search_all(problems: list[Problem], profile: HardwareProfile, dataflow: str 
     options = options or MapperOptions.for_profile(profile)
     store = cache if cache is not None else DEFAULT_CACHE
     keys = [store.key(p, profile, dataflow, objective, options) for p in problems]
-    todo: dict[str, Problem] = {}
+    todo: dict[tuple, Problem] = {}
     for k, p in zip(keys, problems):
         if store.get(k) is None and k not in todo:
             todo[k] = p

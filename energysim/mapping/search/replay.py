@@ -34,13 +34,17 @@ class SearchRun:
     evaluated: int
     pairs_capped: bool
 
-    def answers_alike(self, profile: HardwareProfile) -> bool:
-        """Whether ``profile``'s capacities answer every recorded test as the run's did."""
-        for (i, names), (fit, over) in self.tested.items():
-            groups = profile.levels[i].capacity_groups(list(names))
-            if len(groups) != 1 or groups[0][0] != names or groups[0][1] is None:
-                return False
-            if not fit <= groups[0][1] < over:
+    def answers_alike(self, profile: HardwareProfile, caps: dict | None = None) -> bool:
+        """Whether ``profile``'s capacities answer every recorded test as the run's did (``caps``: the group
+        capacities looked up so far, shared by the runs a lookup tries)."""
+        caps = {} if caps is None else caps
+        for group, (fit, over) in self.tested.items():
+            cap = caps.get(group, False)
+            if cap is False:
+                i, names = group
+                groups = profile.levels[i].capacity_groups(list(names))
+                cap = caps[group] = groups[0][1] if len(groups) == 1 and groups[0][0] == names else None
+            if cap is None or not fit <= cap < over:
                 return False
         return True
 
@@ -67,8 +71,9 @@ _RUNS_PER_KEY = 32
 
 def find(key: tuple, profile: HardwareProfile) -> SearchRun | None:
     """A recorded run of ``key`` whose every test ``profile`` answers alike."""
+    caps: dict = {}
     for run in _RUNS.get(key, ()):
-        if run.answers_alike(profile):
+        if run.answers_alike(profile, caps):
             return run
     return None
 

@@ -43,6 +43,8 @@ class Space:
             skeleton = _SKELETONS.put(key, dict(self.__dict__))
         self.__dict__.update(skeleton)
         self.problem, self.profile = problem, profile
+        #: what the space is, but for the sizes of its buffers (its copies on other sizes share it)
+        self.skeleton_key = key
         self._set_capacities(profile)
 
     def _build(self, problem: Problem, profile: HardwareProfile, constraint: str | None, options: MapperOptions,
@@ -356,6 +358,24 @@ class Space:
             fit = words <= cap
             self.record(level, g, words, fit)
             ok &= fit
+        return ok
+
+    def fits_one(self, level: int, ext) -> bool:
+        """``fits`` for one row of extents (a sequence of D ints), in plain integers (no arrays: it is asked for
+        every level of every tiler)."""
+        ok = True
+        sizes: dict[int, int] = {}
+        for g, (group, cap) in enumerate(self.fit_groups[level]):
+            words = 0
+            for k in group:
+                if k not in sizes:
+                    sizes[k] = prod(1 + sum(c * (int(ext[d]) - 1) for d, c in terms) for terms in self.terms[k])
+                words += sizes[k]
+            if words <= cap:
+                self.words_fit[level, g] = max(self.words_fit[level, g], words)
+            else:
+                self.words_over[level, g] = min(self.words_over[level, g], words)
+                ok = False
         return ok
 
     def record(self, level: int, g: int, words: np.ndarray, fit: np.ndarray) -> None:

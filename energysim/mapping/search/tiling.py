@@ -86,7 +86,7 @@ class Tiler:
         self.n_grid = tab.n_grid
         self.prune = not space.opt.exhaustive
         # levels where even the largest tile (every remaining factor inside it) fits need no capacity test
-        self.roomy = [not space.fit_groups[l] or bool(space.fits(l, (self.sp_below[l] * rem)[None, :])[0])
+        self.roomy = [not space.fit_groups[l] or space.fits_one(l, (self.sp_below[l] * rem).tolist())
                       for l in range(space.L)]
         self.level_grids: dict[int, tuple] = {}
         # the outermost on-chip level drops tiles that could still grow (``step``), unless a temporal factor
