@@ -1,12 +1,13 @@
 """What the capacity-free memos (issue 19: ``counts.evaluate``'s memo, template replays, the search's bounds and
 verified candidates, all keyed by ``HardwareProfile.levels_key``) return against a cold process, on profiles whose
-buffers are resized at random: every answer must be the same.
+buffers are resized at random (and search replays): every answer must be the same.
 
 * templates: every shipped profile, 8 random resizings (each bounded level's ``depth`` and ``capacity_split``
   times 0.25 to 4), the four templates, 24 layers drawn from AlexNet, ResNet-18, MobileNet-v2 and ViT-B/16:
   each ``map_problem`` of a warm run (replays allowed) against a fresh one (memos cleared before it);
 * searches: four profiles, 4 resizings (x 0.5 to 2), ``ws`` and free search, 12 layers: each warm ``search``
-  against a cold one (``clear_cache`` before it).
+  (whole searches replayed where every capacity test answers alike: ``replay``) against a cold one
+  (``clear_cache`` before it); value, mapping, counts, candidates evaluated and source.
 
     .venv/bin/python benchmarks/capacity_memos.py [--seed 0] [--skip-search]
 
@@ -26,7 +27,7 @@ import energysim  # noqa: E402
 from energysim.arch import HardwareProfile, load_profile  # noqa: E402
 from energysim.errors import EnergySimError  # noqa: E402
 from energysim.mapping import templates  # noqa: E402
-from energysim.mapping.search import accel, clear_cache, search  # noqa: E402
+from energysim.mapping.search import accel, clear_cache, replay, search  # noqa: E402
 from energysim.model.memo import clear_all  # noqa: E402
 from energysim.model.problem import Problem  # noqa: E402
 
@@ -77,24 +78,30 @@ def check_templates(rng: random.Random) -> tuple[int, int]:
     return n, same
 
 
-def check_searches(rng: random.Random) -> tuple[int, int]:
-    accel.prefer()
+def check_searches(rng: random.Random) -> tuple[int, int, int]:
+    accel.prefer()  # the kernels throughout (numpy and the kernels count ``evaluated`` apart)
     problems = layers(rng, ["alexnet", "resnet18", "mobilenet_v2"], 4)
-    n = same = 0
+    n = same = replays = 0
+    found = []
+    real = replay.find
+    replay.find = lambda *a: found.append(real(*a)) or found[-1]
     for pn in ("eyeriss-65nm", "eyeriss-chip", "simple-45nm", "zigzag-eyeriss"):
         variants = [v for v in (resized(load_profile(pn), rng, [0.5, 1, 2]) for _ in range(4)) if v]
         for flow in ("ws", None):
             def one(p, v):
                 r = search(p, v, flow, "energy", cache=False)
-                return r.value, r.mapping, r.stats
+                return r.value, r.mapping, r.stats, r.evaluated, r.source
 
             clear_cache()
+            found.clear()
             warm = [answer(lambda: one(p, v)) for v in variants for p in problems]
+            replays += sum(f is not None for f in found)
             for (v, p), got in zip([(v, p) for v in variants for p in problems], warm):
                 clear_cache()
                 n += 1
                 same += got == answer(lambda: one(p, v))
-    return n, same
+    replay.find = real
+    return n, same, replays
 
 
 def main() -> int:
@@ -108,8 +115,9 @@ def main() -> int:
     print(f"templates: {n} cases, {same} equal to a fresh run", flush=True)
     ok &= n == same
     if not a.skip_search:
-        n, same = check_searches(rng)
-        print(f"searches: {n} cases, {same} equal to a cold process", flush=True)
+        n, same, replays = check_searches(rng)
+        print(f"searches: {n} cases, {same} equal to a cold process (warm: {replays} whole searches replayed)",
+              flush=True)
         ok &= n == same
     return 0 if ok else 1
 
