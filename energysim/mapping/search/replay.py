@@ -6,7 +6,9 @@ positive capacity). So its every choice, and its answer, depend on the capacitie
 answers. Each test is recorded per (level, capacity group) as the most words that fitted and the fewest that did
 not (``Space.record``); on a profile with the same levels (``HardwareProfile.levels_key``) and the same bounded
 and split buffers, a capacity between those two answers every test alike, so the search would make the same
-choices: a sweep's designs that differ only in buffer sizes replay it instead of searching again.
+choices: a sweep's designs that differ only in buffer sizes replay it instead of searching again. A replay
+reports the run's count of evaluated candidates (the numpy path and the compiled kernels count them apart, so
+it is the count of the path that ran).
 """
 
 from __future__ import annotations
