@@ -6,7 +6,8 @@ buffers are resized at random (and search replays): every answer must be the sam
   times 0.25 to 4), the four templates, 24 layers drawn from AlexNet, ResNet-18, MobileNet-v2 and ViT-B/16:
   each ``map_problem`` of a warm run (replays allowed) against a fresh one (memos cleared before it);
 * searches: four profiles, 4 resizings (x 0.5 to 2), ``ws`` and free search, 12 layers: each warm ``search``
-  (whole searches replayed where every capacity test answers alike: ``replay``) against a cold one
+  (whole searches replayed where every capacity test answers alike: ``replay``; the tiling steps' pairs
+  remembered per remainder, ``tiling.remembered_pairs``, as in a sweep) against a cold one
   (``clear_cache`` before it); value, mapping, counts, candidates evaluated and source.
 
     .venv/bin/python benchmarks/capacity_memos.py [--seed 0] [--skip-search]
@@ -28,6 +29,7 @@ from energysim.arch import HardwareProfile, load_profile  # noqa: E402
 from energysim.errors import EnergySimError  # noqa: E402
 from energysim.mapping import templates  # noqa: E402
 from energysim.mapping.search import accel, clear_cache, replay, search  # noqa: E402
+from energysim.mapping.search.tiling import remembered_pairs  # noqa: E402
 from energysim.model.memo import clear_all  # noqa: E402
 from energysim.model.problem import Problem  # noqa: E402
 
@@ -94,7 +96,8 @@ def check_searches(rng: random.Random) -> tuple[int, int, int]:
 
             clear_cache()
             found.clear()
-            warm = [answer(lambda: one(p, v)) for v in variants for p in problems]
+            with remembered_pairs():  # as a sweep's designs do
+                warm = [answer(lambda: one(p, v)) for v in variants for p in problems]
             replays += sum(f is not None for f in found)
             for (v, p), got in zip([(v, p) for v in variants for p in problems], warm):
                 clear_cache()

@@ -262,3 +262,37 @@ def test_options_given_as_dicts_and_lists_are_the_tuples_they_declare():
                                            H=16, W=16))
     a = search(p, prof, None, options=as_dict, cache=False)
     assert a.mapping == search(p, prof, None, options=as_tuples, cache=False).mapping
+
+
+@pytest.mark.parametrize("kept", [20_000, 1])
+def test_remembered_step_pairs_equal_fresh_ones(monkeypatch, kept):
+    # the tiling step remembers each distinct remainder's pairs (``Tiler._pairs_compiled``); designs that differ in
+    # an inner buffer reuse them. With room for one remainder only, the memory is dropped and refilled as it goes
+    from energysim.analysis.sweep import make_grid, make_profile
+    from energysim.mapping.search import tiling
+    from energysim.model.memo import clear_all
+
+    monkeypatch.setenv("ENERGYSIM_NUMBA", "1")
+    monkeypatch.setattr(tiling, "_PAIRS_KEPT", kept)
+    tiling.rem_tables.cache_clear()
+    base = load_profile("eyeriss-65nm")
+    designs = make_grid("12x14", "32,108", "64,130,260,1040", "16")
+    p = Problem.from_layer(energysim.Layer(name="c", kind="conv", op="Conv2d", N=1, M=64, C=64, P=28, Q=28, R=3, S=3,
+                                           H=30, W=30))
+    from energysim.mapping.search import kernels
+
+    asked, computed = [], []
+    real_pairs, real_step = tiling.Tiler._pairs_compiled, kernels.step_pairs
+    monkeypatch.setattr(tiling.Tiler, "_pairs_compiled", lambda self, k, t, lvl, ukey, *a: asked.append(len(ukey))
+                        or real_pairs(self, k, t, lvl, ukey, *a))
+    monkeypatch.setattr(kernels, "step_pairs", lambda uleft, *a: computed.append(len(uleft)) or real_step(uleft, *a))
+    clear_all()
+    with tiling.remembered_pairs():
+        warm = [search(p, make_profile(base, d), "ws", cache=False) for d in designs]
+    if kept > 1:
+        assert sum(computed) < sum(asked)  # some remainders' pairs came from memory
+    for d, got in zip(designs, warm):
+        clear_all()
+        tiling.rem_tables.cache_clear()
+        cold = search(p, make_profile(base, d), "ws", cache=False)
+        assert (got.value, got.mapping, got.evaluated) == (cold.value, cold.mapping, cold.evaluated), d

@@ -213,17 +213,32 @@ class _Tiler:
 
 @dataclass
 class _Replay:
-    """One run of the greedy tiler: the words of every capacity group it tested, what each test answered, and
-    the mapping it made. The tiler's choices depend on the capacities only through those answers, so on a
-    profile with the same levels (``HardwareProfile.levels_key``) whose capacities give every test the same
-    answer it would make the same mapping: a sweep's designs that differ only in buffer sizes replay it
-    instead of re-tiling."""
+    """One run of the greedy tiler: per capacity group, the most words of a test that fitted and the fewest of
+    one that did not (of each failed test, its first group over capacity), and the mapping it made. The tiler's
+    choices depend on the capacities only through its tests' answers, so on a profile with the same levels
+    (``HardwareProfile.levels_key``) whose every capacity lies between those two, every test answers alike and
+    the tiler makes the same mapping: a sweep's designs that differ only in buffer sizes replay it instead of
+    re-tiling."""
 
     kept: list[tuple[int, list[str]]]  # per level: the data spaces it keeps
     groups: frozenset  # the (level, group) pairs with a capacity, which the tests cover
-    decisions: list[tuple[tuple, bool]]
+    bounds: dict[tuple[int, tuple[str, ...]], tuple[int, int]]
     mapping: str  # as JSON (parsed anew for every caller)
     words: list[dict[str, int]]  # its tiles (``Mapping.tile_words``)
+
+    @staticmethod
+    def tested(decisions: list[tuple[tuple, bool]], caps: dict) -> dict[tuple[int, tuple[str, ...]], tuple[int, int]]:
+        """``bounds`` from the tiler's ``decisions`` under the capacities ``caps`` (``capacities``)."""
+        bounds: dict = {}
+        for used, ok in decisions:
+            for i, g, words in used:
+                fit, over = bounds.get((i, g), (0, _NEVER))
+                if ok:
+                    bounds[(i, g)] = (max(fit, words), over)
+                elif words > caps[(i, g)]:  # one group over capacity keeps the test failed
+                    bounds[(i, g)] = (fit, min(over, words))
+                    break
+        return bounds
 
     def capacities(self, profile: HardwareProfile) -> dict[tuple[int, tuple[str, ...]], int]:
         """The words of each (level, group) of the tests on ``profile`` (the same for every run of a key)."""
@@ -239,16 +254,9 @@ class _Replay:
         (``capacities``); else None."""
         if caps.keys() != self.groups:  # a level bounded here and not there, or the other way round
             return None
-        for used, ok in self.decisions:
-            now = True
-            for i, g, words in used:
-                cap = caps.get((i, g))
-                if cap is None:  # the groups differ (another split of the buffer)
-                    return None
-                if words > cap:
-                    now = False
-                    break
-            if now != ok:
+        for group, (fit, over) in self.bounds.items():
+            cap = caps.get(group)
+            if cap is None or not fit <= cap < over:  # another split of the buffer, or another answer
                 return None
         try:
             check_capacity(profile, self.words)
@@ -259,6 +267,7 @@ class _Replay:
 
 # template runs by (problem, levels, template): a few per key, the oldest keys dropped first
 _REPLAYS = Memo(2048)
+_NEVER = 2 ** 62  # words no test reaches
 _REPLAYS_PER_KEY = 16
 
 
@@ -305,4 +314,8 @@ def _map_problem(problem: Problem, profile: HardwareProfile, t: Template, datafl
     check_capacity(profile, words)
     kept = [(i, [ds.name for ds in sizes_of]) for i, (_, sizes_of) in enumerate(tiler._groups) if sizes_of]
     groups = frozenset((i, g) for i, (gs, _) in enumerate(tiler._groups) for g, _ in gs)
-    return m, _Replay(kept, groups, tiler.decisions, m.model_dump_json(), words) if consistent else None
+    if not consistent:
+        return m, None
+    run = _Replay(kept, groups, {}, m.model_dump_json(), words)
+    run.bounds = _Replay.tested(tiler.decisions, run.capacities(profile))
+    return m, run

@@ -17,6 +17,7 @@ from energysim.arch.area import area_mm2
 from energysim.errors import EnergySimError
 from energysim.mapping.dataflow import DATAFLOW_NAMES, TEMPLATE_DATAFLOWS
 from energysim.mapping.search import accel, search
+from energysim.mapping.search.tiling import remembered_pairs
 from energysim.mapping.templates import map_problem
 from energysim.model.counts import evaluate
 from energysim.model.layer_energy import LayerEnergy
@@ -73,7 +74,8 @@ def evaluate_design(index: int, design: Design, network, base: dict, objective: 
         prof = make_profile(HardwareProfile.model_validate(base), design)
         row["pes"] = prof.mac.instances
         row["area_mm2"] = area_mm2(prof)
-        cost = network_cost(network, prof, objective, dataflow, skip_unsupported)
+        with remembered_pairs():  # the designs' searches share most of their tiling steps' remainders
+            cost = network_cost(network, prof, objective, dataflow, skip_unsupported)
         row["energy"] = cost["energy"]
         row["cycles"] = cost["cycles"]
         row["edp"] = cost["energy"] * cost["cycles"]

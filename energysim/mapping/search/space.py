@@ -123,6 +123,7 @@ class Space:
         self.pcons = self._perm_constraints()
         self._bound_key = None
         self._kshared: dict = {}  # the kernels' arrays but the capacities (``kernel_arrays``), of every copy
+        self.level_loops: dict = {}  # per temporal level, what it loops over (``Tiler._loops``), of every copy
 
     def _set_capacities(self, profile: HardwareProfile) -> None:
         self.caps = [lv.capacity() for lv in profile.levels]

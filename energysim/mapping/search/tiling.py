@@ -4,6 +4,8 @@ the innermost out, pruned as ``MapperOptions`` asks (see the package docstring).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from math import prod
 
@@ -30,6 +32,8 @@ class _RemTables:
         self._lgrids: dict[tuple, np.ndarray] = {}
         # capacity-filtered level grids with their tests' record (``Tiler.level_grid``)
         self.filtered: dict[tuple, tuple] = {}
+        # per step key, each distinct remainder's surviving pairs (``Tiler._pairs_compiled``)
+        self.pairs: dict[tuple, dict] = {}
         self.kernel = None  # padded tables for ``kernels.step_pairs`` (built on first use)
 
     def lgrid(self, relevant: tuple) -> np.ndarray:
@@ -53,6 +57,25 @@ class _RemTables:
                 div_table[d, :tab.shape[0], :tab.shape[1]] = tab
             self.kernel = (div_index, np.asarray(self.radix, dtype=np.int64), _spf_table(width - 1), div_table)
         return self.kernel
+
+
+# remainders whose pairs one step key keeps at most (``Tiler._pairs_compiled``; then it starts again)
+_PAIRS_KEPT = 20_000
+# whether steps remember each remainder's pairs (``remembered_pairs``)
+_REMEMBER: ContextVar[bool] = ContextVar("energysim_remember_pairs", default=False)
+
+
+@contextmanager
+def remembered_pairs():
+    """Inside the block, the tiling steps remember each distinct remainder's surviving pairs for later steps of
+    the same makeup (``Tiler._pairs_compiled``). It pays across the designs of a sweep, whose searches differ in
+    an inner buffer's size and mostly leave the same remainders (about 70% of them in the 200-design ResNet-18
+    sweep); within one design's searches the bookkeeping costs about what it saves, so it is off by default."""
+    token = _REMEMBER.set(True)
+    try:
+        yield
+    finally:
+        _REMEMBER.reset(token)
 
 
 @lru_cache(maxsize=256)
@@ -89,6 +112,7 @@ class Tiler:
         self.roomy = [not space.fit_groups[l] or space.fits_one(l, (self.sp_below[l] * rem).tolist())
                       for l in range(space.L)]
         self.level_grids: dict[int, tuple] = {}
+        self.grid_keys: dict[int, tuple] = {}  # what each level's filtered grid is made from (``level_grid``)
         # the outermost on-chip level drops tiles that could still grow (``step``), unless a temporal factor
         # constraint fixes a factor other than 1 at the outermost level (the tile must leave it there) or that
         # level is the outer part of a partitioned buffer (``Space.partitioned_top``: a larger tile there can
@@ -130,30 +154,10 @@ class Tiler:
         if t not in self.level_grids:
             space = self.space
             lvl = space.temporal_levels[t]
-            relevant = np.zeros(space.D, dtype=bool)
-            here = [lvl, *space.partitions.get(lvl, ())]  # with the partitions stacked above (``Space``)
-            for k, ds in enumerate(space.ds):
-                if any(ds.name in space.keeps[l2] for l2 in here):
-                    relevant |= space.rel[k]
-            # search: a level takes only loops over dimensions that index something it keeps, or that a buffer
-            # partition stacked above it keeps (the rows of ``grid`` with 1 in the others, in the same order)
-            rkey = tuple(bool(r) for r in relevant) if self.prune else tuple([True] * space.D)
-            if space.opt.pe_temporal and lvl < space.first_pe:
-                # dimensions kept for PE-level storage (MapperOptions.pe_temporal) take no loop here
-                fixed = [space.di[d] for d in space.opt.pe_temporal if d in space.di]
-                rkey = tuple(False if d in fixed else r for d, r in enumerate(rkey))
-                relevant = relevant.copy()
-                relevant[fixed] = False
-            cons = space.tcons[t]
-            if cons:
-                # MapperOptions.temporal_factors: a fixed factor is the level's only option for its dimension
-                # (1: none; ``step`` keeps the partial tilings it divides, and the growth test skips it), a
-                # residual (0) any divisor (``step`` keeps the one that takes all that is left)
-                rkey = tuple((("=", cons[d]) if cons[d] > 1 else cons[d] == 0) if d in cons else r
-                             for d, r in enumerate(rkey))
-                relevant = relevant.copy()
-                for d, k in cons.items():
-                    relevant[d] = k == 0
+            # what the level loops over reads no capacity: shared by the space's copies (``Space.skeleton_key``)
+            if t not in space.level_loops:
+                space.level_loops[t] = self._loops(t)
+            rkey, relevant = space.level_loops[t]
             lgrid = self.tables.lgrid(rkey)
             n_all = len(lgrid)  # the max_pairs bound counts every option
             # an option whose tile overflows this level or an outer one with nothing inside it (inner tile 1)
@@ -183,7 +187,38 @@ class Tiler:
                 np.maximum(space.words_fit[l2, :n], wf, out=space.words_fit[l2, :n])
                 np.minimum(space.words_over[l2, :n], wo, out=space.words_over[l2, :n])
             self.level_grids[t] = (n_all, hit[0], relevant, checks)
+            self.grid_keys[t] = fkey
         return self.level_grids[t]
+
+    def _loops(self, t: int) -> tuple[tuple, np.ndarray]:
+        """Level t's options as a key of ``_RemTables.lgrid`` and the dimensions it loops over."""
+        space = self.space
+        lvl = space.temporal_levels[t]
+        relevant = np.zeros(space.D, dtype=bool)
+        here = [lvl, *space.partitions.get(lvl, ())]  # with the partitions stacked above (``Space``)
+        for k, ds in enumerate(space.ds):
+            if any(ds.name in space.keeps[l2] for l2 in here):
+                relevant |= space.rel[k]
+        # search: a level takes only loops over dimensions that index something it keeps, or that a buffer
+        # partition stacked above it keeps (the rows of ``grid`` with 1 in the others, in the same order)
+        rkey = tuple(bool(r) for r in relevant) if self.prune else tuple([True] * space.D)
+        if space.opt.pe_temporal and lvl < space.first_pe:
+            # dimensions kept for PE-level storage (MapperOptions.pe_temporal) take no loop here
+            fixed = [space.di[d] for d in space.opt.pe_temporal if d in space.di]
+            rkey = tuple(False if d in fixed else r for d, r in enumerate(rkey))
+            relevant = relevant.copy()
+            relevant[fixed] = False
+        cons = space.tcons[t]
+        if cons:
+            # MapperOptions.temporal_factors: a fixed factor is the level's only option for its dimension
+            # (1: none; ``step`` keeps the partial tilings it divides, and the growth test skips it), a
+            # residual (0) any divisor (``step`` keeps the one that takes all that is left)
+            rkey = tuple((("=", cons[d]) if cons[d] > 1 else cons[d] == 0) if d in cons else r
+                         for d, r in enumerate(rkey))
+            relevant = relevant.copy()
+            for d, k in cons.items():
+                relevant[d] = k == 0
+        return rkey, relevant
 
     def step(self, t: int, F: np.ndarray, left: np.ndarray):
         """Extend the partial tilings (F, left) by level t's options."""
@@ -218,7 +253,7 @@ class Tiler:
         uinner = rem[None, :] // uleft
         kern = accel.kernels()
         if kern is not None:
-            parts = [self._pairs_compiled(kern, t, lvl, uleft, uinner, lgrid, relevant, checks)]
+            parts = [self._pairs_compiled(kern, t, lvl, ukey, uleft, uinner, lgrid, relevant, checks)]
         else:
             # divides[u, g]: option g divides remainder u, one small table per dimension the level takes
             # loops over (elsewhere the option is 1)
@@ -295,9 +330,11 @@ class Tiler:
         F, left = F2, left[pi] // opt
         return F, left
 
-    def _pairs_compiled(self, kern, t, lvl, uleft, uinner, lgrid, relevant, checks):
+    def _pairs_compiled(self, kern, t, lvl, ukey, uleft, uinner, lgrid, relevant, checks):
         """``step``'s surviving (remainder, option) pairs with their fill and tile key, by ``kernels.step_pairs``
-        (the same pairs, in the same order, as the numpy code of ``step``)."""
+        (the same pairs, in the same order, as the numpy code of ``step``). A distinct remainder's pairs depend
+        only on it and on what ``key`` below names: in search mode inside ``remembered_pairs``, they are
+        remembered per remainder."""
         space = self.space
         search = self.prune
         a = space.kernel_arrays()
@@ -307,13 +344,60 @@ class Tiler:
         kept[fk] = True
         cap = fcap if fk and fcap else 0
         test = relevant if search else np.ones(space.D, dtype=bool)
-        ui, gi, fill, tkey = kern.step_pairs(
-            np.ascontiguousarray(uleft), np.ascontiguousarray(uinner), np.ascontiguousarray(lgrid), test,
-            np.array(checks, dtype=np.int64), self.sp_below, lvl, search and t == 1 and self.grow, spf_tab, search,
-            kept, cap, search and t == 1, div_index, radix, div_table, a["nrank"], a["nterm"], a["tdim"], a["tcoef"],
-            a["ngroup"], a["gmask"], a["gcap"], space.words_fit, space.words_over, a["dim_rank"],
-            a["dim_coef"])
-        return ui, gi, fill if search else None, tkey if search and t == 1 else None
+        grow, want_key = search and t == 1 and self.grow, search and t == 1
+
+        def pairs(rows, wfit, wover):
+            return kern.step_pairs(
+                np.ascontiguousarray(uleft[rows]), np.ascontiguousarray(uinner[rows]), np.ascontiguousarray(lgrid),
+                test, np.array(checks, dtype=np.int64), self.sp_below, lvl, grow, spf_tab, search, kept, cap,
+                want_key, div_index, radix, div_table, a["nrank"], a["nterm"], a["tdim"], a["tcoef"], a["ngroup"],
+                a["gmask"], a["gcap"], wfit, wover, a["dim_rank"], a["dim_coef"])
+
+        if not (search and _REMEMBER.get()):
+            ui, gi, fill, tkey = pairs(slice(None), space.words_fit, space.words_over)
+            return ui, gi, fill if search else None, tkey if want_key else None
+        # the grid's makeup (remainders, dimensions, checked levels' tiles and capacities) and this level's
+        # tiles, capacity, fill and tests; the checked levels by position, as in ``level_grid``
+        key = (self.grid_keys[t], tuple(self.sp_below[lvl].tolist()), space.fit_key(lvl), test.tobytes(), grow,
+               want_key, tuple(fk), cap)
+        known = self.tables.pairs.setdefault(key, {})
+        keys = ukey.tolist()
+        got = {k: known[k] for k in keys if k in known}
+        miss = [j for j, k in enumerate(keys) if k not in got]
+        if miss:
+            # this call's tests alone (from a blank record), kept with its remainders for the calls that reuse them
+            wf = np.zeros_like(space.words_fit)
+            wo = np.full_like(space.words_over, np.iinfo(np.int64).max)
+            ui, gi, fill, tkey = pairs(np.array(miss) if len(miss) < len(keys) else slice(None), wf, wo)
+            block = (gi, fill, tkey, [(wf[l2, :len(space.fit_groups[l2])].copy(),
+                                       wo[l2, :len(space.fit_groups[l2])].copy()) for l2 in [lvl, *checks]])
+            ends = np.cumsum(np.bincount(ui, minlength=len(miss))).tolist()
+            if len(known) + len(miss) > _PAIRS_KEPT:  # full: start again from this call's remainders
+                known.clear()
+                known.update(got)
+            for j, e0, e1 in zip(miss, [0, *ends[:-1]], ends):
+                known[keys[j]] = got[keys[j]] = (block, e0, e1)
+            if len(miss) == len(keys):  # nothing remembered: the kernel's answer as it is
+                self._merge(block[3], lvl, checks)
+                return ui, gi, fill, tkey if want_key else None
+        got = [got[k] for k in keys]
+        blocks = {id(g[0]): g[0] for g in got}
+        for block in blocks.values():
+            self._merge(block[3], lvl, checks)
+        counts = [e1 - e0 for _, e0, e1 in got]
+        ui = np.repeat(np.arange(len(keys)), counts)
+        gi = np.concatenate([b[0][e0:e1] for b, e0, e1 in got])
+        fill = np.concatenate([b[1][e0:e1] for b, e0, e1 in got])
+        tkey = np.concatenate([b[2][e0:e1] for b, e0, e1 in got]) if want_key else None
+        return ui, gi, fill, tkey
+
+    def _merge(self, record: list, lvl: int, checks: list[int]) -> None:
+        """Add a step's capacity tests (``record``: per level of [lvl, *checks], by position) to the space's."""
+        space = self.space
+        for l2, (wf, wo) in zip([lvl, *checks], record):
+            n = len(wf)
+            np.maximum(space.words_fit[l2, :n], wf, out=space.words_fit[l2, :n])
+            np.minimum(space.words_over[l2, :n], wo, out=space.words_over[l2, :n])
 
     def finish(self, F: np.ndarray, left: np.ndarray) -> np.ndarray:
         """Complete the partial tilings: what is left of each bound goes to the outermost level."""
