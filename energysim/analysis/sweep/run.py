@@ -195,6 +195,13 @@ def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objec
         from concurrent.futures import ProcessPoolExecutor, as_completed as cf_done
         import multiprocessing as mp
 
+        if dataflow not in TEMPLATE_DATAFLOWS and accel.wanted():
+            # numba loads each kernel's machine code on its first call: done here once (a small search), not
+            # once per forked worker
+            from energysim.mapping.search.warm import warm
+
+            warm(quiet=True)
+
         ctx = mp.get_context("spawn") if sys.platform == "darwin" else mp.get_context()
         ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(network, base_d, objective, dataflow, skip_unsupported))

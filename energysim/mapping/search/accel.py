@@ -103,6 +103,17 @@ def set_enabled(enabled: bool | None) -> None:
     _state["active"] = _load() if enabled else None
 
 
+def forced() -> bool | None:
+    """What ``set_enabled`` last set (None: ``ENERGYSIM_NUMBA`` decides)."""
+    return _state["forced"]
+
+
+def wanted() -> bool:
+    """Whether later searches may use the kernels: numba is there and neither ``set_enabled(False)`` nor
+    ``ENERGYSIM_NUMBA=0`` says no."""
+    return _mode() != "0" and available()
+
+
 def available() -> bool:
     """Whether numba and the kernels can be loaded."""
     return _load() is not None

@@ -44,6 +44,10 @@ def search_all(problems: list[Problem], profile: HardwareProfile, dataflow: str 
             todo[k] = p
     if workers > 1 and len(todo) > 1:
         accel.prefer()  # loaded once here; forked workers inherit the kernels
+        if accel.wanted():
+            from energysim.mapping.search.warm import warm
+
+            warm(quiet=True)  # and each kernel's machine code, which numba loads on its first call
         ctx = mp.get_context("spawn") if sys.platform == "darwin" else mp.get_context()
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init,
                                  initargs=(profile, dataflow, objective, options)) as ex:

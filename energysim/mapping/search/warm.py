@@ -25,6 +25,7 @@ def warm(quiet: bool = False) -> bool:
             print("energysim: numba is not installed; the mapping search runs its numpy code", file=sys.stderr)
         return False
     t = time.perf_counter()
+    previous = accel.forced()
     accel.set_enabled(True)
     try:
         layer = Layer(name="warm", kind="conv", op="Conv2d", N=1, M=16, C=8, P=6, Q=6, R=3, S=3, H=8, W=8)
@@ -38,7 +39,7 @@ def warm(quiet: bool = False) -> bool:
         base = BatchEvaluator(space).sp_bound(sp, "energy", detail)
         outer_tile_bound(space, sp, base, detail["counts"], detail["inst"])
     finally:
-        accel.set_enabled(None)
+        accel.set_enabled(previous)
     if not quiet:
         print(f"energysim: mapping-search kernels ready ({time.perf_counter() - t:.1f} s)", file=sys.stderr)
     return True
