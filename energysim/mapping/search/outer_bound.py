@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from energysim.mapping.search import accel
-from energysim.mapping.search.tiling import rem_tables
+from energysim.mapping.search.tiling import rem_tables, remembering
 from energysim.model.memo import Memo
 from energysim.model.pricing import access_energy
 
@@ -30,6 +30,9 @@ _SLACK = 1e-9
 _MAX_ROWS = 100_000
 # (``Space.skeleton_key``, unrolling, compiled?) -> the loop orders, jobs and kernel arguments of ``outer_tile_bound``
 _JOBS = Memo(4096)
+# the same keys -> every inner product's least extra (inside ``tiling.remembered_pairs``: a sweep's designs)
+_ROWS = Memo(512)
+_ROWS_KEPT = 20_000  # inner products at most in one such entry
 # outermost loop orders tried one by one at most (the search's own list: one per data space, or every permutation)
 _MAX_ORDERS = 24
 
@@ -55,9 +58,10 @@ def outer_tile_bound(space, sp: dict, base: float, parts: dict, inst: list[int])
     for l in band:
         if space.fit_groups[l]:
             ok &= space.fits(l, sp_below[l][None, :] * G)
-    G = G[ok]
-    if len(G) == 0:
+    if not ok.any():
         return math.inf
+    full = G
+    G = G[ok]
     F0 = rem[None, :] // G  # the outermost level's loops
     big = F0 > 1
     shift_ext = (sp_below[t0 + 1][None, :] * G) * S[t0][None, :]
@@ -77,7 +81,18 @@ def outer_tile_bound(space, sp: dict, base: float, parts: dict, inst: list[int])
     if not jobs:
         return base
     if kern is not None:
-        extra = kern.outer_extra(G, F0, shift_ext, *kargs)
+        if remembering() and len(full) <= _ROWS_KEPT:
+            # in a sweep, each inner product's extra (which reads no capacity) once for every design; a design
+            # takes the least over the products that fit its buffers
+            rows = _ROWS.get(key)
+            if rows is None:
+                F0f = rem[None, :] // full
+                rows = np.empty(len(full))
+                kern.outer_extra(full, F0f, (sp_below[t0 + 1][None, :] * full) * S[t0][None, :], *kargs, rows)
+                rows = _ROWS.put(key, rows)
+            extra = rows[ok].min()
+        else:
+            extra = kern.outer_extra(G, F0, shift_ext, *kargs, np.empty(0))
         raised = base + float(extra)
         return max(base, raised - _SLACK * abs(raised))
     rows = np.arange(len(G))

@@ -13,12 +13,13 @@ _OPTS = dict(cache=True, nogil=True)
 
 @nb.njit(**_OPTS)
 def outer_extra(G, F0, shift_ext, pos, at, free, job_k, job_mc, job_mp, job_rw, job_partc, job_partp, spb, nrank,
-                nterm, tdim, tcoef, rel, slide_r, slide_c, base3, cB, crpj, cwpj, cupj, cinst):
+                nterm, tdim, tcoef, rel, slide_r, slide_c, base3, cB, crpj, cwpj, cupj, cinst, per_row):
     """``outer_bound.outer_tile_bound``'s least extra energy over the rows of ``G`` and the outermost loop orders
     (``pos``/``at``: each dimension's place and the dimension at each place, per order; ``free``: the fewest
     fetches under any order instead): per job (data space ``job_k`` into a band level with extents ``spb x G``),
     the words fetched raise the fills of comp ``job_mc`` and the reads (and, read-write, updates) of its parent's
-    comp ``job_mp`` above their base counts ``base3``; the extra is the sum of the comps' energy increases."""
+    comp ``job_mp`` above their base counts ``base3``; the extra is the sum of the comps' energy increases.
+    ``per_row``, when it has a row per row of ``G``, receives each row's least extra over the orders."""
     n, D = G.shape
     J = job_k.shape[0]
     M = base3.shape[0]
@@ -32,7 +33,9 @@ def outer_extra(G, F0, shift_ext, pos, at, free, job_k, job_mc, job_mp, job_rw, 
         e0[m] = ((-((-base3[m, 0]) // B)) * crpj[m] + (-((-base3[m, 1]) // B)) * cwpj[m]
                  + (-((-base3[m, 2]) // B)) * cupj[m]) * cinst[m]
     best = np.inf
+    fill_rows = per_row.shape[0] == n
     for row in range(n):
+        row_best = np.inf
         for o in range(n_orders):
             for m in range(M):
                 for q in range(3):
@@ -120,6 +123,10 @@ def outer_extra(G, F0, shift_ext, pos, at, free, job_k, job_mc, job_mp, job_rw, 
                      + (-((-cur[m, 2]) // B)) * cupj[m]) * cinst[m]
                 if e > e0[m]:
                     extra += e - e0[m]
-            if extra < best:
-                best = extra
+            if extra < row_best:
+                row_best = extra
+        if fill_rows:
+            per_row[row] = row_best
+        if row_best < best:
+            best = row_best
     return best

@@ -65,6 +65,11 @@ _PAIRS_KEPT = 20_000
 _REMEMBER: ContextVar[bool] = ContextVar("energysim_remember_pairs", default=False)
 
 
+def remembering() -> bool:
+    """Whether a ``remembered_pairs`` block is in effect (the bound below DRAM keeps its rows then too)."""
+    return _REMEMBER.get()
+
+
 @contextmanager
 def remembered_pairs():
     """Inside the block, the tiling steps remember each distinct remainder's surviving pairs for later steps of
