@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from energysim.errors import EnergySimError
-from energysim.model.mapping import LevelMapping, Mapping, check_capacity
+from energysim.model.mapping import LevelMapping, Mapping, answers_alike, check_capacity
 from energysim.model.memo import Memo
 from energysim.model.problem import Problem
 from energysim.arch import HardwareProfile
@@ -109,8 +109,9 @@ class _Tiler:
             sizes_of = [problem.data_space(d) for d in names if d in kept]
             groups = [(g, cap) for g, cap in lv.capacity_groups([ds.name for ds in sizes_of]) if cap is not None]
             self._groups.append((groups, sizes_of))
-        #: every capacity test of ``tiles_fit``: (((level, group, words), ...), fits)
-        self.decisions: list[tuple[tuple, bool]] = []
+        #: the capacity tests of ``tiles_fit`` as ``(level, group) -> (most words that fitted, fewest that did not)``
+        #: (of a failed test, its first group over capacity: it alone keeps the test failed)
+        self.tested: dict[tuple[int, tuple[str, ...]], tuple[int, int]] = {}
 
     def mapping(self) -> Mapping:
         # a copy of each field's dict or list of names (a deep model_copy costs more than the rest of a template)
@@ -146,7 +147,7 @@ class _Tiler:
         first): spatial factors never exceed the room left on an axis, factors always multiply to the bounds
         and keeps do not change, so what can still fail is only capacity, checked here directly (the same
         tiles and capacity groups as ``Mapping.validate_for``, without building a ``Mapping`` per try).
-        Every group's words are recorded with the answer (``decisions``; see ``_Replay``)."""
+        Every test is recorded (``tested``; see ``_Replay``)."""
         ext = dict.fromkeys(self.problem.dims, 1)
         used = []
         ok = True
@@ -163,9 +164,15 @@ class _Tiler:
                 sizes = {ds.name: ds.tile_size(ext) for ds in kept}
                 for g, cap in groups:
                     words = sum(sizes[d] for d in g)
-                    used.append((i, g, words))
+                    used.append((i, g, words, cap))
                     ok = ok and words <= cap
-        self.decisions.append((tuple(used), ok))
+        for i, g, words, cap in used:
+            fit, over = self.tested.get((i, g), (0, _NEVER))
+            if ok:
+                self.tested[(i, g)] = (max(fit, words), over)
+            elif words > cap:
+                self.tested[(i, g)] = (fit, min(over, words))
+                break
         return ok
 
     def spatial(self) -> None:
@@ -213,51 +220,20 @@ class _Tiler:
 
 @dataclass
 class _Replay:
-    """One run of the greedy tiler: per capacity group, the most words of a test that fitted and the fewest of
-    one that did not (of each failed test, its first group over capacity), and the mapping it made. The tiler's
-    choices depend on the capacities only through its tests' answers, so on a profile with the same levels
-    (``HardwareProfile.levels_key``) whose every capacity lies between those two, every test answers alike and
-    the tiler makes the same mapping: a sweep's designs that differ only in buffer sizes replay it instead of
-    re-tiling."""
+    """One run of the greedy tiler: its capacity tests (``_Tiler.tested``), the mapping it made and that mapping's
+    tiles. The tiler reads the capacities only through those tests, so on a profile with the same levels and the
+    same bounded and split buffers (the key of ``_REPLAYS``) whose capacities answer every test alike
+    (``answers_alike``) it would make the same mapping: a sweep's designs that differ only in buffer sizes replay
+    it instead of re-tiling."""
 
-    kept: list[tuple[int, list[str]]]  # per level: the data spaces it keeps
-    groups: frozenset  # the (level, group) pairs with a capacity, which the tests cover
-    bounds: dict[tuple[int, tuple[str, ...]], tuple[int, int]]
+    tested: dict[tuple[int, tuple[str, ...]], tuple[int, int]]
     mapping: str  # as JSON (parsed anew for every caller)
     words: list[dict[str, int]]  # its tiles (``Mapping.tile_words``)
 
-    @staticmethod
-    def tested(decisions: list[tuple[tuple, bool]], caps: dict) -> dict[tuple[int, tuple[str, ...]], tuple[int, int]]:
-        """``bounds`` from the tiler's ``decisions`` under the capacities ``caps`` (``capacities``)."""
-        bounds: dict = {}
-        for used, ok in decisions:
-            for i, g, words in used:
-                fit, over = bounds.get((i, g), (0, _NEVER))
-                if ok:
-                    bounds[(i, g)] = (max(fit, words), over)
-                elif words > caps[(i, g)]:  # one group over capacity keeps the test failed
-                    bounds[(i, g)] = (fit, min(over, words))
-                    break
-        return bounds
-
-    def capacities(self, profile: HardwareProfile) -> dict[tuple[int, tuple[str, ...]], int]:
-        """The words of each (level, group) of the tests on ``profile`` (the same for every run of a key)."""
-        caps = {}
-        for i, kept in self.kept:
-            for g, cap in profile.levels[i].capacity_groups(kept):
-                if cap is not None:
-                    caps[(i, g)] = cap
-        return caps
-
-    def replay(self, problem: Problem, profile: HardwareProfile, caps: dict) -> Mapping | None:
-        """The mapping, when every test gives the same answer with the capacities ``caps`` of ``profile``
-        (``capacities``); else None."""
-        if caps.keys() != self.groups:  # a level bounded here and not there, or the other way round
+    def replay(self, profile: HardwareProfile, caps: dict) -> Mapping | None:
+        """The mapping, when ``profile`` answers every test alike (``caps``: as ``answers_alike``); else None."""
+        if not answers_alike(profile, self.tested, caps):
             return None
-        for group, (fit, over) in self.bounds.items():
-            cap = caps.get(group)
-            if cap is None or not fit <= cap < over:  # another split of the buffer, or another answer
-                return None
         try:
             check_capacity(profile, self.words)
         except EnergySimError:
@@ -265,10 +241,10 @@ class _Replay:
         return Mapping.model_validate_json(self.mapping)
 
 
-# template runs by (problem, levels, template): a few per key, the oldest keys dropped first
+# template runs by (problem, levels, bounded and split buffers, template): a few per key, the oldest keys first out
 _REPLAYS = Memo(2048)
-_NEVER = 2 ** 62  # words no test reaches
 _REPLAYS_PER_KEY = 16
+_NEVER = 2 ** 63 - 1  # the fewest words that did not fit, before any test failed
 
 
 def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs") -> Mapping:
@@ -281,11 +257,11 @@ def map_problem(problem: Problem, profile: HardwareProfile, dataflow: str = "rs"
     except (KeyError, TypeError):
         raise EnergySimError(f"unknown dataflow {dataflow!r}; choose a template: "
                              f"{[*TEMPLATES, *(f'{t}-template' for t in TEMPLATES)]}") from None
-    key = (problem.key, profile.levels_key(), t.name)
+    key = (problem.key, profile.levels_key(), profile.capacity_shape(), t.name)
     runs = _REPLAYS.get(key, ())
-    caps = runs[0].capacities(profile) if runs else None
+    caps: dict = {}
     for run in runs:
-        m = run.replay(problem, profile, caps)
+        m = run.replay(profile, caps)
         if m is not None:
             return m
     m, run = _map_problem(problem, profile, t, dataflow)
@@ -304,18 +280,10 @@ def _map_problem(problem: Problem, profile: HardwareProfile, t: Template, datafl
         except EnergySimError as exc:
             raise EnergySimError(f"layer {problem.name!r} cannot be mapped with {dataflow} on "
                                  f"{profile.name!r}: {exc}") from None
-    # the all-at-the-top state's capacity test, recorded as the first decision (it held: ``fits``)
+    # the all-at-the-top state's capacity test, recorded as the first (it held: ``fits``)
     consistent = tiler.tiles_fit()
     tiler.spatial()
     tiler.temporal()
     m = tiler.mapping()
-    m.validate_structure(problem, profile)
-    words = m.tile_words(problem, profile)
-    check_capacity(profile, words)
-    kept = [(i, [ds.name for ds in sizes_of]) for i, (_, sizes_of) in enumerate(tiler._groups) if sizes_of]
-    groups = frozenset((i, g) for i, (gs, _) in enumerate(tiler._groups) for g, _ in gs)
-    if not consistent:
-        return m, None
-    run = _Replay(kept, groups, {}, m.model_dump_json(), words)
-    run.bounds = _Replay.tested(tiler.decisions, run.capacities(profile))
-    return m, run
+    words = m.validate_for(problem, profile)
+    return m, _Replay(tiler.tested, m.model_dump_json(), words) if consistent else None

@@ -133,9 +133,7 @@ def evaluate(problem: Problem, profile: HardwareProfile, mapping: Mapping, name:
     key = counting_key(problem, profile, mapping, name)
     hit = _MEMO.get(key)
     if hit is None:
-        mapping.validate_structure(problem, profile)
-        words = mapping.tile_words(problem, profile)
-        check_capacity(profile, words)
+        words = mapping.validate_for(problem, profile)
         hit = _MEMO.put(key, (_evaluate(problem, profile, mapping, name), words))
     else:
         check_capacity(profile, hit[1])

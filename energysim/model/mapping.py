@@ -187,10 +187,14 @@ class Mapping(BaseModel):
         return prod(f for lm in self.levels for f in lm.spatial().values())
 
     # ---- validation ---------------------------------------------------------------------------------
-    def validate_for(self, problem: Problem, profile: HardwareProfile) -> None:
-        """Raise ``EnergySimError`` naming the level and value when the mapping does not fit."""
+    def validate_for(self, problem: Problem, profile: HardwareProfile) -> list[dict[str, int]]:
+        """Raise ``EnergySimError`` naming the level and value when the mapping does not fit: its structure
+        (``validate_structure``), then its tiles against the capacities (``check_capacity``). Returns the tiles'
+        words it checked (``tile_words``)."""
         self.validate_structure(problem, profile)
-        self.validate_capacity(problem, profile)
+        words = self.tile_words(problem, profile)
+        check_capacity(profile, words)
+        return words
 
     def validate_structure(self, problem: Problem, profile: HardwareProfile) -> None:
         """``validate_for`` without the capacity test: dimensions, factors, fan-out and keeps (what depends on
@@ -261,11 +265,6 @@ class Mapping(BaseModel):
             raise EnergySimError(f"mapping level {lms[0].level!r} (outermost) must keep every data space; it "
                                  f"bypasses {missing}")
 
-    def validate_capacity(self, problem: Problem, profile: HardwareProfile) -> None:
-        """The capacity part of ``validate_for``: every level's kept tiles fit its capacity (or their share of a
-        split one). Assumes ``validate_structure`` holds."""
-        check_capacity(profile, self.tile_words(problem, profile))
-
     def tile_words(self, problem: Problem, profile: HardwareProfile) -> list[dict[str, int]]:
         """Per profile level, the words of one instance's tile of each data space it keeps (what
         ``check_capacity`` compares with the capacities; the same on every profile with these levels)."""
@@ -324,3 +323,21 @@ def check_capacity(profile: HardwareProfile, words: list[dict[str, int]]) -> Non
                 raise EnergySimError(f"mapping level {lv.name!r}: tiles {desc} = {used} words exceed "
                                      f"{'its' if not lv.capacity_split else 'their share of the'} capacity of "
                                      f"{cap} words")
+
+
+def answers_alike(profile: HardwareProfile, tested: dict[tuple[int, tuple[str, ...]], tuple[int, int]],
+                  caps: dict | None = None) -> bool:
+    """Whether ``profile``'s capacities answer capacity tests recorded as ``tested[(level, data spaces of the
+    group)] = (most words that fitted, fewest that did not)`` as they were answered: each group's capacity lies
+    between the two (a tiler or search that reads capacities only through such tests then makes the same choices).
+    ``caps``: the group capacities looked up so far, shared by the records one lookup tries."""
+    caps = {} if caps is None else caps
+    for group, (fit, over) in tested.items():
+        cap = caps.get(group, False)
+        if cap is False:
+            i, names = group
+            groups = profile.levels[i].capacity_groups(list(names))
+            cap = caps[group] = groups[0][1] if len(groups) == 1 and groups[0][0] == names else None
+        if cap is None or not fit <= cap < over:
+            return False
+    return True

@@ -16,7 +16,7 @@ from energysim.arch import HardwareProfile, load_profile, unchanged_profiles
 from energysim.arch.area import area_mm2
 from energysim.errors import EnergySimError
 from energysim.mapping.dataflow import DATAFLOW_NAMES, TEMPLATE_DATAFLOWS
-from energysim.mapping.search import accel, search
+from energysim.mapping.search import accel, search, warm
 from energysim.mapping.search.tiling import remembered_pairs
 from energysim.mapping.templates import map_problem
 from energysim.model.counts import evaluate
@@ -195,12 +195,8 @@ def run_sweep(network, base: str | HardwareProfile, designs: list[Design], objec
         from concurrent.futures import ProcessPoolExecutor, as_completed as cf_done
         import multiprocessing as mp
 
-        if dataflow not in TEMPLATE_DATAFLOWS and accel.wanted():
-            # numba loads each kernel's machine code on its first call: done here once (a small search), not
-            # once per forked worker
-            from energysim.mapping.search.warm import warm
-
-            warm(quiet=True)
+        if dataflow not in TEMPLATE_DATAFLOWS:
+            warm.before_fork()
 
         ctx = mp.get_context("spawn") if sys.platform == "darwin" else mp.get_context()
         ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,

@@ -67,7 +67,7 @@ class BatchEvaluator:
         F = np.ascontiguousarray(F)
         ext, tiles, rext, valid, distinct = kern.prepare_rows(
             F, a["tpos"], spf, a["nrank"], a["nterm"], a["tdim"], a["tcoef"], a["ngroup"], a["gmask"], a["gcap"],
-            space.words_fit, space.words_over, *self._rank_slot_arrays(sp))
+            space.tests.fit, space.tests.over, *self._rank_slot_arrays(sp))
         inst = [int(prod(int(spf[l].prod()) for l in range(i))) for i in range(L + 1)]
         partition = np.zeros((L, K), dtype=np.int64)
         for k, ds in enumerate(space.ds):

@@ -71,7 +71,7 @@ def prepare_rows(F, tpos, spf, nrank, nterm, tdim, tcoef, ngroup, gmask, gcap, w
     [n, L+1, D], tile words ``tiles`` [n, L, K], rank extents ``rext`` [n, L, K, R], whether every level's
     tiles fit (``valid``) and the distinct children per (level, data space) ``distinct`` [n, L, K] (a constant
     ``dconst`` times, per rank moved by several spatial slots, the distinct offsets at this row's strides), as
-    ``BatchEvaluator.prepare``; the capacity tests recorded in ``wfit``/``wover`` (``Space.record``)."""
+    ``BatchEvaluator.prepare``; the capacity tests recorded in ``wfit``/``wover`` (``CapacityRecord``)."""
     n, _, D = F.shape
     L = spf.shape[0]
     K = nrank.shape[0]

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from energysim.mapping.search import accel
+from energysim.mapping.search.batch import sp_key
 from energysim.mapping.search.tiling import rem_tables, remembering
 from energysim.model.memo import Memo
 from energysim.model.pricing import access_energy
@@ -60,15 +61,9 @@ def outer_tile_bound(space, sp: dict, base: float, parts: dict, inst: list[int])
             ok &= space.fits(l, sp_below[l][None, :] * G)
     if not ok.any():
         return math.inf
-    full = G
-    G = G[ok]
-    F0 = rem[None, :] // G  # the outermost level's loops
-    big = F0 > 1
-    shift_ext = (sp_below[t0 + 1][None, :] * G) * S[t0][None, :]
     kern = accel.kernels()
     # the rest reads no capacity: shared by the copies of this space on other buffer sizes (a sweep's designs)
-    key = (space.skeleton_key, tuple((l, tuple(x.items()), tuple(y.items())) for l, (x, y) in sorted(sp.items())),
-           kern is not None)
+    key = (space.skeleton_key, sp_key(sp), kern is not None)
     hit = _JOBS.get(key)
     if hit is None:
         orders = space.perm_options(sp)[0]
@@ -81,20 +76,23 @@ def outer_tile_bound(space, sp: dict, base: float, parts: dict, inst: list[int])
     if not jobs:
         return base
     if kern is not None:
-        if remembering() and len(full) <= _ROWS_KEPT:
+        if remembering() and len(G) <= _ROWS_KEPT:
             # in a sweep, each inner product's extra (which reads no capacity) once for every design; a design
             # takes the least over the products that fit its buffers
-            rows = _ROWS.get(key)
-            if rows is None:
-                F0f = rem[None, :] // full
-                rows = np.empty(len(full))
-                kern.outer_extra(full, F0f, (sp_below[t0 + 1][None, :] * full) * S[t0][None, :], *kargs, rows)
-                rows = _ROWS.put(key, rows)
-            extra = rows[ok].min()
+            extras = _ROWS.get(key)
+            if extras is None:
+                extras = np.empty(len(G))
+                kern.outer_extra(G, *_outer_loops(G, rem, sp_below, S, t0), *kargs, extras)
+                extras = _ROWS.put(key, extras)
+            extra = extras[ok].min()
         else:
-            extra = kern.outer_extra(G, F0, shift_ext, *kargs, np.empty(0))
+            G = G[ok]
+            extra = kern.outer_extra(G, *_outer_loops(G, rem, sp_below, S, t0), *kargs, np.empty(0))
         raised = base + float(extra)
         return max(base, raised - _SLACK * abs(raised))
+    G = G[ok]
+    F0, shift_ext = _outer_loops(G, rem, sp_below, S, t0)
+    big = F0 > 1
     rows = np.arange(len(G))
     extra = np.full(len(G), np.inf)
     for order in orders:
@@ -111,6 +109,12 @@ def outer_tile_bound(space, sp: dict, base: float, parts: dict, inst: list[int])
         extra = np.minimum(extra, _extra_energy(space, comps, parts, inst, len(G)))
     raised = base + float(extra.min())
     return max(base, raised - _SLACK * abs(raised))
+
+
+def _outer_loops(G: np.ndarray, rem: np.ndarray, sp_below: list, S: np.ndarray, t0: int) -> tuple:
+    """For inner products ``G``: the outermost level's loops ``F0`` and the extents by which a loop there shifts
+    the band's tiles."""
+    return rem[None, :] // G, (sp_below[t0 + 1][None, :] * G) * S[t0][None, :]
 
 
 def _jobs(space, band: range, S: np.ndarray) -> list[tuple]:

@@ -10,7 +10,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 from energysim.arch import HardwareProfile
-from energysim.mapping.search import accel
+from energysim.mapping.search import accel, warm
 from energysim.mapping.search.cache import DEFAULT_CACHE, SearchCache
 from energysim.mapping.search.driver import search
 from energysim.mapping.search.options import MapperOptions, MapperResult, parse_dataflow
@@ -43,11 +43,7 @@ def search_all(problems: list[Problem], profile: HardwareProfile, dataflow: str 
         if store.get(k) is None and k not in todo:
             todo[k] = p
     if workers > 1 and len(todo) > 1:
-        accel.prefer()  # loaded once here; forked workers inherit the kernels
-        if accel.wanted():
-            from energysim.mapping.search.warm import warm
-
-            warm(quiet=True)  # and each kernel's machine code, which numba loads on its first call
+        warm.before_fork()  # loaded once here; forked workers inherit the kernels
         ctx = mp.get_context("spawn") if sys.platform == "darwin" else mp.get_context()
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init,
                                  initargs=(profile, dataflow, objective, options)) as ex:

@@ -4,7 +4,7 @@ A search reads a capacity only by testing whether some tiles' words fit under it
 the batch's validity) and, to rank partial tilings, by dividing words by it (the order stays the same for any
 positive capacity). So its every choice, and its answer, depend on the capacities only through the tests'
 answers. Each test is recorded per (level, capacity group) as the most words that fitted and the fewest that did
-not (``Space.record``); on a profile with the same levels (``HardwareProfile.levels_key``) and the same bounded
+not (``CapacityRecord``); on a profile with the same levels (``HardwareProfile.levels_key``) and the same bounded
 and split buffers, a capacity between those two answers every test alike, so the search would make the same
 choices: a sweep's designs that differ only in buffer sizes replay it instead of searching again. A replay
 reports the run's count of evaluated candidates (the numpy path and the compiled kernels count them apart, so
@@ -19,7 +19,7 @@ from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.mapping.search.options import MapperOptions
 from energysim.model.counts import evaluate
-from energysim.model.mapping import Mapping
+from energysim.model.mapping import Mapping, answers_alike
 from energysim.model.memo import Memo
 from energysim.model.problem import Problem
 from energysim.model.stats import LayerStats
@@ -37,18 +37,8 @@ class SearchRun:
     pairs_capped: bool
 
     def answers_alike(self, profile: HardwareProfile, caps: dict | None = None) -> bool:
-        """Whether ``profile``'s capacities answer every recorded test as the run's did (``caps``: the group
-        capacities looked up so far, shared by the runs a lookup tries)."""
-        caps = {} if caps is None else caps
-        for group, (fit, over) in self.tested.items():
-            cap = caps.get(group, False)
-            if cap is False:
-                i, names = group
-                groups = profile.levels[i].capacity_groups(list(names))
-                cap = caps[group] = groups[0][1] if len(groups) == 1 and groups[0][0] == names else None
-            if cap is None or not fit <= cap < over:
-                return False
-        return True
+        """Whether ``profile``'s capacities answer every recorded test as the run's did (``answers_alike``)."""
+        return answers_alike(profile, self.tested, caps)
 
     def outcome(self, problem: Problem, profile: HardwareProfile) -> tuple[Mapping, LayerStats] | None:
         """The run's mapping and its counts on ``profile`` (which must fit it; None when it did not)."""

@@ -14,6 +14,7 @@ from energysim.errors import EnergySimError
 from energysim.mapping.search.arrays import distinct_sums, divisors
 from energysim.mapping.search.flat import structure_arrays
 from energysim.mapping.search.options import CONSTRAINTS, MapperOptions
+from energysim.mapping.search.record import CapacityRecord
 from energysim.mapping.templates import TEMPLATES
 from energysim.model.mapping import LevelMapping, Mapping
 from energysim.model.memo import Memo
@@ -133,12 +134,8 @@ class Space:
             names = [self.ds[k].name for k in self.kept_idx[i]]
             self.fit_groups.append([([k for k in self.kept_idx[i] if self.ds[k].name in g], cap)
                                     for g, cap in lv.capacity_groups(names) if cap is not None] if names else [])
-        # the capacity tests' record, per (level, group of ``fit_groups``): the most words that fitted and the
-        # fewest that did not. Every test of a search reads a capacity only by comparing words with it, so a
-        # capacity between the two answers all of them alike (``replay``)
-        G = max(1, max(len(g) for g in self.fit_groups))
-        self.words_fit = np.zeros((self.L, G), dtype=np.int64)
-        self.words_over = np.full((self.L, G), np.iinfo(np.int64).max, dtype=np.int64)
+        #: the capacity tests of this space's searches (``replay``)
+        self.tests = CapacityRecord(self.L, max(1, max(len(g) for g in self.fit_groups)))
         #: set by a ``Tiler`` of this space that had to drop partial tilings to ``max_pairs``
         self.pairs_capped = False
         self._karrays = None
@@ -357,7 +354,7 @@ class Space:
                     sizes[k] = self.tile_sizes(k, ext)
             words = sum(sizes[k] for k in group)
             fit = words <= cap
-            self.record(level, g, words, fit)
+            self.tests.add(level, g, words, fit)
             ok &= fit
         return ok
 
@@ -372,24 +369,9 @@ class Space:
                 if k not in sizes:
                     sizes[k] = prod(1 + sum(c * (int(ext[d]) - 1) for d, c in terms) for terms in self.terms[k])
                 words += sizes[k]
-            if words <= cap:
-                self.words_fit[level, g] = max(self.words_fit[level, g], words)
-            else:
-                self.words_over[level, g] = min(self.words_over[level, g], words)
-                ok = False
+            self.tests.add_one(level, g, words, words <= cap)
+            ok = ok and words <= cap
         return ok
-
-    def record(self, level: int, g: int, words: np.ndarray, fit: np.ndarray) -> None:
-        """Add tests of group ``g`` of ``level`` (``words``, whether each fitted) to ``words_fit``/``words_over``."""
-        if words.size == 0:
-            return
-        if fit.all():
-            self.words_fit[level, g] = max(self.words_fit[level, g], int(words.max()))
-        elif not fit.any():
-            self.words_over[level, g] = min(self.words_over[level, g], int(words.min()))
-        else:
-            self.words_fit[level, g] = max(self.words_fit[level, g], int(words[fit].max()))
-            self.words_over[level, g] = min(self.words_over[level, g], int(words[~fit].min()))
 
     def tested(self) -> dict[tuple[int, tuple[str, ...]], tuple[int, int]]:
         """The capacity tests so far as (level, data spaces of the group) -> (most words that fitted, fewest that
@@ -397,7 +379,7 @@ class Space:
         out = {}
         for i, groups in enumerate(self.fit_groups):
             for g, (ks, _) in enumerate(groups):
-                out[(i, tuple(self.ds[k].name for k in ks))] = (int(self.words_fit[i, g]), int(self.words_over[i, g]))
+                out[(i, tuple(self.ds[k].name for k in ks))] = (int(self.tests.fit[i, g]), int(self.tests.over[i, g]))
         return out
 
     def fill_parts(self, level: int) -> tuple[list[int], int]:

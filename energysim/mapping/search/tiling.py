@@ -175,22 +175,13 @@ class Tiler:
             hit = self.tables.filtered.get(fkey)
             if hit is None:
                 ok = np.ones(len(lgrid), dtype=bool)
-                # these tests alone recorded (from a blank record), for every space that takes the grid from
-                # here (the same groups: ``fit_key``)
-                before = space.words_fit.copy(), space.words_over.copy()
-                space.words_fit[:], space.words_over[:] = 0, np.iinfo(np.int64).max
-                for l2 in checks:
-                    ok &= space.fits(l2, self.sp_below[l2][None, :] * lgrid)
-                tests = [(space.words_fit[l2, :len(space.fit_groups[l2])].copy(),
-                          space.words_over[l2, :len(space.fit_groups[l2])].copy()) for l2 in checks]
-                space.words_fit[:], space.words_over[:] = before
+                # these tests' own record, for every space that takes the grid from here (by position: the j-th
+                # checked level there has the tiles and groups of the j-th here, ``fkey``, not always its index)
+                with space.tests.separate(checks, [len(space.fit_groups[l2]) for l2 in checks]) as tests:
+                    for l2 in checks:
+                        ok &= space.fits(l2, self.sp_below[l2][None, :] * lgrid)
                 hit = self.tables.filtered[fkey] = (lgrid[ok], tests)
-            # by position: the j-th checked level here has the tiles and groups of the j-th where the grid was
-            # made (``fkey``), not always its index
-            for l2, (wf, wo) in zip(checks, hit[1]):
-                n = len(wf)
-                np.maximum(space.words_fit[l2, :n], wf, out=space.words_fit[l2, :n])
-                np.minimum(space.words_over[l2, :n], wo, out=space.words_over[l2, :n])
+            space.tests.merge(checks, hit[1])
             self.level_grids[t] = (n_all, hit[0], relevant, checks)
             self.grid_keys[t] = fkey
         return self.level_grids[t]
@@ -359,7 +350,7 @@ class Tiler:
                 a["gmask"], a["gcap"], wfit, wover, a["dim_rank"], a["dim_coef"])
 
         if not (search and _REMEMBER.get()):
-            ui, gi, fill, tkey = pairs(slice(None), space.words_fit, space.words_over)
+            ui, gi, fill, tkey = pairs(slice(None), space.tests.fit, space.tests.over)
             return ui, gi, fill if search else None, tkey if want_key else None
         # the grid's makeup (remainders, dimensions, checked levels' tiles and capacities) and this level's
         # tiles, capacity, fill and tests; the checked levels by position, as in ``level_grid``
@@ -370,12 +361,12 @@ class Tiler:
         got = {k: known[k] for k in keys if k in known}
         miss = [j for j, k in enumerate(keys) if k not in got]
         if miss:
-            # this call's tests alone (from a blank record), kept with its remainders for the calls that reuse them
-            wf = np.zeros_like(space.words_fit)
-            wo = np.full_like(space.words_over, np.iinfo(np.int64).max)
-            ui, gi, fill, tkey = pairs(np.array(miss) if len(miss) < len(keys) else slice(None), wf, wo)
-            block = (gi, fill, tkey, [(wf[l2, :len(space.fit_groups[l2])].copy(),
-                                       wo[l2, :len(space.fit_groups[l2])].copy()) for l2 in [lvl, *checks]])
+            # this call's tests' own record, kept with its remainders for the calls that reuse them
+            levels = [lvl, *checks]
+            with space.tests.separate(levels, [len(space.fit_groups[l2]) for l2 in levels]) as tests:
+                ui, gi, fill, tkey = pairs(np.array(miss) if len(miss) < len(keys) else slice(None),
+                                           space.tests.fit, space.tests.over)
+            block = (gi, fill, tkey, tests)
             ends = np.cumsum(np.bincount(ui, minlength=len(miss))).tolist()
             if len(known) + len(miss) > _PAIRS_KEPT:  # full: start again from this call's remainders
                 known.clear()
@@ -383,26 +374,18 @@ class Tiler:
             for j, e0, e1 in zip(miss, [0, *ends[:-1]], ends):
                 known[keys[j]] = got[keys[j]] = (block, e0, e1)
             if len(miss) == len(keys):  # nothing remembered: the kernel's answer as it is
-                self._merge(block[3], lvl, checks)
+                space.tests.merge([lvl, *checks], tests)
                 return ui, gi, fill, tkey if want_key else None
         got = [got[k] for k in keys]
         blocks = {id(g[0]): g[0] for g in got}
         for block in blocks.values():
-            self._merge(block[3], lvl, checks)
+            space.tests.merge([lvl, *checks], block[3])
         counts = [e1 - e0 for _, e0, e1 in got]
         ui = np.repeat(np.arange(len(keys)), counts)
         gi = np.concatenate([b[0][e0:e1] for b, e0, e1 in got])
         fill = np.concatenate([b[1][e0:e1] for b, e0, e1 in got])
         tkey = np.concatenate([b[2][e0:e1] for b, e0, e1 in got]) if want_key else None
         return ui, gi, fill, tkey
-
-    def _merge(self, record: list, lvl: int, checks: list[int]) -> None:
-        """Add a step's capacity tests (``record``: per level of [lvl, *checks], by position) to the space's."""
-        space = self.space
-        for l2, (wf, wo) in zip([lvl, *checks], record):
-            n = len(wf)
-            np.maximum(space.words_fit[l2, :n], wf, out=space.words_fit[l2, :n])
-            np.minimum(space.words_over[l2, :n], wo, out=space.words_over[l2, :n])
 
     def finish(self, F: np.ndarray, left: np.ndarray) -> np.ndarray:
         """Complete the partial tilings: what is left of each bound goes to the outermost level."""

@@ -53,8 +53,9 @@ def step_pairs(uleft, uinner, lgrid, test_dims, checks, sp_below, lvl, grow, spf
     ``checks``, and (``grow``) it could not take one more prime factor of some dimension and still fit. Returns
     (u, g, fill of the level, the tile's row key). Divisibility is looked up in ``div_table[d, a, b]`` (divisor
     b of dimension d's remainder divides divisor a; both as positions in ``div_index``). Every capacity test is
-    recorded in ``wfit``/``wover`` [L, G] (``Space.record``: the most words that fitted, the fewest that did
-    not), inline: in a helper function, the stores made the step 1.7x slower."""
+    recorded in ``wfit``/``wover`` [L, G] (``CapacityRecord``: the most words that fitted, the fewest that did
+    not), written out at each of its three places: as a helper function the stores made the step 1.7x slower,
+    and inlined by numba (``inline="always"``) 1.85x (1,456 captured calls: 0.31 s written out, 0.53 s / 0.58 s)."""
     U, D = uleft.shape
     G = lgrid.shape[0]
     dims = np.nonzero(test_dims)[0]

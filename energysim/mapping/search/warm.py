@@ -1,6 +1,7 @@
 """Compile the mapping search's kernels into numba's on-disk cache ahead of time: ``python -m
 energysim.mapping.search.warm`` (the Makefile's set-up runs it through ``python -m dkm.warm``), so that no
-search waits on a compile. A no-op without numba. Prints what it did and how long it took."""
+search waits on a compile. A no-op without numba. Prints what it did and how long it took. ``before_fork`` loads
+them into a process about to fork workers."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ def warm(quiet: bool = False) -> bool:
     if not quiet:
         print(f"energysim: mapping-search kernels ready ({time.perf_counter() - t:.1f} s)", file=sys.stderr)
     return True
+
+
+def before_fork() -> None:
+    """``accel.prefer``, and every kernel's machine code loaded now (``warm``; numba otherwise loads it on a kernel's
+    first call), for a caller about to fork workers: they inherit it instead of each loading it."""
+    from energysim.mapping.search import accel
+
+    accel.prefer()
+    if accel.wanted():
+        warm(quiet=True)
 
 
 if __name__ == "__main__":
