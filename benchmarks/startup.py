@@ -7,7 +7,8 @@ the same round's ``import torch`` as min / median. Goals (issue 19): ``models`` 
 ``estimate resnet50 --dataflow rs-template --json`` (the fixed row-stationary template) <= 1.5x,
 ``estimate resnet50 --dataflow search --json`` <= 3x; ``--dataflow rs`` (the row-stationary mapping search, the
 default) is reported without a goal.
-``--old-tree`` runs the same commands with an older checkout's code too (before / after in one run).
+``--old-tree`` runs the same commands with an older checkout's code too (before / after in one run). Every tree
+is byte-compiled first (``bytecode.py``), as an installed package is.
 
     .venv/bin/python benchmarks/startup.py [--repeats 3] [--old-tree ../layout] [--json] [--json-out FILE]
 """
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bytecode import compile_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
@@ -59,6 +62,8 @@ def main() -> int:
     trees = {"new": ROOT}
     if a.old_tree:
         trees["old"] = Path(a.old_tree).resolve()
+    for tree in trees.values():
+        compile_tree(tree)  # every tree (and torch) runs from compiled bytecode
     load0 = os.getloadavg()
     data: dict = {t: {c: [] for c in ["import torch", *COMMANDS]} for t in trees}
     for i in range(a.repeats):

@@ -7,7 +7,8 @@ with ``ws-search`` (energy objective). Each run is a fresh ``energysim sweep`` p
 CPU seconds (the process and its workers, ``getrusage``), the speed-up of this tree over the old one, the load
 average, and whether the tables are identical (every column but the per-design ``seconds``). ``--repeats N``
 runs N rounds, each round every mode once back to back (the same load for old and new); times and per-round
-ratios old / new are printed as min / median over the rounds.
+ratios old / new are printed as min / median over the rounds. Both trees are byte-compiled first
+(``bytecode.py``).
 
 The old code for issue 19 is the commit before the speed work (no per-shape reuse)::
 
@@ -32,6 +33,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from bytecode import compile_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["--pe", "8x8,12x14,16x16,24x24,32x32", "--glb-kb", "32,64,108,216,432", "--rf-words", "130,260,520,1040",
@@ -69,6 +72,8 @@ def main() -> int:
         modes.append(("old", Path(a.old_tree).resolve(), []))
     if a.dask:
         modes.append(("dask", ROOT, ["--dask", "local"]))
+    for _, tree, _ in modes:
+        compile_tree(tree)  # both trees run from compiled bytecode (``bytecode.py``)
     load0 = os.getloadavg()
     res: dict = {mode: {"wall": [], "cpu": [], "df": None} for mode, _, _ in modes}
     for i in range(a.repeats):

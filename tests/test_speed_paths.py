@@ -296,3 +296,19 @@ def test_remembered_step_pairs_equal_fresh_ones(monkeypatch, kept):
         tiling.rem_tables.cache_clear()
         cold = search(p, make_profile(base, d), "ws", cache=False)
         assert (got.value, got.mapping, got.evaluated) == (cold.value, cold.mapping, cold.evaluated), d
+
+
+def test_warm_byte_compiles_both_packages():
+    # the set-up step leaves every module compiled, so that no command compiles sources again (an environment
+    # with PYTHONDONTWRITEBYTECODE never writes what it compiled)
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    from dkm.warm import compile_bytecode
+
+    assert compile_bytecode() == (2, [])
+    for pkg in (energysim, __import__("dkm")):
+        for src in Path(pkg.__file__).parent.rglob("*.py"):
+            pyc = Path(importlib.util.cache_from_source(str(src)))
+            assert pyc.exists() and os.path.getmtime(pyc) >= os.path.getmtime(src), src

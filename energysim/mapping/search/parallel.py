@@ -5,9 +5,7 @@ process."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 from energysim.arch import HardwareProfile
 from energysim.mapping.search import accel, warm
@@ -43,6 +41,10 @@ def search_all(problems: list[Problem], profile: HardwareProfile, dataflow: str 
         if store.get(k) is None and k not in todo:
             todo[k] = p
     if workers > 1 and len(todo) > 1:
+        # imported here: the pool's modules (logging among them) cost about 0.02 s that a one-process run spares
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
         warm.before_fork()  # loaded once here; forked workers inherit the kernels
         ctx = mp.get_context("spawn") if sys.platform == "darwin" else mp.get_context()
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init,
