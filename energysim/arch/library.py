@@ -29,7 +29,10 @@ def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
     if isinstance(name_or_path, HardwareProfile):
         return name_or_path
     s = str(name_or_path)
-    if s.endswith((".yaml", ".yml")) or "/" in s or Path(s).exists():
+    if not s.strip():
+        raise EnergySimError(f"an empty hardware profile name; shipped profiles: {list_profiles()}")
+    # a folder that happens to carry a shipped profile's name must not hide that profile
+    if s.endswith((".yaml", ".yml")) or "/" in s or Path(s).is_file():
         return HardwareProfile.from_yaml(s)
     res = _profiles_dir() / f"{s}.yaml"
     if not res.is_file():

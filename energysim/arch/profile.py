@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from energysim.arch.fields import MODEL_CONFIG, Float, Int, file_safe, complete_mesh_x
 from energysim.arch.held import held
 from energysim.arch.validation import format_validation_error
+from energysim.arch.yaml_strict import StrictLoader, one_line
 from energysim.errors import EnergySimError
 
 #: The data spaces of a CNN layer, in Timeloop's order.
@@ -42,36 +44,9 @@ LevelClass = Literal["dram", "sram", "regfile", "dummy", "other"]
 
 #: Largest file read as a profile (the shipped ones are a few kB): a bigger file is a mistake, not a profile.
 MAX_PROFILE_BYTES = 2**20
-#: Bounds on every number of a profile: far beyond any real accelerator, and far enough from overflow that counts
-#: times energies stay finite.
-MAX_INT = 2**40
-MAX_FLOAT = 1e18
-
-
-def _not_bool(v):
-    # YAML's true/false would otherwise pass as 1/0 (``depth: true`` became a one-word buffer)
-    if isinstance(v, bool):
-        raise ValueError("expected a number, got a boolean")
-    return v
-
-
-#: An integer field: not a boolean, at most ``MAX_INT``.
-Int = Annotated[int, BeforeValidator(_not_bool), Field(le=MAX_INT)]
-#: A number field: finite (no .inf / .nan: ``allow_inf_nan=False`` on every model), not a boolean, at most
-#: ``MAX_FLOAT``.
-Float = Annotated[float, BeforeValidator(_not_bool), Field(le=MAX_FLOAT)]
-_CONFIG = dict(extra="forbid", allow_inf_nan=False)
-
-
-def _mesh_x(instances: int, mesh_x: int | None, mesh_y: int) -> int:
-    """``mesh_x`` completed from ``instances / mesh_y`` and checked against ``instances``."""
-    if mesh_x is None:
-        if instances % mesh_y:
-            raise ValueError(f"instances={instances} is not divisible by mesh_y={mesh_y}")
-        mesh_x = instances // mesh_y
-    if mesh_x * mesh_y != instances:
-        raise ValueError(f"mesh_x*mesh_y = {mesh_x}*{mesh_y} = {mesh_x * mesh_y} differs from instances={instances}")
-    return mesh_x
+#: Fields of a storage level that a ``dummy`` level (which stores nothing) must leave unset.
+_DUMMY_UNUSED = ("depth", "capacity_split", "read_pj", "write_pj", "update_pj", "leak_pj", "read_bandwidth",
+                 "write_bandwidth", "network_hop_pj", "area_um2_per_bit")
 
 
 class StorageLevel(BaseModel):
@@ -108,7 +83,7 @@ class StorageLevel(BaseModel):
             ``technology``; DRAM and dummy levels are off-chip or empty and count 0).
     """
 
-    model_config = ConfigDict(**_CONFIG, populate_by_name=True)
+    model_config = ConfigDict(**MODEL_CONFIG, populate_by_name=True)
 
     name: str = Field(min_length=1)
     cls: LevelClass = Field("sram", alias="class")
@@ -132,10 +107,14 @@ class StorageLevel(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> "StorageLevel":
-        self.mesh_x = _mesh_x(self.instances, self.mesh_x, self.mesh_y)
+        self.mesh_x = complete_mesh_x(self.instances, self.mesh_x, self.mesh_y)
         if self.cls == "dummy":
             if self.keeps:
                 raise ValueError(f"a dummy level keeps nothing, got keeps={self.keeps}")
+            # a dummy level stores nothing and costs nothing: a size or a cost given for one would be ignored
+            unused = {f: getattr(self, f) for f in _DUMMY_UNUSED if getattr(self, f) not in (None, 0, 0.0)}
+            if unused:
+                raise ValueError(f"a dummy level stores nothing and costs nothing; it takes none of {unused}")
             self.keeps = []
             self.read_pj = self.read_pj or 0.0
             self.write_pj = self.write_pj or 0.0
@@ -155,8 +134,15 @@ class StorageLevel(BaseModel):
                     raise ValueError(f"capacity_split has unknown data space {d!r}")
                 if words < 0:
                     raise ValueError(f"capacity_split[{d}] = {words} must be >= 0")
-            if self.depth is not None and sum(self.capacity_split.values()) > self.depth:
+            if self.depth is None:
+                raise ValueError(f"capacity_split {self.capacity_split} on a level without a depth (unbounded): "
+                                 "a split needs a capacity to split")
+            if sum(self.capacity_split.values()) > self.depth:
                 raise ValueError(f"capacity_split {self.capacity_split} reserves more than depth={self.depth} words")
+            not_kept = [d for d in self.capacity_split if d not in self.kept()]
+            if not_kept:
+                raise ValueError(f"capacity_split reserves words for {not_kept}, which this level does not keep "
+                                 f"(keeps={self.kept()})")
         return self
 
     def kept(self) -> list[str]:
@@ -198,11 +184,11 @@ class MacUnit(BaseModel):
             ``None`` = a default from the operand width, scaled to the profile's ``technology``.
     """
 
-    model_config = ConfigDict(**_CONFIG)
+    model_config = ConfigDict(**MODEL_CONFIG)
 
     name: str = "mac"
     energy_pj: Float = Field(ge=0)
-    energy_pj_by_bits: dict[Int, Float] | None = None
+    energy_pj_by_bits: dict[Annotated[Int, Field(ge=1)], Annotated[Float, Field(ge=0)]] | None = None
     instances: Int = Field(1, ge=1)
     mesh_x: Int | None = Field(None, ge=1)
     mesh_y: Int = Field(1, ge=1)
@@ -211,7 +197,7 @@ class MacUnit(BaseModel):
 
     @model_validator(mode="after")
     def _mesh(self) -> "MacUnit":
-        self.mesh_x = _mesh_x(self.instances, self.mesh_x, self.mesh_y)
+        self.mesh_x = complete_mesh_x(self.instances, self.mesh_x, self.mesh_y)
         return self
 
     def energy_at(self, bits: int | None = None) -> float:
@@ -242,7 +228,7 @@ class SparsitySupport(BaseModel):
             them for a network of that name when no densities are given.
     """
 
-    model_config = ConfigDict(**_CONFIG)
+    model_config = ConfigDict(**MODEL_CONFIG)
 
     gating: list[str] = Field(default_factory=list)
     skipping: list[str] = Field(default_factory=list)
@@ -297,7 +283,7 @@ class MapperSupport(BaseModel):
             included) are not searched: the accelerator maps for throughput first.
     """
 
-    model_config = ConfigDict(**_CONFIG)
+    model_config = ConfigDict(**MODEL_CONFIG)
 
     max_spatial_dims: Int | None = Field(None, ge=1, le=4)
     spatial_candidates: Int | None = Field(None, ge=0)
@@ -332,7 +318,7 @@ class CodebookUnit(BaseModel):
             codebook is larger is flagged in the report (the cost model does not re-load codebooks).
     """
 
-    model_config = ConfigDict(**_CONFIG)
+    model_config = ConfigDict(**MODEL_CONFIG)
 
     lut_read_pj: Float | None = Field(None, ge=0)
     lut_write_pj: Float | None = Field(None, ge=0)
@@ -362,9 +348,9 @@ class HardwareProfile(BaseModel):
         mapper: optional mapping facts and search effort (``MapperSupport``); ``None`` = the mapper's defaults.
     """
 
-    model_config = ConfigDict(**_CONFIG)
+    model_config = ConfigDict(**MODEL_CONFIG)
 
-    name: str = Field(min_length=1)
+    name: Annotated[str, AfterValidator(file_safe)] = Field(min_length=1)
     description: str = ""
     technology: str = ""
     clock_hz: Float = Field(1e9, gt=0)
@@ -425,13 +411,13 @@ class HardwareProfile(BaseModel):
             if size > MAX_PROFILE_BYTES:
                 raise EnergySimError(f"hardware profile {str(path)!r} is {size:,} bytes; a profile is at most "
                                      f"{MAX_PROFILE_BYTES:,} (the shipped ones are a few kB)")
-            data = yaml.safe_load(path.read_text())
+            data = yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
         except UnicodeDecodeError:
             raise EnergySimError(f"hardware profile {str(path)!r} is not UTF-8 text") from None
         except OSError as exc:
             raise EnergySimError(f"cannot read hardware profile {str(path)!r}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise EnergySimError(f"hardware profile {str(path)!r} is not valid YAML: {exc}") from None
+            raise EnergySimError(f"hardware profile {str(path)!r} is not valid YAML: {one_line(exc)}") from None
         return cls.from_dict(data, source=f"hardware profile {str(path)!r}")
 
     def to_yaml(self) -> str:

@@ -3,6 +3,8 @@ list items named by their ``name`` where they have one, the value, and what is w
 
 from __future__ import annotations
 
+import reprlib
+
 from pydantic import ValidationError
 
 
@@ -10,8 +12,14 @@ from pydantic import ValidationError
 MAX_VALUE_REPR = 80
 
 
+# bounded: the repr of a value nested by YAML aliases (a few hundred bytes of file) can be gigabytes long
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 8, 8
+_REPR.maxstring = _REPR.maxother = MAX_VALUE_REPR
+
+
 def _short(value) -> str:
-    r = repr(value)
+    r = _REPR.repr(value)
     return r if len(r) <= MAX_VALUE_REPR else r[: MAX_VALUE_REPR - 3] + "..."
 
 

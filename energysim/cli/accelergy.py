@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from energysim.cli import options
 from energysim.errors import EnergySimError
 
 
@@ -41,5 +42,6 @@ def register_into(profiles_parser: argparse.ArgumentParser) -> None:
     p.add_argument("--ert", required=True, metavar="ERT.yaml", help="Accelergy energy reference table (pJ)")
     p.add_argument("--art", metavar="ART.yaml", help="Accelergy area reference table (um^2 per instance)")
     p.add_argument("--name", help="profile name (default: the architecture file's stem)")
-    p.add_argument("--out", required=True, metavar="PROFILE.yaml", help="the profile file to write (atomically)")
+    p.add_argument("--out", type=options.path_text, required=True, metavar="PROFILE.yaml",
+                   help="the profile file to write (atomically)")
     p.set_defaults(func=_cmd_from_accelergy)

@@ -37,7 +37,7 @@ def load_network(spec: str, batch: int = 1, lenient: bool = False):
 
 def read_json_file(path: str, flag: str, max_bytes: int | None = None):
     """The JSON in ``path``, for option ``flag``, at most ``max_bytes`` (default ``MAX_JSON_BYTES``) long; only
-    finite numbers (JSON has no NaN or Infinity, though Python's reader takes them)."""
+    finite numbers (JSON has no NaN or Infinity, though Python's reader takes them), no key twice in an object."""
     max_bytes = MAX_JSON_BYTES if max_bytes is None else max_bytes
     p = Path(path)
     if not p.is_file():
@@ -55,8 +55,16 @@ def read_json_file(path: str, flag: str, max_bytes: int | None = None):
             raise EnergySimError(f"{flag} {path!r}: {text} is out of range; give finite numbers")
         return v
 
+    def unique(pairs):
+        keys = [k for k, _ in pairs]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:  # Python's reader keeps the last value silently
+            raise EnergySimError(f"{flag} {path!r}: key(s) {dup} given twice in one object")
+        return dict(pairs)
+
     try:
-        return json.loads(p.read_bytes().decode("utf-8"), parse_constant=bad_constant, parse_float=finite)
+        return json.loads(p.read_bytes().decode("utf-8"), parse_constant=bad_constant, parse_float=finite,
+                          object_pairs_hook=unique)
     except UnicodeDecodeError:
         raise EnergySimError(f"{flag} {path!r} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:

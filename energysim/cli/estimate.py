@@ -57,11 +57,15 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Largest batch of the forward pass of ``--measure-densities``.
+MAX_MEASURE_BATCH = 64
+
+
 def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
     """``sparsity=`` for ``estimate`` from the sparsity flags (see ``energysim.costs.sparsity``)."""
-    flags = (densities or args.measure_densities or args.rlc or args.gating or args.skipping or args.bits
-             or args.default_density is not None)
-    from energysim.costs.sparsity import BitWidths, SparseOptions
+    flags = (densities or args.measure_densities or args.rlc is not None or args.gating or args.skipping
+             or args.bits is not None or args.default_density is not None)
+    from energysim.costs.sparsity import BitWidths, SparseOptions, validate_densities
 
     if args.dense:
         if flags:
@@ -80,6 +84,11 @@ def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
 
         if args.model.endswith(".onnx"):
             raise EnergySimError("--measure-densities works for zoo models only; give --densities FILE.json")
+        if args.batch > MAX_MEASURE_BATCH:
+            # the forward pass holds every activation of the batch: a large one runs out of memory
+            raise EnergySimError(f"--measure-densities runs a forward pass at --batch {args.batch}; at most "
+                                 f"{MAX_MEASURE_BATCH} (densities are fractions: measure them at a smaller batch, "
+                                 "then give them with --densities)")
         torch.manual_seed(args.seed)
         module = zoo.build(args.model)
         x = torch.randn(args.batch, *zoo.input_shape(args.model))
@@ -93,16 +102,30 @@ def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
     over = {"densities": found or None, "bits": BitWidths.parse(args.bits)}
     if args.default_density is not None:
         over["default_density"] = {"inputs": args.default_density, "outputs": args.default_density}
-    if args.rlc:
-        levels = tuple(x for x in args.rlc.split(",") if x) if args.rlc != "-" else (prof.level_names[0],)
+    if args.rlc is not None:
+        levels = tuple(x.strip() for x in args.rlc.split(",")) if args.rlc != "-" else (prof.level_names[0],)
+        if not all(levels):
+            raise EnergySimError(f"--rlc {args.rlc!r}: an empty level name; give comma-separated levels of "
+                                 f"{prof.name}: {prof.level_names}, or --rlc alone for the outermost")
         for lvl in levels:
-            prof.level(lvl)  # an unknown level name is an error naming the profile's levels
+            # an unknown level name is an error naming the profile's levels
+            if prof.level(lvl).cls == "dummy":
+                raise EnergySimError(f"--rlc {args.rlc!r}: level {lvl!r} is a dummy level, which stores nothing")
         over["rlc_levels"] = levels
     if args.gating:
         over["gating"] = ("Inputs",)
     if args.skipping:
         over["skipping"] = ("Inputs",)
-    return {"sparsity": SparseOptions.from_profile(prof, net.name, **over)}
+    opts = SparseOptions.from_profile(prof, net.name, **over)
+    if found:
+        validate_densities(found, net)  # a wrong layer name or value is the error to report first
+    given = [f for f, on in (("--densities", densities is not None), ("--measure-densities", args.measure_densities),
+                              ("--default-density", args.default_density is not None)) if on]
+    if given and not (opts.gating or opts.skipping or opts.rlc_levels):
+        # densities price nothing by themselves: only zero gating, skipping and run-length coding read them
+        raise EnergySimError(f"{', '.join(given)} change(s) nothing without --gating, --skipping or --rlc (or a "
+                             f"profile whose sparsity section turns one on; {prof.name}'s does not)")
+    return {"sparsity": opts}
 
 
 def register(sub) -> None:
@@ -126,7 +149,7 @@ def register(sub) -> None:
                    help='per-layer non-zero fractions: {"layer": {"inputs": 0.6, "outputs": 0.3}} or {"layer": 0.6}')
     g.add_argument("--measure-densities", action="store_true",
                    help="measure densities with a forward pass of the zoo model (random weights and inputs, --seed)")
-    g.add_argument("--seed", type=options.nonneg_int, default=0, help="seed for --measure-densities")
+    g.add_argument("--seed", type=options.seed, default=0, help="seed for --measure-densities")
     g.add_argument("--default-density", type=options.fraction, metavar="D",
                    help="non-zero fraction (0 to 1) of the input and output maps of layers not listed")
     g.add_argument("--rlc", nargs="?", const="-", metavar="LEVELS",

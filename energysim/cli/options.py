@@ -55,6 +55,7 @@ nonneg_float = number(float, lo=0)
 positive_float = number(float, lo=0, lo_open=True)
 fraction = number(float, lo=0, hi=1)  # a density / non-zero fraction, [0, 1]
 batch_size = number(int, lo=1, hi=MAX_BATCH, what="an integer")
+seed = number(int, lo=0, hi=2**63 - 1, what="an integer")  # torch and numpy take seeds up to int64
 
 
 def dataflow_names() -> tuple[str, ...]:
@@ -98,8 +99,15 @@ def add_dataflow(p: argparse.ArgumentParser, default: str = "rs") -> None:
                         "fixed greedy template, fast but often far from the searched energy")
 
 
+def path_text(text: str) -> str:
+    """An argparse ``type`` for a path: not empty (``--out ""`` would otherwise mean "no output" silently)."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder")
+    return text
+
+
 def add_out(p: argparse.ArgumentParser, what: str, required: bool = False) -> None:
-    p.add_argument("--out", required=required, metavar="DIR",
+    p.add_argument("--out", type=path_text, required=required, metavar="DIR",
                    help=f"output folder for {what}; checked before any work, written atomically"
                         + ("" if required else " (nothing is written without it)"))
 

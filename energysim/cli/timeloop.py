@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from energysim.cli import options
+
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from energysim.interop.timeloop import TimeloopCase, check_rtol
@@ -118,11 +120,10 @@ def register(sub) -> None:
                         "reported), instead of stopping with an error")
     r.add_argument("--objective", choices=("energy", "cycles", "edp"), default="energy",
                    help="what --search minimizes")
-    r.add_argument("--out", metavar="DIR", help="write report.json, report.csv, timeloop-model.stats.txt and "
-                                                "timeloop-model.map.txt there")
+    r.add_argument("--out", type=options.path_text, metavar="DIR",
+                   help="write report.json, report.csv, timeloop-model.stats.txt and timeloop-model.map.txt there")
     r.add_argument("--json", action="store_true", help="print the JSON report (total_energy_pj, macs, ...)")
     r.set_defaults(func=_cmd_run)
-    from energysim.cli import options
 
     e = tsub.add_parser("export", help="write a model's layers, a profile and our mappings as Timeloop v4 inputs")
     options.add_model(e)

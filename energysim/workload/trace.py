@@ -11,6 +11,7 @@ to import).
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING
 
 from energysim.errors import EnergySimError
@@ -57,6 +58,10 @@ def trace(
         module.train(was_training)
 
 
+#: Largest batch traced (the command line's ``MAX_BATCH``): loop bounds stay far from int64 overflow in counts.
+MAX_TRACE_BATCH = 2**31 - 1
+
+
 def trace_model(name: str, batch: int = 1, *, snapshot: bool = True, **kw) -> Network:
     """Trace a built-in zoo model at ``batch``.
 
@@ -64,8 +69,10 @@ def trace_model(name: str, batch: int = 1, *, snapshot: bool = True, **kw) -> Ne
     (``energysim.workload.snapshot``: the same ``Network`` at any batch, without importing torch)."""
     from energysim.workload import zoo_info
 
-    if batch < 1:
-        raise EnergySimError(f"batch must be >= 1, got {batch}")
+    # numpy integers are integers; True, 2.0 and '2' are not batches
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or not 1 <= batch <= MAX_TRACE_BATCH:
+        raise EnergySimError(f"batch must be an integer in 1..{MAX_TRACE_BATCH:,}, got {batch!r}")
+    batch = int(batch)
     zoo_info.info(name)  # an unknown name: the error listing the choices, before any import
     if snapshot and kw.get("fold_bn", True) and set(kw) <= {"fold_bn", "strict"}:
         # every zoo op is known, so ``strict`` changes nothing in a zoo model's trace

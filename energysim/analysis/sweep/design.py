@@ -72,6 +72,10 @@ def make_grid(pe: str | None = None, glb_kb: str | None = None, rf_words: str | 
     glbs = [_num(t, "glb-kb", lo=0, lo_open=True) for t in _split(glb_kb, "glb-kb")] if glb_kb is not None else [None]
     rfs = [_num(t, "rf-words", int, lo=1) for t in _split(rf_words, "rf-words")] if rf_words is not None else [None]
     bs = [_num(t, "bits", int, lo=1) for t in _split(bits, "bits")] if bits is not None else [None]
+    for what, vals in (("pe", pes), ("glb-kb", glbs), ("rf-words", rfs), ("bits", bs)):
+        dup = sorted({str(v) for v in vals if vals.count(v) > 1})
+        if dup:  # the same design twice would be mapped twice and listed twice under one label
+            raise EnergySimError(f"sweep: --{what} lists {', '.join(dup)} more than once")
     return [Design(*v) for v in itertools.product(pes, glbs, rfs, bs)]
 
 

@@ -12,6 +12,8 @@ from energysim.errors import EnergySimError
 from energysim.model.streaming import applied_in_place
 
 def check_density(density: Any, what: str = "density") -> float:
+    if isinstance(density, (bool, str)):  # JSON true would be 1.0 and "0.5" a number, silently
+        raise EnergySimError(f"{what} must be a number in [0, 1], got {density!r}")
     try:
         d = float(density)
     except (TypeError, ValueError):

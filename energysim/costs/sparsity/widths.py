@@ -70,15 +70,17 @@ class BitWidths:
         else:
             items = {}
             for part in str(spec).replace(" ", "").split(","):
-                if not part:
-                    continue
                 if "=" not in part:
                     raise EnergySimError(f"bit widths {spec!r}: expected key=value pairs like w=8,i=8,o=16")
                 k, v = part.split("=", 1)
+                if k in items:
+                    raise EnergySimError(f"bit widths {spec!r}: {k} is given twice")
                 items[k] = v
         out: dict[str, int] = {}
         for k, v in items.items():
             ds = ds_name(k, "bit-width key").lower()
+            if ds in out:  # two spellings of one data space (w and weights)
+                raise EnergySimError(f"bit widths {spec!r}: the {ds} width is given twice")
             try:
                 iv = int(v)
             except (TypeError, ValueError):
