@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from energysim.errors import EnergySimError
+
 from . import bitcodes
 from .errors import ArtifactError, DKMError
 from .manifest import validate
@@ -94,23 +96,73 @@ def to_bytes(model: nn.Module, shared: dict[str, SharedLayer], *, model_name: st
     return body + hashlib.sha256(body).digest()
 
 
+def check_out_file(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """``path`` as a ``Path`` if a file may be written there: a new name or an existing regular file, in a folder
+    that is, or can become, writable; else a one-line :class:`DKMError` naming ``flag`` and the path. Creates
+    nothing. Checked before any work: a folder, a device or a pipe at ``path`` would be replaced by the rename."""
+    text = str(path)
+    if not text.strip():
+        raise DKMError(f"{flag}: an empty path; give a file name")
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise DKMError(f"{flag} {text!r} is a broken symbolic link")
+    if p.exists() and not p.is_file():
+        raise DKMError(f"{flag} {text!r} exists and is not a regular file")
+    from energysim.cli.outputs import check_out
+
+    try:
+        check_out(p.parent, f"{flag} {text!r}: folder")
+    except EnergySimError as exc:
+        raise DKMError(str(exc)) from None
+    return p
+
+
+def write_file(path: str | os.PathLike, data: bytes, flag: str = "--out") -> Path:
+    """Write ``data`` to ``path`` whole or not at all (a uniquely named temporary sibling, then one rename),
+    creating missing parent folders; ``path`` as :func:`check_out_file` takes it."""
+    from energysim.cli.outputs import write_file_atomic
+
+    path = check_out_file(path, flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_file_atomic(path, data)
+
+
 def save(path: str | os.PathLike, model: nn.Module, shared: dict[str, SharedLayer], **kw) -> int:
-    """Write the artifact to ``path`` atomically (temp file + rename); returns its size in bytes."""
+    """Write the artifact to ``path`` atomically (temp file + rename); returns its size in bytes. ``path`` is
+    checked before the work (see :func:`check_out_file`); its folder must exist."""
+    from energysim.cli.outputs import write_file_atomic
+
+    path = check_out_file(path, "artifact path")
+    if not path.parent.is_dir():
+        raise DKMError(f"artifact path {str(path)!r}: folder {str(path.parent)!r} does not exist")
     data = to_bytes(model, shared, **kw)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_file_atomic(path, data)
     return len(data)
 
 
-def parse(data: bytes) -> tuple[dict, memoryview]:
-    """Verify the checksum and split into (manifest, payload); raises :class:`ArtifactError`."""
+def _named(exc: ArtifactError, name) -> ArtifactError:
+    """``exc`` with its message naming the file ``name`` instead of "dkm artifact" (unchanged without a name)."""
+    if name is None:
+        return exc
+    msg = str(exc).removeprefix("dkm artifact: ")
+    return ArtifactError(f"artifact {str(name)!r}: {msg}")
+
+
+def parse(data: bytes, name: str | os.PathLike | None = None) -> tuple[dict, memoryview]:
+    """Verify the checksum and split into (manifest, payload); raises :class:`ArtifactError` (naming the file
+    ``name`` where given)."""
+    try:
+        return _parse(data)
+    except ArtifactError as exc:
+        raise _named(exc, name) from None
+
+
+def _parse(data: bytes) -> tuple[dict, memoryview]:
     if len(data) < len(MAGIC) + 8 + 32 or data[:4] != MAGIC:
         raise ArtifactError("not a dkm artifact (bad magic or file too short)")
     body, digest = data[:-32], data[-32:]
     if hashlib.sha256(body).digest() != digest:
-        raise ArtifactError("dkm artifact checksum mismatch: the file is corrupted or truncated")
+        raise ArtifactError("dkm artifact: checksum mismatch: the file is corrupted or truncated")
     (hlen,) = struct.unpack("<Q", body[4:12])
     if hlen > len(body) - 12:
         raise ArtifactError(f"dkm artifact: manifest length {hlen} runs past the end of the file")
@@ -121,6 +173,16 @@ def parse(data: bytes) -> tuple[dict, memoryview]:
     payload = memoryview(body)[12 + hlen:]
     validate(manifest, payload, VERSION)  # a consistent checksum does not make a consistent manifest
     return manifest, payload
+
+
+def read(path: str | os.PathLike) -> tuple[bytes, dict, memoryview]:
+    """The bytes, manifest and payload of the artifact file ``path``; errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise DKMError(f"artifact {str(path)!r} does not exist")
+    data = p.read_bytes()
+    manifest, payload = parse(data, path)
+    return data, manifest, payload
 
 
 def _slice(payload, e):
@@ -152,20 +214,32 @@ def _decode_layer(e: dict, payload) -> SharedLayer:
     return sl
 
 
+def _check_dtypes(manifest: dict, model: nn.Module, path) -> None:
+    """Every stored tensor has its model tensor's dtype: ``load_state_dict`` would cast a relabelled one (a float
+    bias read as int32) without a word."""
+    want = model.state_dict()
+    for e in manifest["tensors"]:
+        t = want.get(e["key"])
+        if t is not None and str(t.dtype).removeprefix("torch.") != e["dtype"]:
+            raise ArtifactError(f"artifact {str(path)!r}: tensor {e['key']!r} is stored as {e['dtype']}, the model "
+                                f"{manifest.get('model')!r} has {str(t.dtype).removeprefix('torch.')}")
+
+
 def load(path: str | os.PathLike, model: nn.Module | None = None) -> Artifact:
     """Read an artifact and rebuild the model (from the zoo name in the manifest unless ``model`` is given)."""
     path = Path(path)
-    if not path.is_file():
-        raise DKMError(f"artifact {str(path)!r} does not exist")
-    data = path.read_bytes()
-    manifest, payload = parse(data)
+    data, manifest, payload = read(path)
     if model is None:
         if not manifest.get("model"):
             raise DKMError(f"artifact {str(path)!r} records no zoo model name: pass a model to fill")
         from energysim import zoo
 
         model = zoo.build(manifest["model"], num_classes=manifest.get("num_classes"))
-    layers = {e["name"]: _decode_layer(e, payload) for e in manifest["layers"]}
+    _check_dtypes(manifest, model, path)
+    try:
+        layers = {e["name"]: _decode_layer(e, payload) for e in manifest["layers"]}
+    except ArtifactError as exc:
+        raise _named(exc, path) from None
     state = {}
     for e in manifest["tensors"]:
         a = np.frombuffer(_slice(payload, e), e["dtype"]).reshape(e["shape"])

@@ -202,7 +202,7 @@ def _artifact_model(paths: Sequence[str | Path], model: str | None) -> str:
     for p in paths:
         if not Path(p).is_file():
             raise DKMError(f"artifact {str(p)!r} does not exist")
-        names[str(p)] = parse(Path(p).read_bytes())[0].get("model")
+        names[str(p)] = parse(Path(p).read_bytes(), p)[0].get("model")
     found = set(names.values())
     if None in found or len(found) != 1:
         raise DKMError(f"--artifacts must all record the same zoo model; they record {names}")
@@ -408,12 +408,16 @@ def plot_scatter(res: CompareResult, path: str | Path) -> Path:
 
 
 def write_outputs(res: CompareResult, out: str | Path) -> dict[str, Path]:
+    """The scatter plot, the per-layer CSV and the JSON in the folder ``out``, all three or none (written to a
+    staging folder and moved into place: ``energysim.cli.outputs.atomic_output_dir``)."""
     import json
 
+    from energysim.cli.outputs import atomic_output_dir, in_place
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"scatter": plot_scatter(res, out / f"{res.model}_metrics_scatter.png"),
-             "layers": out / f"{res.model}_metrics_layers.csv", "json": out / f"{res.model}_metrics.json"}
-    res.table.to_csv(files["layers"], index=False)
-    files["json"].write_text(json.dumps(res.to_dict(), indent=1) + "\n")
-    return files
+    with atomic_output_dir(out) as tmp:
+        files = {"scatter": plot_scatter(res, tmp / f"{res.model}_metrics_scatter.png"),
+                 "layers": tmp / f"{res.model}_metrics_layers.csv", "json": tmp / f"{res.model}_metrics.json"}
+        res.table.to_csv(files["layers"], index=False)
+        files["json"].write_text(json.dumps(res.to_dict(), indent=1) + "\n")
+    return in_place(files, tmp, out)

@@ -143,8 +143,11 @@ def _cifar10(directory: Path):
 
 def load(spec: str) -> Dataset:
     """Load a dataset by spec string (see module docstring)."""
-    kind, _, arg = spec.partition(":")
+    kind, sep, arg = spec.partition(":")
     if kind == "digits":
+        if sep:  # the bundled set takes no directory: an argument would be ignored without a word
+            raise DKMError(f"data spec {spec!r}: digits takes no argument (it is bundled with scikit-learn); "
+                           "use --data digits")
         return _digits()
     if kind in ("mnist", "mnist10k", "cifar10"):
         if not arg:

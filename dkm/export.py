@@ -38,13 +38,30 @@ import numpy as np
 import torch
 
 from . import bitcodes
-from .artifact import Artifact, load, parse
+from .artifact import Artifact, check_out_file, load, parse, write_file
 from .errors import DKMError
 
 OPSET = 18
 #: Indices per Huffman block: the Loop runs this many steps; the block starts cost 16 bits per block.
 HUFFMAN_BLOCK = 512
 ENCODINGS = ("auto", "int", "packed", "huffman")
+#: Most random inputs ``verify`` runs: they are held in memory at once (and the reference evaluator is slow).
+MAX_VERIFY_INPUTS = 10_000
+#: Largest output difference, relative to the largest output, that ``verify`` passes: float32 accumulation order
+#: differs between runtimes by about 1e-7; a wrong weight or operator gives far more.
+VERIFY_RTOL = 1e-4
+
+
+class ExportMismatch(RuntimeError):
+    """The exported ONNX model does not reproduce the ``.dkm`` model (a failure of the export, not a bad input):
+    ``report`` is :func:`verify`'s result; nothing was written."""
+
+    def __init__(self, report: dict):
+        self.report = report
+        super().__init__(f"the ONNX model does not reproduce the .dkm model on {report['inputs']} random inputs: "
+                         f"largest difference {report['max_abs_diff']:.3g} ({report['max_rel_diff']:.2g} of the "
+                         f"largest output; at most {VERIFY_RTOL:g} passes), shared weights "
+                         f"{'bit-identical' if report['weights_identical'] else 'DIFFERENT'}; nothing written")
 
 
 @dataclass
@@ -55,6 +72,7 @@ class ExportResult:
     nbytes: int
     artifact_bytes: int
     encodings: dict[str, str] = field(default_factory=dict)
+    verify: dict | None = None
 
 
 def _onnx():
@@ -270,19 +288,24 @@ def _compact(graph, keep: set[str]) -> None:
 
 
 def export_onnx(source: str | os.PathLike | Artifact, out: str | os.PathLike, *, indices: str = "auto",
-                input_shape: tuple[int, ...] | None = None) -> ExportResult:
+                input_shape: tuple[int, ...] | None = None, verify_inputs: int = 0) -> ExportResult:
     """Write ``source`` (a ``.dkm`` path or a loaded :class:`~dkm.artifact.Artifact`) as an ONNX model to ``out``.
 
     ``indices``: ``auto`` (smallest per layer), ``int``, ``packed`` or ``huffman`` (module docstring; a layer
     whose artifact holds no Huffman code falls back to packed). ``input_shape`` ``(C, H, W)`` of one sample,
     default: the zoo model's. The graph's input ``input`` and output ``output`` have a free batch dimension.
+    ``out`` (a new path or a regular file; missing folders are made) is checked before the work and written
+    whole (a temporary sibling, then a rename). With ``verify_inputs`` > 0 the model is first checked by
+    :func:`verify`: :class:`ExportMismatch` if it fails, and nothing is written.
     """
     onnx = _onnx()
+    out = check_out_file(out, "out")
     if indices not in ENCODINGS:
         raise DKMError(f"index encoding must be one of {ENCODINGS}, got {indices!r}")
+    _check_inputs(verify_inputs, allow_zero=True)
     art = source if isinstance(source, Artifact) else load(source)
     raw = Path(art.path).read_bytes()
-    manifest, payload = parse(raw)
+    manifest, payload = parse(raw, art.path)
     if input_shape is None:
         from energysim import zoo
 
@@ -339,37 +362,52 @@ def export_onnx(source: str | os.PathLike | Artifact, out: str | os.PathLike, *,
     _compact(mp.graph, {f"{e['name']}.weight" for e in manifest["layers"]})
     onnx.checker.check_model(mp)
     data = mp.SerializeToString()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
-    return ExportResult(str(out), len(data), len(raw), encodings)
+    report = None
+    if verify_inputs:
+        report = verify(art, data, verify_inputs)
+        if not report["ok"]:
+            raise ExportMismatch(report)
+    write_file(out, data, "out")
+    return ExportResult(str(out), len(data), len(raw), encodings, report)
 
 
-def run_onnx(path: str | os.PathLike, x: np.ndarray) -> tuple[np.ndarray, str]:
-    """The ONNX model's output for input ``x`` (float32) and the runtime's name: onnxruntime when installed,
-    else onnx's reference evaluator (slow, but part of ``onnx``)."""
+def _check_inputs(inputs, allow_zero: bool = False) -> None:
+    lo = 0 if allow_zero else 1
+    if isinstance(inputs, bool) or not isinstance(inputs, (int, np.integer)) or not lo <= inputs <= MAX_VERIFY_INPUTS:
+        raise DKMError(f"verify inputs must be an integer in {lo}..{MAX_VERIFY_INPUTS}, got {inputs!r}")
+
+
+def _model_source(model: str | os.PathLike | bytes):
+    """What onnxruntime and onnx's reference evaluator take: the serialized model, or a path as text."""
+    return model if isinstance(model, bytes) else str(model)
+
+
+def run_onnx(path: str | os.PathLike | bytes, x: np.ndarray) -> tuple[np.ndarray, str]:
+    """The ONNX model's (a file, or its bytes) output for input ``x`` (float32) and the runtime's name:
+    onnxruntime when installed, else onnx's reference evaluator (slow, but part of ``onnx``)."""
     try:
         import onnxruntime as ort
     except ImportError:
         from onnx.reference import ReferenceEvaluator
 
-        return ReferenceEvaluator(str(path)).run(None, {"input": x})[0], "onnx.reference"
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return ReferenceEvaluator(_model_source(path)).run(None, {"input": x})[0], "onnx.reference"
+    sess = ort.InferenceSession(_model_source(path), providers=["CPUExecutionProvider"])
     return sess.run(None, {"input": x})[0], f"onnxruntime {ort.__version__}"
 
 
-def verify(artifact: str | os.PathLike | Artifact, onnx_path: str | os.PathLike, inputs: int = 100,
+def verify(artifact: str | os.PathLike | Artifact, onnx_path: str | os.PathLike | bytes, inputs: int = 100,
            seed: int = 0) -> dict:
-    """Run ``inputs`` seeded standard-normal inputs through the ONNX model and ``dkm.load(artifact).model``, and
-    compare the weights the graph computes with the artifact's.
+    """Run ``inputs`` (1 .. :data:`MAX_VERIFY_INPUTS`) seeded standard-normal inputs through the ONNX model (a
+    file, or its bytes) and ``dkm.load(artifact).model``, and compare the weights the graph computes with the
+    artifact's.
 
-    Returns ``{"inputs", "runtime", "max_abs_diff", "max_rel_diff", "weights_identical"}``: the largest absolute
-    output difference, the same over the largest absolute output (float32 accumulation order differs between
-    runtimes: about 1e-7 relative), and whether every shared weight the graph computes is bit-identical.
+    Returns ``{"inputs", "runtime", "max_abs_diff", "max_rel_diff", "weights_identical", "ok"}``: the largest
+    absolute output difference, the same over the largest absolute output (float32 accumulation order differs
+    between runtimes: about 1e-7 relative), whether every shared weight the graph computes is bit-identical, and
+    whether all of that passes (identical weights, a finite difference of at most :data:`VERIFY_RTOL` relative).
     """
     onnx = _onnx()
+    _check_inputs(inputs)
     art = artifact if isinstance(artifact, Artifact) else load(artifact)
     from energysim import zoo
 
@@ -378,29 +416,26 @@ def verify(artifact: str | os.PathLike | Artifact, onnx_path: str | os.PathLike,
     with torch.no_grad():
         ref = art.model.eval()(x).numpy()
     out, runtime = run_onnx(onnx_path, x.numpy())
-    # the weight subgraphs alone: the same graph with the shared weights as its outputs
-    mp = onnx.load(str(onnx_path))
+    # the weight subgraphs alone: the same graph with the shared weights as its outputs (run from memory: a
+    # temporary file beside the output could overwrite one of the user's)
+    mp = onnx.load_from_string(onnx_path) if isinstance(onnx_path, bytes) else onnx.load(str(onnx_path))
     names = [f"{n}.weight" for n in art.layers]
     del mp.graph.output[:]
     mp.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names)
-    tmp = Path(str(onnx_path) + ".weights.onnx")
-    try:
-        onnx.save(mp, str(tmp))
-        got = _run_outputs(tmp, x[:1].numpy())
-    finally:
-        tmp.unlink(missing_ok=True)
+    got = _run_outputs(mp.SerializeToString(), x[:1].numpy())
     state = art.model.state_dict()
     same = all(np.array_equal(g, state[n].numpy()) for g, n in zip(got, names))
     diff = float(np.abs(out - ref).max())
-    return {"inputs": inputs, "runtime": runtime, "max_abs_diff": diff,
-            "max_rel_diff": diff / max(float(np.abs(ref).max()), 1e-30), "weights_identical": same}
+    rel = diff / max(float(np.abs(ref).max()), 1e-30)
+    return {"inputs": inputs, "runtime": runtime, "max_abs_diff": diff, "max_rel_diff": rel,
+            "weights_identical": same, "ok": bool(same and math.isfinite(diff) and rel <= VERIFY_RTOL)}
 
 
-def _run_outputs(path: Path, x: np.ndarray) -> list[np.ndarray]:
+def _run_outputs(model: bytes, x: np.ndarray) -> list[np.ndarray]:
     try:
         import onnxruntime as ort
     except ImportError:
         from onnx.reference import ReferenceEvaluator
 
-        return ReferenceEvaluator(str(path)).run(None, {"input": x})
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+        return ReferenceEvaluator(model).run(None, {"input": x})
+    return ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"input": x})

@@ -17,6 +17,15 @@ from .errors import ArtifactError
 CODEBOOK_DTYPES = ("float32", "float16")
 TENSOR_DTYPES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")
 MAX_HUFFMAN_BITS = 24  # as dkm.bitcodes: longer codes are never written
+#: The keys ``dkm.artifact.to_bytes`` writes: any other is an edit or another tool's, and would be dropped silently.
+KEYS = {
+    "manifest": {"format", "version", "model", "num_classes", "layers", "tensors"},
+    "layer": {"name", "shape", "k", "s", "n", "luts", "sparse", "codebook", "indices"},
+    "codebook": {"dtype", "offset", "nbytes"},
+    "indices": {"encoding", "bits", "offset", "nbytes", "lengths"},
+    "lengths": {"offset", "nbytes"},
+    "tensor": {"key", "dtype", "shape", "offset", "nbytes"},
+}
 
 
 def _fail(where: str, msg: str):
@@ -32,9 +41,24 @@ def _int(d: dict, key: str, where: str, lo: int = 0, default=None) -> int:
     return v
 
 
-def _region(d, where: str, payload_len: int, regions: list) -> tuple[int, int]:
+def _known(d: dict, kind: str, where: str) -> None:
+    extra = sorted(set(d) - KEYS[kind])
+    if extra:
+        _fail(where, f"unknown key {extra[0]!r}; expected only {sorted(KEYS[kind])}")
+
+
+def _finite(payload, off: int, nb: int, dtype: str, where: str) -> None:
+    """Stored floats must be finite: a nan or inf codeword or tensor would only show as nan outputs later."""
+    if np.dtype(dtype).kind == "f" and nb:
+        values = np.frombuffer(bytes(payload[off:off + nb]), dtype)
+        if not np.isfinite(values).all():
+            _fail(where, f"holds non-finite values (nan or inf), e.g. {values[~np.isfinite(values)][0]}")
+
+
+def _region(d, where: str, payload_len: int, regions: list, kind: str) -> tuple[int, int]:
     if not isinstance(d, dict):
         _fail(where, f"expected an object with offset and nbytes, got {type(d).__name__}")
+    _known(d, kind, where)
     off, nb = _int(d, "offset", where), _int(d, "nbytes", where)
     if off + nb > payload_len:
         _fail(where, f"bytes {off}..{off + nb} lie past the end of the {payload_len}-byte payload")
@@ -50,6 +74,7 @@ def _layer(i: int, e, payload, regions: list) -> str:
     if not isinstance(name, str) or not name:
         _fail(f"layers[{i}]", f"name = {name!r} is not a layer name")
     w = f"layer {name!r}"
+    _known(e, "layer", w)
     shape = e.get("shape")
     if (not isinstance(shape, list) or len(shape) not in (2, 4)
             or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape)):
@@ -64,25 +89,28 @@ def _layer(i: int, e, payload, regions: list) -> str:
     if not isinstance(e.get("sparse", False), bool):
         _fail(w, f"sparse = {e.get('sparse')!r} is not true/false")
     cb = e.get("codebook")
-    _region(cb, f"{w} codebook", len(payload), regions)
+    _region(cb, f"{w} codebook", len(payload), regions, "codebook")
     if cb.get("dtype") not in CODEBOOK_DTYPES:
         _fail(f"{w} codebook", f"dtype = {cb.get('dtype')!r}; expected one of {list(CODEBOOK_DTYPES)}")
     want = luts * k * s * np.dtype(cb["dtype"]).itemsize
     if cb["nbytes"] != want:
         _fail(f"{w} codebook", f"nbytes = {cb['nbytes']}, but {luts} x {k} codewords of {s} {cb['dtype']} "
                                f"take {want}")
+    _finite(payload, cb["offset"], cb["nbytes"], cb["dtype"], f"{w} codebook")
     ix = e.get("indices")
-    _region(ix, f"{w} indices", len(payload), regions)
+    _region(ix, f"{w} indices", len(payload), regions, "indices")
     bits = _int(ix, "bits", f"{w} indices")
     need = math.ceil(math.log2(k)) if k > 1 else 0
     if bits != need:
         _fail(f"{w} indices", f"bits = {bits}, but K = {k} codewords need {need}")
     if ix.get("encoding") == "packed":
+        if "lengths" in ix:
+            _fail(f"{w} indices", "packed indices have no code lengths")
         if ix["nbytes"] != math.ceil(n * bits / 8):
             _fail(f"{w} indices", f"nbytes = {ix['nbytes']}, but {n} packed {bits}-bit indices take "
                                   f"{math.ceil(n * bits / 8)}")
     elif ix.get("encoding") == "huffman":
-        off, nb = _region(ix.get("lengths"), f"{w} code lengths", len(payload), regions)
+        off, nb = _region(ix.get("lengths"), f"{w} code lengths", len(payload), regions, "lengths")
         if nb != k:
             _fail(f"{w} code lengths", f"nbytes = {nb}; one byte per codeword is {k}")
         lengths = np.frombuffer(bytes(payload[off:off + nb]), np.uint8).astype(np.int64)
@@ -96,11 +124,11 @@ def _layer(i: int, e, payload, regions: list) -> str:
     return name
 
 
-def _tensor(i: int, t, payload_len: int, regions: list) -> str:
+def _tensor(i: int, t, payload, regions: list) -> str:
     if not isinstance(t, dict) or not isinstance(t.get("key"), str) or not t.get("key"):
         _fail(f"tensors[{i}]", "expected an object with a key name")
     w = f"tensor {t['key']!r}"
-    _region(t, w, payload_len, regions)
+    _region(t, w, len(payload), regions, "tensor")
     if t.get("dtype") not in TENSOR_DTYPES:
         _fail(w, f"dtype = {t.get('dtype')!r}; expected one of {list(TENSOR_DTYPES)}")
     shape = t.get("shape")
@@ -109,15 +137,17 @@ def _tensor(i: int, t, payload_len: int, regions: list) -> str:
     want = math.prod(shape) * np.dtype(t["dtype"]).itemsize
     if t["nbytes"] != want:
         _fail(w, f"nbytes = {t['nbytes']}, but shape {shape} of {t['dtype']} takes {want}")
+    _finite(payload, t["offset"], t["nbytes"], t["dtype"], w)
     return t["key"]
 
 
 def validate(manifest, payload, version: int) -> None:
     """Raise :class:`ArtifactError` unless ``manifest`` describes ``payload`` consistently (see the module
-    docstring): types, shapes against rows and row lengths, index widths against K, byte counts against
-    shapes and dtypes, every region inside the payload and no two overlapping."""
+    docstring): only known keys, types, shapes against rows and row lengths, index widths against K, byte counts
+    against shapes and dtypes, every region inside the payload and no two overlapping, finite stored floats."""
     if not isinstance(manifest, dict):
         _fail("manifest", f"expected a JSON object, got {type(manifest).__name__}")
+    _known(manifest, "manifest", "manifest")
     if manifest.get("format") != "dkm":
         _fail("manifest", f"format = {manifest.get('format')!r}, not 'dkm'")
     v = manifest.get("version")
@@ -134,7 +164,7 @@ def validate(manifest, payload, version: int) -> None:
         _fail("manifest", "layers and tensors must be lists")
     regions: list = []
     names = [_layer(i, e, payload, regions) for i, e in enumerate(layers)]
-    keys = [_tensor(i, t, len(payload), regions) for i, t in enumerate(tensors)]
+    keys = [_tensor(i, t, payload, regions) for i, t in enumerate(tensors)]
     dup = sorted({x for x in names if names.count(x) > 1} | {x for x in keys if keys.count(x) > 1})
     if dup:
         _fail("manifest", f"{dup[0]!r} appears twice")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
@@ -26,8 +27,8 @@ from .train import SCHEDULES, evaluate, finetune_centroids, train
 class CompressConfig:
     """Everything a compression run depends on (epochs, learning rates, batch size, seed included).
 
-    ``clusters`` (K per layer: list in layer order or {name: K}) wins over ``bits`` (K = 2**bits on every layer),
-    which wins over ``cluster_rate`` (K = max(2, ceil(rate N))); ``first_rate`` sets the first shared layer's rate.
+    ``clusters`` (K per layer: list in layer order or {name: K}) or ``bits`` (K = 2**bits on every layer; not
+    both) win over ``cluster_rate`` (K = max(2, ceil(rate N))); ``first_rate`` sets the first shared layer's rate.
     ``linear_vector_size > 0`` also shares linear layers with vectors of that many consecutive inputs;
     ``lut_group > 0`` gives every ``lut_group`` output channels their own codebook. ``regularizer`` is
     ``spectral``, ``hard``, ``dkm`` (differentiable k-means, :mod:`dkm.differentiable`) or ``none``; ``lam=None``
@@ -79,29 +80,64 @@ class CompressConfig:
         return DEFAULT_LAM[self.regularizer] if self.lam is None else float(self.lam)
 
     def validate(self) -> None:
-        """Raise :class:`DKMError` for values that would only fail after minutes of training."""
+        """Raise :class:`DKMError` for values that would only fail after minutes of training, and for options that
+        would have no effect (a dkm-only option with another regularizer): every number finite, every count an
+        integer (not a bool), each in its range."""
         if self.regularizer not in KINDS:
             raise DKMError(f"regularizer must be one of {', '.join(KINDS)}; got {self.regularizer!r}")
-        if self.lam is not None and not self.lam >= 0:
-            raise DKMError(f"lam must be >= 0, got {self.lam!r}")
-        if self.temperature is not None and not self.temperature > 0:
-            raise DKMError(f"temperature must be > 0, got {self.temperature!r}")
-        if self.dkm_tau is not None and not (self.dkm_tau > 0 and math.isfinite(self.dkm_tau)):
-            raise DKMError(f"dkm_tau must be a finite number > 0, got {self.dkm_tau!r}")
-        if self.dkm_n_init is not None and not (isinstance(self.dkm_n_init, int) and self.dkm_n_init >= 1):
-            raise DKMError(f"dkm_n_init must be an integer >= 1, got {self.dkm_n_init!r}")
+        _number(self, "lam", lo=0, optional=True)
+        for name in ("temperature", "dkm_tau", "pretrain_lr", "retrain_lr", "finetune_lr"):
+            _number(self, name, lo=0, lo_open=True, optional=name in ("temperature", "dkm_tau"))
+        _integer(self, "dkm_iters", 1, optional=True)
+        _integer(self, "dkm_n_init", 1, optional=True)
+        _integer(self, "f_update_epochs", 1)
+        for name in ("pretrain_epochs", "retrain_epochs", "finetune_epochs", "linear_vector_size", "lut_group"):
+            _integer(self, name, 0)
+        _integer(self, "batch_size", 1)
+        _integer(self, "seed", 0, MAX_SEED)
         for name in ("retrain_optimizer", "finetune_optimizer"):
             if getattr(self, name) not in ("sgd", "adam"):
                 raise DKMError(f"{name} must be sgd or adam, got {getattr(self, name)!r}")
         if self.lr_schedule not in SCHEDULES:
             raise DKMError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
-        if self.f_update_epochs < 1:
-            raise DKMError(f"f_update_epochs (T) must be >= 1, got {self.f_update_epochs!r}")
-        for name in ("pretrain_epochs", "retrain_epochs", "finetune_epochs"):
-            if getattr(self, name) < 0:
-                raise DKMError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.batch_size < 1:
-            raise DKMError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if self.clusters is not None and self.bits is not None:
+            raise DKMError(f"give clusters or bits, not both: bits = {self.bits!r} would be ignored")
+        # options that only one regularizer reads: given with another, they would be dropped without a word
+        if self.regularizer != "dkm":
+            for name in ("temperature", "dkm_tau", "dkm_iters", "dkm_n_init"):
+                if getattr(self, name) is not None:
+                    raise DKMError(f"{name} = {getattr(self, name)!r} applies to regularizer dkm only, not "
+                                   f"{self.regularizer!r}")
+        elif self.temperature is not None and self.dkm_tau is not None:
+            raise DKMError(f"give temperature (relative) or dkm_tau (absolute), not both: dkm_tau = {self.dkm_tau!r} "
+                           f"would override temperature = {self.temperature!r}")
+        if self.lam is not None and self.regularizer in ("dkm", "none"):
+            raise DKMError(f"lam = {self.lam!r} has no effect with regularizer {self.regularizer!r} (it adds no "
+                           "penalty to the loss)")
+
+
+#: Largest seed: torch and numpy take seeds up to int64 (the phases use seed + 1 and seed + 2 as well).
+MAX_SEED = 2**63 - 1
+
+
+def _number(c: CompressConfig, name: str, lo: float, lo_open: bool = False, optional: bool = False) -> None:
+    v = getattr(c, name)
+    if v is None and optional:
+        return
+    if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
+        raise DKMError(f"{name} must be a finite number, got {v!r}")
+    if v < lo or (lo_open and v == lo):
+        raise DKMError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+
+
+def _integer(c: CompressConfig, name: str, lo: int, hi: int | None = None, optional: bool = False) -> None:
+    v = getattr(c, name)
+    if v is None and optional:
+        return
+    if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+        raise DKMError(f"{name} must be an integer, got {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        raise DKMError(f"{name} must be " + (f"in {lo}..{hi}" if hi is not None else f">= {lo}") + f", got {v!r}")
 
 
 @dataclass

@@ -105,7 +105,7 @@ def score(artifact: str | Path, profile: str = "eyeriss-65nm", dataflow: str = "
     path = Path(artifact)
     if not path.is_file():
         raise DKMError(f"artifact {str(path)!r} does not exist")
-    manifest, _ = parse(path.read_bytes())
+    manifest, _ = parse(path.read_bytes(), path)
     name = manifest.get("model")
     if not name:
         raise DKMError(f"artifact {str(path)!r} records no zoo model name; cannot trace it")

@@ -30,6 +30,16 @@ Parser = _SharedParser
 
 #: A cluster rate: K = ceil(rate * N) clusters for N rows, so rates above 1 would ask for more clusters than rows.
 rate = number(float, lo=0, hi=1, lo_open=True, what="a cluster rate")
+#: A seed: torch and numpy take seeds up to int64 (a larger one fails deep inside torch.manual_seed).
+seed = number(int, lo=0, hi=2**63 - 1, what="an integer")
+
+
+def path_arg(text: str) -> str:
+    """An argparse ``type`` for an output path: not empty (``Path("")`` is the current folder, and an empty
+    ``--out`` would otherwise mean the default, or no output, without a word)."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder name")
+    return text
 
 
 def floats(text: str, what: str) -> list[float]:
@@ -100,11 +110,21 @@ def load_state_dict(path: str, model, flag: str = "--state-dict") -> dict:
 
 
 def clusters(text: str):
-    """``K1,K2,...`` (layer order) or ``name=K,...``."""
-    items = [t.strip() for t in text.split(",") if t.strip()]
+    """``K1,K2,...`` (layer order) or ``name=K,...``; an empty entry or a layer named twice is an error, not
+    skipped or overwritten."""
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip():
+        raise DKMError(f"--clusters: an empty value {text!r}; give K1,K2,... or name=K,... (or leave it out)")
+    if "" in items:
+        raise DKMError(f"--clusters: an empty entry in {text!r}; give K1,K2,... or name=K,...")
     try:
-        if all("=" in t for t in items):
-            return {n.strip(): int(k) for n, k in (t.split("=", 1) for t in items)}
-        return [int(t) for t in items]
+        if not all("=" in t for t in items):
+            return [int(t) for t in items]
+        pairs = [(n.strip(), int(k)) for n, k in (t.split("=", 1) for t in items)]
     except ValueError:
         raise DKMError(f"--clusters: expected integers K1,K2,... or name=K,..., got {text!r}") from None
+    names = [n for n, _ in pairs]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise DKMError(f"--clusters: layer {dup!r} is given twice in {text!r}")
+    return dict(pairs)

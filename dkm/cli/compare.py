@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from dkm.cli.common import Command, floats
+from dkm.cli.common import Command, floats, load_state_dict, path_arg, seed
+from energysim.cli.options import positive_int
 
 _POINT_KEYS = ("label", "rate", "paper_metric", "dataflow_estimate", "weight_bits", "cluster_rate")
 
@@ -30,11 +31,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dict", default=None, help="trained weights (torch state_dict); default: seeded random init")
     p.add_argument("--index-coding", choices=("fixed", "entropy"), default="fixed",
                    help="indices at ceil(log2 K) bits (default) or at the entropy of the assignments, in both metrics")
-    p.add_argument("--out", default=None, help="output directory for the scatter plot, CSV and JSON "
+    p.add_argument("--out", type=path_arg, default=None, help="output directory for the scatter plot, CSV and JSON "
                                                "(default out/compare/MODEL)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-iter", type=int, default=5, help="k-means iteration cap (default 5)")
+    p.add_argument("--seed", type=seed, default=0, help="seeds the initialisation and k-means (default 0)")
+    p.add_argument("--max-iter", type=positive_int, default=5, help="k-means iteration cap (default 5)")
     for term, what in (("index-traffic", "weights move as full words, not indices"),
                        ("lut", "no codebook LUT reads at the PE"),
                        ("codebook-load", "no codebook load into the PEs")):
@@ -47,21 +48,30 @@ def _r2(v) -> str:
     return "n/a" if v is None or v != v else f"{v:.4f}"
 
 
-def _run(a: argparse.Namespace) -> int:
-    import torch
-
-    from dkm.compare import compare_metrics, write_outputs
+def _state_dict(a: argparse.Namespace):
+    """The ``--state-dict`` weights, checked against the zoo model before any work."""
     from dkm.errors import DKMError
+    from energysim import zoo
+
+    if not Path(a.state_dict).is_file():
+        raise DKMError(f"--state-dict file {a.state_dict!r} does not exist")
+    if a.artifacts:
+        raise DKMError("--artifacts brings its own weights and cluster rates: do not pass --rates or --state-dict")
+    if a.model is None:
+        raise DKMError("--state-dict needs the zoo MODEL it is for")
+    return load_state_dict(a.state_dict, zoo.build(a.model))
+
+
+def _run(a: argparse.Namespace) -> int:
+    from dkm.compare import compare_metrics, write_outputs
+    from energysim.cli.outputs import check_out
     from energysim.costs.codebook import CodebookTerms
 
-    rates = floats(a.rates, "--rates") if a.rates else None
-    if a.max_iter < 1:
-        raise DKMError(f"--max-iter must be >= 1, got {a.max_iter}")
-    state = None
-    if a.state_dict:
-        if not Path(a.state_dict).is_file():
-            raise DKMError(f"--state-dict file {a.state_dict!r} does not exist")
-        state = torch.load(a.state_dict, map_location="cpu", weights_only=True)
+    rates = floats(a.rates, "--rates") if a.rates is not None else None
+    # --out before the k-means and estimates; without it, the default folder's parent (the model may come from
+    # the artifacts)
+    check_out(a.out if a.out is not None else Path("out") / "compare" / (a.model or ""))
+    state = _state_dict(a) if a.state_dict is not None else None
     profiles = [p.strip() for p in a.profile.split(",") if p.strip()]
     log = None if a.json else (lambda m: print(m, file=sys.stderr, flush=True))
     terms = CodebookTerms(index_traffic=not a.no_index_traffic, lut=not a.no_lut,
@@ -69,7 +79,7 @@ def _run(a: argparse.Namespace) -> int:
     res = compare_metrics(a.model, rates, profile=profiles, dataflow=a.dataflow, state_dict=state,
                           artifacts=a.artifacts, seed=a.seed, max_iter=a.max_iter, terms=terms,
                           index_coding=a.index_coding, log=log)
-    files = write_outputs(res, a.out or Path("out") / "compare" / res.model)
+    files = write_outputs(res, a.out if a.out is not None else Path("out") / "compare" / res.model)
     if a.json:
         d = res.to_dict()
         d["points"] = [{k: p[k] for k in _POINT_KEYS} for p in res.points]

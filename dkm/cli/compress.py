@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from dkm.cli.common import Command, clusters, floats, load_state_dict, model_name, rate
+from dkm.cli.common import Command, clusters, floats, load_state_dict, model_name, path_arg, rate, seed
 from energysim.analysis.schema import stamped
 from energysim.cli.options import add_json, add_quiet, nonneg_float, nonneg_int, positive_float, positive_int
 
@@ -42,10 +42,10 @@ def _configure_compress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retrain-epochs", type=nonneg_int, default=10)
     p.add_argument("--finetune-epochs", type=nonneg_int, default=3)
     p.add_argument("--state-dict", default=None, help="load pre-trained weights (torch state_dict) instead of pre-training")
-    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seeds the initialisation, training and k-means (0 .. 2**63-1)")
     p.add_argument("--float16-codebook", action="store_true", help="store codebooks as float16")
     p.add_argument("--no-huffman", action="store_true", help="fixed-width indices only")
-    p.add_argument("--out", required=True, metavar="DIR",
+    p.add_argument("--out", type=path_arg, required=True, metavar="DIR",
                    help="output folder for model.dkm and result.json; checked before training, written atomically")
     add_json(p)
     add_quiet(p)
@@ -88,6 +88,35 @@ def unshared_layers(res) -> list[str]:
             if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in res.shared]
 
 
+def _check_combinations(a: argparse.Namespace) -> None:
+    """Options that would have no effect in this combination are errors, not silently dropped."""
+    from dkm.errors import DKMError
+
+    given = "--clusters" if a.clusters is not None else "--bits" if a.bits is not None else None
+    if a.first_rate is not None and given:
+        raise DKMError(f"--first-rate {a.first_rate:g} has no effect with {given}: it sets the first layer's cluster "
+                       "rate; give its K in --clusters instead")
+    if a.regularizer != "dkm":
+        for flag, v in (("--temperature", a.temperature), ("--dkm-tau", a.dkm_tau), ("--dkm-n-init", a.dkm_n_init)):
+            if v is not None:
+                raise DKMError(f"{flag} {v:g} applies to --regularizer dkm only, not {a.regularizer}")
+    elif a.temperature is not None and a.dkm_tau is not None:
+        raise DKMError(f"--temperature {a.temperature:g} and --dkm-tau {a.dkm_tau:g}: give one (--dkm-tau overrides "
+                       "--temperature)")
+    if a.lam is not None and a.regularizer in ("dkm", "none"):
+        raise DKMError(f"--lam {a.lam:g} has no effect with --regularizer {a.regularizer} (no penalty is added)")
+
+
+def _check_fits(model: str, ds, spec: str) -> None:
+    """The zoo model takes the data set's images (channels and size)."""
+    from dkm.errors import DKMError
+    from energysim import zoo
+
+    want, have = tuple(zoo.input_shape(model)), tuple(ds.x_train.shape[1:])
+    if want != have:
+        raise DKMError(f"{model} needs {'x'.join(map(str, want))} inputs, data {spec} has {'x'.join(map(str, have))}")
+
+
 def _run_compress(a: argparse.Namespace) -> int:
     import torch
 
@@ -99,15 +128,17 @@ def _run_compress(a: argparse.Namespace) -> int:
     from energysim.cli.outputs import atomic_output_dir, check_out, dumps, write_json
 
     a.model = model_name(a)
+    _check_combinations(a)
     torch.manual_seed(a.seed)
     model = zoo.build(a.model)
     sparsity = None
     if a.sparsity is not None:
         sp = floats(a.sparsity, "--sparsity")
         sparsity = sp[0] if len(sp) == 1 else sp
+    by_k = a.clusters is not None or a.bits is not None
     cfg = CompressConfig(
-        clusters=clusters(a.clusters) if a.clusters else None, bits=a.bits,
-        cluster_rate=None if (a.clusters or a.bits) else (a.cluster_rate if a.cluster_rate is not None else 0.1),
+        clusters=clusters(a.clusters) if a.clusters is not None else None, bits=a.bits,
+        cluster_rate=None if by_k else (a.cluster_rate if a.cluster_rate is not None else 0.1),
         first_rate=a.first_rate, regularizer=a.regularizer, lam=a.lam, f_update_epochs=a.f_update_epochs,
         temperature=a.temperature, dkm_tau=a.dkm_tau, dkm_n_init=a.dkm_n_init, sparsity=sparsity, sparsity_mode=a.sparsity_mode, grouping=a.grouping,
         linear_vector_size=a.linear_vector_size, lut_group=a.lut_group_size,
@@ -119,6 +150,7 @@ def _run_compress(a: argparse.Namespace) -> int:
     out = check_out(a.out)  # before minutes of training, not after
     state = load_state_dict(a.state_dict, model) if a.state_dict else None
     ds = data.load(a.data)
+    _check_fits(a.model, ds, a.data)  # before training: a mismatch would fail deep inside torch
     res = compress(model, ds, cfg, state_dict=state, progress=Progress(enabled=False if a.quiet else None))
 
     with atomic_output_dir(out) as tmp:  # model.dkm and result.json appear together or not at all

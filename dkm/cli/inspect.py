@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from dkm.cli.common import Command
 from energysim.analysis.schema import dumps, stamped
@@ -15,14 +14,9 @@ def _configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def _run_inspect(a: argparse.Namespace) -> int:
-    from dkm.artifact import parse
-    from dkm.errors import DKMError
+    from dkm.artifact import read
 
-    path = Path(a.file)
-    if not path.is_file():
-        raise DKMError(f"artifact {a.file!r} does not exist")
-    data = path.read_bytes()
-    manifest, _ = parse(data)
+    data, manifest, _ = read(a.file)
     if a.json:
         # the manifest's own keys (format, version, model, layers, tensors) stay at the top level
         print(dumps(stamped("dkm.inspect", {"file": a.file, "nbytes": len(data), **manifest})))

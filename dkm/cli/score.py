@@ -31,14 +31,18 @@ def _run(a: argparse.Namespace) -> int:
     from dkm.score import score, write_outputs
     from energysim.cli.outputs import atomic_output_dir, check_out, dumps, in_place
 
-    if a.out:
+    if a.out is not None:
+        if not a.out.strip():  # Path("") is the current folder; no folder at all would drop the files silently
+            from dkm.errors import DKMError
+
+            raise DKMError(f"--out {a.out!r}: an empty path; give a folder")
         check_out(a.out)
     terms = CodebookTerms(index_traffic=not a.no_index_traffic, lut=not a.no_lut,
                           codebook_load=not a.no_codebook_load, compute_reuse=not a.no_compute_reuse)
     res = score(a.artifact, a.profile, a.dataflow, terms=terms,
                 index_coding="entropy" if a.entropy_indices else "fixed")
     files = []
-    if a.out:
+    if a.out is not None:
         with atomic_output_dir(a.out) as tmp:
             write_outputs(res, tmp)
             files = in_place(sorted(tmp.iterdir()), tmp, a.out)
