@@ -180,3 +180,15 @@ def test_trace_model_batch_is_a_bounded_integer(batch):
 def test_trace_model_takes_numpy_integers():
     two = energysim.trace_model("alexnet", batch=np.int64(2))
     assert two.macs == 2 * energysim.trace_model("alexnet").macs
+
+
+def test_an_onnx_file_suffix_in_any_case(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    path = tmp_path / "net.ONNX"
+    path.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    assert main(["layers", str(path)]) == 0  # read as a file, not looked up as a zoo model name

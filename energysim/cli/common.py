@@ -13,13 +13,18 @@ from energysim.errors import EnergySimError
 MAX_JSON_BYTES = 16 * 2**20
 
 
+def is_onnx_path(spec: str) -> bool:
+    """Whether a MODEL argument names an ONNX file rather than a zoo model: its suffix in any case (``x.ONNX``)."""
+    return spec.lower().endswith(".onnx")
+
+
 def load_network(spec: str, batch: int = 1, lenient: bool = False):
     """A zoo model name (or, where ONNX import is available, a path to an .onnx file) as a ``Network``;
     ``lenient`` is the API's ``strict=False``."""
     from energysim.workload.trace import trace_model
 
     try:
-        if spec.endswith(".onnx"):
+        if is_onnx_path(spec):
             try:
                 from energysim.workload.onnx import from_onnx
             except ImportError:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from energysim.cli import options
-from energysim.cli.common import load_network, read_json_file
+from energysim.cli.common import is_onnx_path, load_network, read_json_file
 from energysim.errors import EnergySimError
 
 
@@ -82,7 +82,7 @@ def _sparse_kwargs(args: argparse.Namespace, net, prof, densities) -> dict:
         from energysim.workload import zoo
         from energysim.costs.sparsity import measure_network_densities
 
-        if args.model.endswith(".onnx"):
+        if is_onnx_path(args.model):
             raise EnergySimError("--measure-densities works for zoo models only; give --densities FILE.json")
         if args.batch > MAX_MEASURE_BATCH:
             # the forward pass holds every activation of the batch: a large one runs out of memory

@@ -1,8 +1,9 @@
 """Build a workload graph (``Network``) from an ONNX file, with the same vocabulary as ``energysim.trace``.
 
 Modules: ``load`` (the optional ``onnx`` package and the file), ``importer`` (the graph walk and op
-handlers), ``naming`` (layer names), ``shape_rules`` (output shapes). Op names are looked up in the op
-vocabulary shared with trace (``energysim.workload.ops``).
+handlers), ``naming`` (layer names), ``shape_rules`` (output shapes), ``schema`` (the known ops and their
+attributes), ``checks`` (what is refused: other domains, unknown or non-finite attributes, sizes past the
+bounds). Op names are looked up in the op vocabulary shared with trace (``energysim.workload.ops``).
 
 Op mapping (ONNX op_type -> layer kind):
 
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from energysim.errors import EnergySimError
 from energysim.workload.network import Network
+from energysim.workload.onnx.checks import MAX_DIM
 from energysim.workload.onnx.importer import _Importer
 from energysim.workload.onnx.load import _import_onnx, _load
 
@@ -60,8 +62,8 @@ def from_onnx(path, batch: int | None = None, *, fold_bn: bool = True, strict: b
     shapes that do not fit.
     """
     onnx = _import_onnx()
-    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise EnergySimError(f"batch must be a positive integer, got {batch!r}")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_DIM):
+        raise EnergySimError(f"batch must be a positive integer, at most {MAX_DIM:,}; got {batch!r}")
     model = _load(onnx, path)
     if name is None:
         name = model.graph.name or "onnx_model"

@@ -14,10 +14,11 @@ from energysim.errors import EnergySimError
 from energysim.workload.einsum import MatmulShape, einsum_shape, matmul_shape
 from energysim.workload.layer import Layer
 from energysim.workload.network import Network
-from energysim.workload.onnx import wire
+from energysim.workload.onnx import checks, wire
 from energysim.workload.onnx.load import _dims, _static
 from energysim.workload.onnx.naming import _layer_name
-from energysim.workload.onnx.shape_rules import _broadcast, _reshape, _spatial_params
+from energysim.workload.onnx.schema import ATTRIBUTES
+from energysim.workload.onnx.shape_rules import _FOLDED, _broadcast, _fold, _reshape, _spatial_params
 from energysim.workload.shapes import _spatial
 
 #: ops that produce tensor metadata, not activations
@@ -48,6 +49,8 @@ class _Importer:
         # initializers whose data lives in an external file (not loaded): their shapes are all we need
         self.const_shapes: dict[str, tuple[int, ...]] = {t.name: tuple(int(d) for d in t.dims)
                                                          for t in g.initializer if t.data_location == external}
+        for t_name, dims in self.const_shapes.items():
+            checks.initializer(t_name, dims)
         self.shapes: dict[str, tuple[int, ...]] = {}
         # tensors that are constants or computed from shapes
         self.meta: set[str] = set(self.consts) | set(self.const_shapes)
@@ -66,20 +69,12 @@ class _Importer:
         self.orig_batch: int | None = None
         for vi in inputs:
             dims = _dims(vi.type)
-            if dims is None or not dims:
-                raise EnergySimError(f"ONNX model {name!r}: graph input {vi.name!r} has no shape")
+            checks.graph_input(name, vi.name, dims)
             first = dims[0]
             if isinstance(first, int) and first > 0 and self.orig_batch is None:
                 self.orig_batch = first
             n = batch if batch is not None else (first if isinstance(first, int) and first > 0 else 1)
-            rest = dims[1:]
-            bad = [d for d in rest if not isinstance(d, int) or d < 1]
-            if bad:
-                raise EnergySimError(
-                    f"ONNX model {name!r}: graph input {vi.name!r} has non-static dimensions {dims}; "
-                    "only the batch (first) dimension may be symbolic"
-                )
-            self.shapes[vi.name] = (int(n), *rest)
+            self.shapes[vi.name] = (int(n), *dims[1:])
             self.producer[vi.name] = None
         self.batch = self.shapes[inputs[0].name][0]
         self.net = Network(name, self.shapes[inputs[0].name])
@@ -94,11 +89,14 @@ class _Importer:
         return self._inference
 
     def _to_array(self, tensor):
-        if self.light:
-            return tensor.to_array()
-        from onnx import numpy_helper  # the third-party package (absolute import), not energysim.workload.onnx
+        try:
+            if self.light:
+                return tensor.to_array()
+            from onnx import numpy_helper  # the third-party package (absolute import), not energysim.workload.onnx
 
-        return numpy_helper.to_array(tensor)
+            return numpy_helper.to_array(tensor)
+        except (ValueError, TypeError) as exc:  # data that does not fill its dims, an unknown data type
+            raise EnergySimError(f"tensor {tensor.name!r}: {checks.describe(exc)}") from None
 
     # -- shapes --------------------------------------------------------------------------------------------
     def _infer(self) -> dict[str, tuple]:
@@ -151,6 +149,7 @@ class _Importer:
         return [i for i in node.input if i and i not in self.meta]
 
     def _add(self, node, kw: dict, inputs: list[str], out_shape: tuple[int, ...]) -> None:
+        checks.tensor(self._label(node), node.output[0], out_shape, self.batch)
         name = _layer_name(node, self.net, self._auto_names)
         in_shapes = tuple(self._shape(i, node) for i in inputs)
         layer = Layer(name=name, input_shapes=in_shapes, output_shape=out_shape, **kw)
@@ -165,6 +164,7 @@ class _Importer:
         src = self._act_inputs(node)
         prod = self.producer.get(src[0]) if src else None
         out = node.output[0]
+        checks.tensor(self._label(node), out, out_shape, self.batch)
         self.producer[out] = prod
         self.net.sources[node.name or out] = f"fused into {prod}" if prod is not None else "fused into the input"
         self.shapes[out] = out_shape
@@ -184,11 +184,18 @@ class _Importer:
     def _node(self, node) -> None:
         op = node.op_type
         acts = self._act_inputs(node)
-        if op in _META_OPS or not acts:
+        standard = checks.is_standard(node)
+        checks.node_attributes(node, [a.name for a in node.attribute], self._attrs(node), self._label(node))
+        checks.outputs(node, self._label(node), self.shapes, self.meta)
+        if not standard and (self.strict or acts):
+            self._unsupported(node)
+            return
+        if op in _META_OPS or not acts or not standard:
             self._meta(node)
             return
-        spec = ops.lookup(op, "onnx")
-        handler = getattr(self, f"_op_{op}", None)  # ops with weights, which only ONNX spells this way
+        known = op in ATTRIBUTES  # exactly as ONNX spells it: the vocabulary's lookup also takes torch's spellings
+        spec = ops.lookup(op, "onnx") if known else None
+        handler = getattr(self, f"_op_{op}", None) if known else None  # ops with weights, spelt so only by ONNX
         if spec is None and handler is None:
             self._unsupported(node)
             return
@@ -220,13 +227,15 @@ class _Importer:
         except EnergySimError:
             raise
         except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError) as exc:
-            raise EnergySimError(f"node {self._label(node)}: malformed or unsupported attributes ({exc})") from None
+            raise EnergySimError(f"node {self._label(node)}: malformed or unsupported attributes "
+                                 f"({checks.describe(exc)})") from None
 
     def _meta(self, node) -> None:
         """Constants and shape arithmetic: evaluate what is cheap (for Reshape targets), never a layer."""
         for o in node.output:
             self.meta.add(o)
-        op = node.op_type
+        # a namesake in another domain (kept under strict=False) may mean anything: never evaluated
+        op = node.op_type if checks.is_standard(node) else None
         a = self._attrs(node)
         try:
             import numpy as np
@@ -235,38 +244,26 @@ class _Importer:
                 self.consts[node.output[0]] = self._to_array(a["value"])
             elif op == "Shape" and node.input[0] in self.shapes:
                 self.consts[node.output[0]] = np.array(self.shapes[node.input[0]], dtype=np.int64)
-            elif op in ("Gather", "Unsqueeze", "Concat", "Cast", "Squeeze") and all(
-                i in self.consts for i in node.input if i
-            ):
-                vals = [self.consts[i] for i in node.input if i]
-                if op == "Gather":
-                    r = np.take(vals[0], vals[1], axis=a.get("axis", 0))
-                elif op == "Concat":
-                    r = np.concatenate([np.atleast_1d(v) for v in vals], axis=a.get("axis", 0))
-                elif op == "Unsqueeze":
-                    axes = a.get("axes", vals[1] if len(vals) > 1 else [0])
-                    r = np.expand_dims(vals[0], tuple(int(x) for x in np.atleast_1d(axes)))
-                elif op == "Squeeze":
-                    r = np.squeeze(vals[0])
-                else:
-                    r = vals[0]
-                self.consts[node.output[0]] = r
+            elif op in _FOLDED and all(i in self.consts for i in node.input if i):
+                self.consts[node.output[0]] = _fold(op, a, [self.consts[i] for i in node.input if i])
         except Exception:  # best effort: inference shapes are the fallback for what we cannot evaluate
             pass
 
     def _unsupported(self, node) -> None:
-        label = self._label(node)
+        label, op = self._label(node), node.op_type
+        what = (f"unsupported op {op}" if checks.is_standard(node) else
+                f"op {op} of domain {node.domain!r} is not a standard ONNX op (domain '' or 'ai.onnx')")
         if self.strict:
             raise EnergySimError(
-                f"node {label}: unsupported op {node.op_type}; import with strict=False (command line: --lenient) to "
-                "keep it as an 'unsupported' layer with its tensor sizes"
+                f"node {label}: {what}; import with strict=False (command line: --lenient) to keep it as an "
+                "'unsupported' layer with its tensor sizes"
             )
         out = node.output[0]
         shp = self.inferred.get(out)
         if shp is None:
-            raise EnergySimError(f"node {label}: unsupported op {node.op_type} and its output shape cannot be inferred")
+            raise EnergySimError(f"node {label}: {what} and its output shape cannot be inferred")
         n, c, h, w = _spatial(shp) if shp else (1, 1, 1, 1)
-        self._add(node, dict(kind="unsupported", op=node.op_type, N=n, M=c, C=c, P=h, Q=w, H=h, W=w),
+        self._add(node, dict(kind="unsupported", op=op, N=n, M=c, C=c, P=h, Q=w, H=h, W=w),
                   self._act_inputs(node), shp)
 
     # -- op handlers ---------------------------------------------------------------------------------------
@@ -275,6 +272,8 @@ class _Importer:
         x, wname = node.input[0], node.input[1]
         xs = self._shape(x, node)
         ws = self._shape(wname, node)
+        if len(ws) in (3, 4):
+            checks.window(a, len(ws) - 2, self._label(node), pool=False)
         groups = int(a.get("group", 1))
         if len(ws) == 3:  # Conv1d: height 1, as trace records it
             xs4 = (xs[0], xs[1], 1, xs[2])
@@ -379,6 +378,7 @@ class _Importer:
             if shp is None:
                 raise EnergySimError(f"node {self._label(node)}: the output shape of {node.op_type} cannot be "
                                      "inferred")
+            checks.tensor(self._label(node), out, shp, self.batch)
             self.shapes[out] = shp
             self.producer[out] = prod
         self.net.sources[node.name or node.output[0]] = f"fused into {prod}" if prod else "fused into the input"
@@ -447,6 +447,7 @@ class _Importer:
                                  stride_h=h, stride_w=w), [x], (n, c, 1, 1))
             return
         a = self._attrs(node)
+        checks.window(a, 2, self._label(node), pool=True)
         kernel = tuple(a["kernel_shape"])
         (sh, sw), _, (ph, pw), (p, q) = _spatial_params(a, kernel, (h, w))
         self._add(node, dict(kind="pool", op=op, N=n, M=c, C=c, P=p, Q=q, R=kernel[0], S=kernel[1], H=h, W=w,

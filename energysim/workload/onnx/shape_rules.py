@@ -78,3 +78,23 @@ def _reshape(xs: tuple[int, ...], target, allowzero: bool, orig_batch: int | Non
     if math.prod(t) != total:
         raise EnergySimError(f"node {label}: cannot reshape {xs} to {t}")
     return tuple(t)
+
+
+#: shape-arithmetic ops evaluated on constants (exporters compute ``Reshape`` targets with them)
+_FOLDED = frozenset({"Gather", "Unsqueeze", "Concat", "Cast", "Squeeze"})
+
+
+def _fold(op: str, a: dict, vals: list):
+    """The value of ``op`` (one of ``_FOLDED``, attributes ``a``) on the constant inputs ``vals``."""
+    import numpy as np
+
+    if op == "Gather":
+        return np.take(vals[0], vals[1], axis=a.get("axis", 0))
+    if op == "Concat":
+        return np.concatenate([np.atleast_1d(v) for v in vals], axis=a.get("axis", 0))
+    if op == "Unsqueeze":
+        axes = a.get("axes", vals[1] if len(vals) > 1 else [0])
+        return np.expand_dims(vals[0], tuple(int(x) for x in np.atleast_1d(axes)))
+    if op == "Squeeze":
+        return np.squeeze(vals[0])
+    return vals[0]  # Cast: the dtype does not matter to a shape
