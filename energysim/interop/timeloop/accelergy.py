@@ -15,8 +15,10 @@ from energysim.arch.profile import DATA_SPACES
 from energysim.errors import EnergySimError
 from energysim.interop.timeloop.arch import art_areas
 from energysim.interop.timeloop.constraints import collect
+from energysim.interop.timeloop.keys import join
 from energysim.interop.timeloop.run import read_profile
 from energysim.interop.timeloop.spec import TimeloopSpec
+from energysim.interop.timeloop.values import names
 
 
 def profile_from_accelergy(arch: list[str | Path], ert: str | Path, art: str | Path | None = None,
@@ -32,10 +34,10 @@ def profile_from_accelergy(arch: list[str | Path], ert: str | Path, art: str | P
     if tech is not None:
         d["technology"] = str(tech)
     # the data spaces each level keeps, from the spec's dataspace constraints (the mapper honours them)
-    for c, _, _ in collect(spec.sections, spec.source, node_cons):
+    for c, src, path in collect(spec.sections, spec.source, node_cons):
         if isinstance(c, dict) and c.get("type") in ("dataspace", "bypass", "datatype"):
             level = targets.get(c.get("target"), c.get("target"))
-            keep, byp = list(c.get("keep") or []), list(c.get("bypass") or [])
+            keep, byp = names(c.get("keep"), src, join(path, "keep")), names(c.get("bypass"), src, join(path, "bypass"))
             if "keep" in c and "bypass" not in c:
                 byp = [x for x in DATA_SPACES if x not in keep]
             for lv in d["levels"]:

@@ -16,6 +16,7 @@ import re
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.interop.timeloop.keys import canonical, join, require_mapping, show, unknown
+from energysim.interop.timeloop.values import number
 
 _INST = re.compile(r"^(?P<name>[^\[]+)(\[(?P<lo>\d+)\.\.(?P<hi>\d+)\])?$")
 #: component classes of Timeloop's / Accelergy's network models (XY_NoC, SimpleMulticast, ReductionTree, ...)
@@ -28,10 +29,16 @@ ALIASES = {
     "multiple-buffering": "multiple_buffering", "min-utilization": "min_utilization",
     "num-ports": "num_ports", "num-banks": "num_banks", "read-bandwidth": "read_bandwidth",
     "write-bandwidth": "write_bandwidth", "shared-bandwidth": "shared_bandwidth",
+    # two spellings of a capacity in words: two that disagree would be a silent choice
+    "size": "entries",
 }
-#: read: they size, time or replicate a level.
-READ = {"width", "depth", "memory_width", "memory_depth", "entries", "size", "datawidth", "block_size", "meshX",
-        "meshY", "instances", "read_bandwidth", "write_bandwidth", "multiple_buffering", "global_cycle_seconds"}
+#: read: they size, time or replicate a level; each must be (integer?, least, above): a zero clock period or
+#: buffering, or a boolean depth, is an error rather than a default.
+READ = {"width": (True, 1, None), "depth": (True, 1, None), "memory_width": (True, 1, None),
+        "memory_depth": (True, 1, None), "entries": (True, 1, None), "datawidth": (True, 1, None),
+        "block_size": (True, 1, None), "meshX": (True, 1, None), "meshY": (True, 1, None),
+        "instances": (True, 1, None), "read_bandwidth": (False, None, 0), "write_bandwidth": (False, None, 0),
+        "multiple_buffering": (False, 1, None), "global_cycle_seconds": (False, None, 0)}
 #: only Accelergy's energy/area estimation or Timeloop's mapper read these; energies come from the ERT.
 IGNORED = {"technology", "n_banks", "num_banks", "num_ports", "n_rdwr_ports", "n_rd_ports", "n_wr_ports", "type",
            "update_fifo_depth", "latency", "version", "adder_width", "multiplier_width", "power_gated_at",
@@ -45,7 +52,7 @@ _ERT_ACTION_KEYS = ("name", "arguments", "energy")
 
 
 def _range(name: str, source: str, where: str) -> tuple[str, int]:
-    m = _INST.match(str(name))
+    m = _INST.match(name) if isinstance(name, str) else None
     if not m:
         raise EnergySimError(f"{source}: {where!r} = {show(name)} is not a component name (NAME or NAME[lo..hi])")
     n = int(m.group("hi")) - int(m.group("lo")) + 1 if m.group("hi") else 1
@@ -61,6 +68,7 @@ def _flatten(node: dict, out: list, source: str, path: str, inherited: dict, cou
             raise unknown(source, join(path, k), v, _NODE_KEYS)
     own = canonical(require_mapping(node.get("attributes") or {}, source, join(path, "attributes")), ALIASES, source,
                     join(path, "attributes"))
+    check_numbers(own, source, join(path, "attributes"))
     attrs = {**inherited, **own}
     _, n = _range(node.get("name", "node"), source, join(path, "name"))
     count *= n
@@ -83,12 +91,18 @@ def ert_tables(ert: dict, source: str = "ERT", paths: dict[str, str] | None = No
         if k not in ("version", "tables"):
             raise unknown(source, join(path, k), v, ("version", "tables"))
     out = {}
+    where: dict[str, str] = {}
     for j, t in enumerate(top.get("tables") or []):
         tp = join(join(path, "tables"), j)
         for k, v in require_mapping(t, source, tp).items():
             if k not in ("name", "actions"):
                 raise unknown(source, join(tp, k), v, ("name", "actions"))
-        name = re.sub(r"\[\d+\.\.\d+\]$", "", str(t.get("name"))).split(".")[-1]
+        name = _label(t.get("name"), source, join(tp, "name"))
+        if name in where:
+            # one energy per component: a second table would silently replace the first
+            raise EnergySimError(f"{source}: {join(tp, 'name')!r} = {show(t.get('name'))}: a second table for "
+                                 f"component {name!r} (the first is {where[name]!r})")
+        where[name] = tp
         if paths is not None:
             paths[name] = tp
         acts: dict[str, float] = {}
@@ -97,16 +111,22 @@ def ert_tables(ert: dict, source: str = "ERT", paths: dict[str, str] | None = No
             for k, v in require_mapping(a, source, ap).items():
                 if k not in _ERT_ACTION_KEYS:
                     raise unknown(source, join(ap, k), v, _ERT_ACTION_KEYS)
-            try:
-                e = float(a["energy"])
-            except (KeyError, TypeError, ValueError):
-                raise EnergySimError(f"{source}: {join(ap, 'energy')!r} = {show(a.get('energy'))} is not a "
-                                     f"number") from None
+            act = a.get("name")
+            if not isinstance(act, str) or not act:
+                raise EnergySimError(f"{source}: {join(ap, 'name')!r} = {show(act)} must be an action name")
+            e = number(a.get("energy"), source, join(ap, "energy"), least=0, strings=True)
             # older ERTs list one entry per argument set (repeated vs random access): price the random one,
             # which is the most expensive, as Timeloop's vector access energy does
-            acts[a["name"]] = max(acts.get(a["name"], 0.0), e)
+            acts[act] = max(acts.get(act, 0.0), e)
         out[name] = acts
     return out
+
+
+def _label(name, source: str, where: str) -> str:
+    """An ERT/ART table's component name, hierarchy and instance range stripped."""
+    if not isinstance(name, str) or not name:
+        raise EnergySimError(f"{source}: {where!r} = {show(name)} must be a component name")
+    return re.sub(r"\[\d+\.\.\d+\]$", "", name).split(".")[-1]
 
 
 def art_areas(art: dict, source: str) -> dict[str, float]:
@@ -122,11 +142,8 @@ def art_areas(art: dict, source: str) -> dict[str, float]:
         for k, v in t.items():
             if k not in ("name", "area", "primitive_estimations"):
                 raise unknown(source, join(p, k), v, ("name", "area", "primitive_estimations"))
-        try:
-            a = float(t["area"])
-        except (KeyError, TypeError, ValueError):
-            raise EnergySimError(f"{source}: {join(p, 'area')!r} = {show(t.get('area'))} is not a number") from None
-        out[re.sub(r"\[\d+\.\.\d+\]$", "", str(t.get("name"))).split(".")[-1]] = a
+        out[_label(t.get("name"), source, join(p, "name"))] = number(t.get("area"), source, join(p, "area"), least=0,
+                                                                    strings=True)
     return out
 
 
@@ -145,25 +162,31 @@ def _attributes(inherited: dict, raw, source: str, where: str) -> dict:
                 raise EnergySimError(f"{source}: {join(where, k)!r} = {show(v)} is not modelled here (supported: "
                                      f"{' or '.join(show(d) for d in DEFAULT_ONLY[k])})")
             continue
-        raise unknown(source, join(where, k), v, READ | IGNORED | set(DEFAULT_ONLY) | set(ALIASES))
+        raise unknown(source, join(where, k), v, set(READ) | IGNORED | set(DEFAULT_ONLY) | set(ALIASES))
+    check_numbers(attrs, source, where)  # every component's, the MAC's too: none is read unchecked
     return attrs
 
 
-def _num(attrs: dict, key: str, source: str, where: str, kind=int):
+def check_numbers(attrs: dict, source: str, where: str) -> None:
+    """Raise ``EnergySimError`` for a read attribute of ``attrs`` (at key path ``where``) that is not the number
+    ``READ`` says; containers and subtrees check theirs where they are written, before passing them down."""
+    for k in READ:
+        _num(attrs, k, source, where)
+
+
+def _num(attrs: dict, key: str, source: str, where: str):
+    """A read attribute as the number ``READ`` says it must be; None where absent (``-``: not given)."""
     v = attrs.get(key)
     if v is None or v == "-":
         return None
-    try:
-        x = kind(v)
-    except (TypeError, ValueError):
-        raise EnergySimError(f"{source}: {join(where, key)!r} = {show(v)} is not a number") from None
-    if kind is int and x != float(v):
-        raise EnergySimError(f"{source}: {join(where, key)!r} = {show(v)} must be an integer")
-    return x
+    whole, least, above = READ[key]
+    return number(v, source, join(where, key), least=least, above=above, whole=whole, strings=True)
 
 
 def _storage_geometry(attrs: dict, source: str, where: str) -> tuple[int, int | None, int | None]:
     """(block size in words, word bits, capacity in words) as Timeloop derives them."""
+    # memory_width / memory_depth are Accelergy's physical memory (its smartbuffer rounds them up: Eyeriss's
+    # spads have width 16, memory_width 32); Timeloop reads them only where width / depth are not given
     width = _num(attrs, "width", source, where)
     if width is None:
         width = _num(attrs, "memory_width", source, where)
@@ -180,8 +203,6 @@ def _storage_geometry(attrs: dict, source: str, where: str) -> tuple[int, int | 
     if depth is None:
         depth = _num(attrs, "memory_depth", source, where)
     words = _num(attrs, "entries", source, where)
-    if words is None:
-        words = _num(attrs, "size", source, where)
     if depth is not None:
         if words is not None and words != depth * block:
             raise EnergySimError(f"{source}: {where!r}: depth {depth} x block {block} disagrees with "
@@ -222,7 +243,8 @@ def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source:
         lname, n = _range(comp.get("name"), source, join(where, "name"))
         aw = join(where, "attributes")
         attrs = _attributes(inherited, comp.get("attributes"), source, aw)
-        cycle_s = attrs.get("global_cycle_seconds", cycle_s)
+        if "global_cycle_seconds" in attrs:
+            cycle_s = _num(attrs, "global_cycle_seconds", source, aw)
         if "instances" in attrs:
             given = _num(attrs, "instances", source, aw)
             if "[" in str(comp.get("name")) and given != n:
@@ -230,7 +252,11 @@ def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source:
                                      f"range of {comp.get('name')!r} ({n})")
             n = given
         n *= count
-        cls = str(comp.get("class", "")).lower()
+        cls = comp.get("class")
+        if not isinstance(cls, str) or not cls:
+            # the class decides storage, DRAM or MAC: another value would silently make an SRAM
+            raise EnergySimError(f"{source}: {join(where, 'class')!r} = {show(cls)} must be a component class name")
+        cls = cls.lower()
         if _NETWORK.search(cls):
             raise EnergySimError(f"{source}: {join(where, 'class')!r} = {show(comp.get('class'))}: network "
                                  f"components (Timeloop's NoC models) are not modelled here")
@@ -270,19 +296,16 @@ def profile_from_timeloop(spec: dict, ert: dict, name: str = "timeloop", source:
             "read_pj": acts["read"], "write_pj": acts["write"],
             # v0.3 ERTs have no update action: Timeloop prices an update as a write there
             "update_pj": acts.get("update", acts["write"]), "leak_pj": acts.get("leak", 0.0),
-            "multiple_buffering": float(_num(attrs, "multiple_buffering", source, aw, float) or 1),
+            "multiple_buffering": _num(attrs, "multiple_buffering", source, aw) or 1.0,
         }
         for k in ("read_bandwidth", "write_bandwidth"):
-            v = _num(attrs, k, source, aw, float)
+            v = _num(attrs, k, source, aw)
             if v is not None:
                 lv[k] = v
         levels.append(lv)
     if mac is None:
         raise EnergySimError(f"{source}: no compute (MAC) component found")
-    try:
-        clock = 1.0 / float(cycle_s) if cycle_s else 1e9
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise EnergySimError(f"{source}: global_cycle_seconds = {show(cycle_s)} is not a positive number") from None
+    clock = 1.0 / cycle_s if cycle_s is not None else 1e9
     return HardwareProfile.from_dict(
         {"name": name, "clock_hz": clock, "word_bits": 8, "levels": levels, "mac": mac},
         source=f"timeloop architecture {name!r}",

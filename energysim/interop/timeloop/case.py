@@ -73,9 +73,9 @@ class TimeloopCase:
             return cls._from_case_json(path.parent, path)
         if not path.is_dir():
             raise EnergySimError(f"timeloop case {str(path)!r}: not a directory (or a case.json file)")
-        if (path / "parsed-processed-input.yaml").is_file():
+        if _present(path / "parsed-processed-input.yaml"):
             return cls._from_folder(path)
-        if (path / "case.json").is_file():
+        if _present(path / "case.json"):
             return cls._from_case_json(path, path / "case.json")
         raise EnergySimError(f"timeloop case {str(path)!r}: no parsed-processed-input.yaml and no case.json")
 
@@ -90,31 +90,30 @@ class TimeloopCase:
                                      f"inputs")
             if k not in _READ + _IGNORED + _EMPTY_ONLY:
                 raise unknown(src, k, v, _READ + _IGNORED + _EMPTY_ONLY)
-        erts = sorted(path.glob("*.ERT.yaml"))
-        if not erts:
+        ert = _only(path, "*.ERT.yaml")
+        if ert is None:
             raise EnergySimError(f"timeloop case {str(path)!r}: no *.ERT.yaml")
         problem = problem_from_timeloop(spec, source=src)
-        profile = profile_from_timeloop(spec, load_mapping(erts[0]), name=path.name, source=src,
-                                        ert_source=str(erts[0]))
+        profile = profile_from_timeloop(spec, load_mapping(ert), name=path.name, source=src, ert_source=str(ert))
         entries, msrc = spec.get("mapping"), src
         if not entries:
-            maps = sorted(path.glob("*.map.yaml"))
-            if not maps:
+            map_file = _only(path, "*.map.yaml")
+            if map_file is None:
                 raise EnergySimError(f"timeloop case {str(path)!r}: the processed input has no mapping and there "
                                      f"is no *.map.yaml")
-            entries, msrc = load_mapping(maps[0]), str(maps[0])
+            entries, msrc = load_mapping(map_file), str(map_file)
         mapping = mapping_from_timeloop(entries, problem, profile, source=msrc)
         semantics, ref, ref_src = None, {}, ""
-        stats = sorted(path.glob("*.stats.txt"))
+        stats = _only(path, "*.stats.txt")
         case_json = path / "case.json"
-        if case_json.is_file():
+        if _present(case_json):
             case = read_case_json(case_json)
             semantics = _declared(case, case_json)
-            if not stats:
+            if stats is None:
                 ref, ref_src = reference_from_case_json(case, str(case_json)), str(case_json)
-        if stats:
-            ref, ref_src = parse_stats_txt(read_text(stats[0])), str(stats[0])
-        used = [inp.name, erts[0].name] + ([Path(msrc).name] if msrc != src else [])
+        if stats is not None:
+            ref, ref_src = parse_stats_txt(read_text(stats)), str(stats)
+        used = [inp.name, ert.name] + ([Path(msrc).name] if msrc != src else [])
         return cls(path, problem, profile, mapping, ref, semantics, " + ".join(used), ref_src)
 
     @classmethod
@@ -152,7 +151,8 @@ class TimeloopCase:
         if not self.reference:
             raise EnergySimError(f"timeloop case {str(self.path)!r}: no reference numbers (stats.txt or case.json)")
         storage = [lv.name for lv in self.profile.levels if lv.cls != "dummy"]
-        check_reference(self.reference, storage, self.profile.mac.name, self.reference_source or str(self.path))
+        check_reference(self.reference, storage, self.profile.mac.name, self.reference_source or str(self.path),
+                        [*self.profile.level_names, self.profile.mac.name], self.problem.data_space_names)
         stats = stats or self.evaluate(sem)
         rows: list[tuple] = []
 
@@ -218,6 +218,25 @@ class Comparison:
                 "reference": self.reference,
                 "rows": [{"level": lv, "dataspace": d, "quantity": q, "ours": o, "timeloop": r, "match": m}
                          for lv, d, q, o, r, m in self.rows]}
+
+
+def _present(p: Path) -> bool:
+    """True for a regular file, False where nothing is; anything else there (a folder, a broken link) is an
+    error, not a reason to read another input instead."""
+    if p.is_file():
+        return True
+    if p.exists() or p.is_symlink():
+        raise EnergySimError(f"timeloop case: {str(p)!r} is not a regular file")
+    return False
+
+
+def _only(folder: Path, pattern: str) -> Path | None:
+    """The one file of ``folder`` matching ``pattern`` (None: none); two are ambiguous, never a silent pick."""
+    found = sorted(folder.glob(pattern))
+    if len(found) > 1:
+        raise EnergySimError(f"timeloop case {str(folder)!r}: {len(found)} {pattern} files "
+                             f"({', '.join(f.name for f in found)}); keep only the one of this case")
+    return found[0] if found else None
 
 
 def _declared(case: dict, path: Path) -> str | None:

@@ -17,6 +17,7 @@ from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.interop.timeloop.files import read_text
 from energysim.interop.timeloop.keys import ANY, check, show
+from energysim.interop.timeloop.values import number
 
 _SPECS = ("technology", "size", "word_bits", "block_size", "cluster_size", "instances", "instances_mesh",
           "shared_bandwidth", "read_bandwidth", "write_bandwidth", "multiple_buffering", "effective_size",
@@ -69,8 +70,20 @@ SCHEMA = {
 
 def read_case_json(path: Path) -> dict:
     """The parsed ``case.json``; unreadable, truncated or non-JSON files are one clear error."""
+    def literal(name):
+        # Python's json reads NaN / Infinity, which are not JSON: a NaN count would compare unequal to anything
+        raise EnergySimError(f"{str(path)!r}: {name} is not a JSON number (write the number Timeloop printed)")
+
+    def unique(pairs):
+        # json keeps the last of two equal keys: the first would be dropped unseen
+        seen = [k for k, _ in pairs]
+        twice = sorted({k for k in seen if seen.count(k) > 1}) if len(set(seen)) < len(seen) else []
+        if twice:
+            raise EnergySimError(f"{str(path)!r}: key(s) {twice} given twice in one object")
+        return dict(pairs)
+
     try:
-        case = json.loads(read_text(path))
+        case = json.loads(read_text(path), parse_constant=literal, object_pairs_hook=unique)
     except json.JSONDecodeError as exc:
         raise EnergySimError(f"{str(path)!r} is not valid JSON (truncated?): {exc.msg} at line {exc.lineno} "
                              f"column {exc.colno}") from None
@@ -106,7 +119,8 @@ def timeloop_inputs(case: dict, source: str) -> tuple[dict, dict, dict, dict, li
     for name in order:
         if name in hidden:
             sx = hidden[name].get("specs_xml") or {}
-            n = int(_need(sx, "instances", source, f"architecture.non_printed_levels_from_xml[{name}].specs_xml"))
+            where = f"architecture.non_printed_levels_from_xml[{name}].specs_xml"
+            n = number(_need(sx, "instances", source, where), source, f"{where}.instances", least=1, whole=True)
             comps.append({"name": f"{name}[1..{n}]", "class": "dummy_storage",
                           "attributes": {"meshX": sx.get("meshX", n), "meshY": sx.get("meshY", 1)}})
             continue
@@ -116,12 +130,15 @@ def timeloop_inputs(case: dict, source: str) -> tuple[dict, dict, dict, dict, li
             raise EnergySimError(f"{source}: {where}.kind = {show(lv.get('kind'))}: expected storage or compute")
         ca = _need(lv, "class_and_attributes", source, where)
         sp = _need(lv, "specs_printed", source, where)
-        n = int(_need(sp, "instances", source, f"{where}.specs_printed"))
+        n = number(_need(sp, "instances", source, f"{where}.specs_printed"), source, f"{where}.specs_printed.instances",
+                   least=1, whole=True)
         comps.append({"name": f"{name}[1..{n}]", "class": _need(ca, "class", source, f"{where}.class_and_attributes"),
                       "attributes": dict(ca.get("attributes") or {})})
         paths[comps[-1]["name"]] = f"{where}.class_and_attributes"
         ert = _need(lv, "ert", source, where)
         acts = _need(ert, "actions_pJ", source, f"{where}.ert")
+        for a, e in acts.items():
+            number(e, source, f"{where}.ert.actions_pJ.{a}", least=0)  # named here, not as the ERT built from it
         tables.append({"name": name, "actions": [{"name": a, "energy": e} for a, e in acts.items()]})
     architecture = {"subtree": [{"name": "system", "local": comps}]}
     mapping = _need(_need(case, "mapping", source, "case"), "mapping_directives", source, "mapping")
@@ -131,8 +148,10 @@ def timeloop_inputs(case: dict, source: str) -> tuple[dict, dict, dict, dict, li
 def _level_order(case: dict, printed: list, hidden: dict, source: str) -> list[str]:
     """Level names outer -> inner, dummy levels included: the XML's level list (inner -> outer) when there
     is one, else the printed level indices (which cannot place dummy levels)."""
-    by_index = [lv.get("name") for lv in sorted(printed, key=lambda lv: -int(lv.get("timeloop_printed_level_index",
-                                                                                      0)))]
+    index = [number(lv.get("timeloop_printed_level_index", 0), source,
+                    f"architecture.levels_outer_to_inner[{j}].timeloop_printed_level_index", least=0, whole=True)
+             for j, lv in enumerate(printed)]
+    by_index = [lv.get("name") for _, lv in sorted(zip(index, printed), key=lambda p: -p[0])]
     xml = ((case.get("results") or {}).get("xml_full_precision") or {}).get("levels")
     if not xml:
         if hidden:

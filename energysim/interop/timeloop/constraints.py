@@ -37,6 +37,8 @@ from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.interop.timeloop.keys import join, require_mapping, show, unknown
 from energysim.interop.timeloop.mapping import _parse_factors, _parse_perm
+from energysim.interop.timeloop.spec import constraint_list
+from energysim.interop.timeloop.values import names as name_list, number
 from energysim.model.problem import Problem
 
 _KEYS = ("target", "type", "factors", "permutation", "split", "keep", "bypass", "min", "min_utilization", "no_reuse",
@@ -83,9 +85,8 @@ def collect(spec_sections: dict, sources: dict[str, str], node_constraints: list
     out = [(c, sources.get("architecture", "architecture"), p) for _, c, p in node_constraints]
     for key in ("constraints", "architecture_constraints", "mapspace_constraints"):
         if key in spec_sections:
-            sec = spec_sections[key]
-            items = sec.get("targets", []) if isinstance(sec, dict) else sec
-            out += [(c, sources.get(key, key), join(join(key, "targets"), j)) for j, c in enumerate(items or [])]
+            items = constraint_list(spec_sections[key], sources.get(key, key), key)
+            out += [(c, sources.get(key, key), join(join(key, "targets"), j)) for j, c in enumerate(items)]
     ms = spec_sections.get("mapspace")
     if ms is not None:
         src = sources.get("mapspace", "mapspace")
@@ -118,19 +119,9 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
         out.relaxed.append(f"{src}: {where} = {show(value)} ({why})")
 
     for c, src, path in constraints:
-        c = require_mapping(c, src, path)
-        for k, v in c.items():
-            if k not in _KEYS:
-                raise unknown(src, join(path, k), v, _KEYS)
-        kind = c.get("type")
-        if kind not in _TYPES:
-            raise EnergySimError(f"{src}: {join(path, 'type')!r} = {show(kind)}: expected one of {list(_TYPES)}")
-        t = c.get("target")
-        level = targets.get(t, t) if isinstance(t, str) else t
-        if level not in names:
-            raise EnergySimError(f"{src}: {join(path, 'target')!r} = {show(t)} is not a level of the architecture "
-                                 f"{names}")
-        i = names.index(level)
+        r = _read(c, src, path, problem, names, targets)
+        kind, level, i, keep, byp, full, outer_part, factors = (r.kind, r.level, r.i, r.keep, r.bypass, r.full,
+                                                                r.outer, r.factors)
         for k in ("min_utilization", "no_reuse", "no_coalesce"):
             if c.get(k) not in (None, 0, [], False):
                 cannot(src, join(path, k), c[k], f"the mapper has no {k} knob")
@@ -138,15 +129,7 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
             cannot(src, join(path, "min") if "min" in c else path, c.get("min", c),
                    "the mapper has no utilization knob")
             continue
-        if "min" in c:
-            raise unknown(src, join(path, "min"), c["min"], why=" (only utilization constraints have a 'min')")
         if kind in _KEEP_TYPES:
-            keep, byp = list(c.get("keep") or []), list(c.get("bypass") or [])
-            bad = [d for d in keep + byp if d not in ds_names]
-            if bad or set(keep) & set(byp):
-                raise EnergySimError(f"{src}: {path!r}: " + (f"unknown data space(s) {bad}; the problem has "
-                                     f"{ds_names}" if bad else f"{sorted(set(keep) & set(byp))} both kept and "
-                                     f"bypassed"))
             allowed = profile.levels[i].kept()
             not_here = [d for d in keep if d not in allowed]
             if not_here:
@@ -158,9 +141,6 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
                 byp = [d for d in ds_names if d not in keep]
             out.keeps[level] = [d for d in ds_names if d not in byp and d in allowed]
             continue
-        full, outer_part = _split_perm(c.get("permutation", ""), problem.dims, src, join(path, "permutation"),
-                                       kind == "temporal")
-        factors = _parse_factors(c.get("factors", ""), problem.dims, f"{src}: {join(path, 'factors')!r}")
         # dimensions of bound 1 have no loops: a factor of 1 or a place in an order for them holds in any mapping
         ones = {d for d in problem.dims if problem.bounds[d] == 1}
         perm = [d for d in full if d not in ones]  # a spatial split counts in the full permutation
@@ -202,9 +182,7 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
         fx, fy = profile.fanout(i)
         if fx * fy == 1:
             raise EnergySimError(f"{src}: {path!r}: a spatial constraint on level {level!r}, which has no fan-out")
-        split = c.get("split", len(full))
-        if isinstance(split, bool) or not isinstance(split, int) or split < 0:
-            raise EnergySimError(f"{src}: {join(path, 'split')!r} = {show(split)} must be an integer >= 0")
+        split = len(full) if r.split is None else r.split
         free = [d for d in problem.dims if d not in factors or factors[d] != 1]
         for axis, cap in (("X", fx), ("Y", fy)):
             if cap > 1:
@@ -228,6 +206,77 @@ def honour(constraints: list[tuple[dict, str, str]], problem: Problem, profile: 
                 sets = {tuple(problem.dims)}
             out.spatial[axis] = next(iter(sets)) if sets else tuple(problem.dims)
     return out
+
+
+def check(constraints: list[tuple[dict, str, str]], problem: Problem, profile: HardwareProfile,
+          targets: dict[str, str]) -> None:
+    """Raise ``EnergySimError`` for the first constraint that does not read (unknown key, type, target, data
+    space or dimension; a factor, split or bound that is not a number of its kind), whether or not a search
+    will use it: the constraints of a spec run with a given mapping are read, never skipped unread."""
+    for c, src, path in constraints:
+        _read(c, src, path, problem, profile.level_names, targets)
+
+
+@dataclass
+class _Read:
+    """One constraint as read: its type, level (name and index), keep / bypass lists, permutation (every
+    dimension listed, inner-first, and those after a ``_``), factors and split (None: not given)."""
+
+    kind: str
+    level: str
+    i: int
+    keep: list[str] = field(default_factory=list)
+    bypass: list[str] = field(default_factory=list)
+    full: list[str] = field(default_factory=list)
+    outer: list[str] = field(default_factory=list)
+    factors: dict[str, int] = field(default_factory=dict)
+    split: int | None = None
+
+
+def _read(c, src: str, path: str, problem: Problem, names: list[str], targets: dict[str, str]) -> _Read:
+    c = require_mapping(c, src, path)
+    for k, v in c.items():
+        if k not in _KEYS:
+            raise unknown(src, join(path, k), v, _KEYS)
+    kind = c.get("type")
+    if kind not in _TYPES:
+        raise EnergySimError(f"{src}: {join(path, 'type')!r} = {show(kind)}: expected one of {list(_TYPES)}")
+    t = c.get("target")
+    level = targets.get(t, t) if isinstance(t, str) else t
+    if level not in names:
+        raise EnergySimError(f"{src}: {join(path, 'target')!r} = {show(t)} is not a level of the architecture "
+                             f"{names}")
+    r = _Read(kind, level, names.index(level))
+    ds_names = problem.data_space_names
+    if "min" in c:
+        if kind != "utilization":
+            raise unknown(src, join(path, "min"), c["min"], why=" (only utilization constraints have a 'min')")
+        number(c["min"], src, join(path, "min"), least=0)
+    if c.get("min_utilization") is not None:
+        number(c["min_utilization"], src, join(path, "min_utilization"), least=0)
+    for k in ("no_reuse", "no_coalesce"):
+        if c.get(k) not in (None, False):
+            bad = [d for d in name_list(c.get(k), src, join(path, k)) if d not in ds_names]
+            if bad:
+                raise EnergySimError(f"{src}: {join(path, k)!r}: unknown data space(s) {bad}; the problem has "
+                                     f"{ds_names}")
+    if kind == "utilization":
+        return r
+    if kind in _KEEP_TYPES:
+        r.keep, r.bypass = name_list(c.get("keep"), src, join(path, "keep")), name_list(c.get("bypass"), src,
+                                                                                          join(path, "bypass"))
+        bad = [d for d in r.keep + r.bypass if d not in ds_names]
+        if bad or set(r.keep) & set(r.bypass):
+            raise EnergySimError(f"{src}: {path!r}: " + (f"unknown data space(s) {bad}; the problem has "
+                                 f"{ds_names}" if bad else f"{sorted(set(r.keep) & set(r.bypass))} both kept and "
+                                 f"bypassed"))
+        return r
+    r.full, r.outer = _split_perm(c.get("permutation", ""), problem.dims, src, join(path, "permutation"),
+                                  kind == "temporal")
+    r.factors = _parse_factors(c.get("factors", ""), problem.dims, f"{src}: {join(path, 'factors')!r}")
+    if "split" in c:
+        r.split = number(c["split"], src, join(path, "split"), least=0, whole=True)
+    return r
 
 
 def _split_perm(p, dims, src: str, where: str, temporal: bool) -> tuple[list[str], list[str]]:

@@ -15,7 +15,8 @@ back by ``timeloop run``, gives our numbers exactly).
 
 What Timeloop cannot express is an error naming the profile and the feature: NoC hop energies, sparsity
 support, capacities split per data space (they would change what fits), energies not in pJ, a dimension
-spatial on both X and Y at one fan-out.
+spatial on both X and Y at one fan-out, a level or MAC name holding ``.``, ``[`` or ``]`` (an ERT names a
+component ``path.NAME[1..N]``, so such a name would not read back as itself).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def check_exportable(profile: HardwareProfile) -> None:
             why.append(f"level {lv.name!r} prices NoC hops (network_hop_pj), which an ERT does not hold")
         if lv.capacity_split:
             why.append(f"level {lv.name!r} splits its capacity per data space (capacity_split)")
+    for name in [*profile.level_names, profile.mac.name]:
+        if re.search(r"[.\[\]]", name):
+            why.append(f"the name {name!r} holds '.', '[' or ']', which Timeloop's component names cannot")
     if why:
         raise EnergySimError(f"profile {profile.name!r} cannot be exported to Timeloop: {'; '.join(why)}")
 

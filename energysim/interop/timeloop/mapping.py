@@ -8,6 +8,7 @@ import re
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.interop.timeloop.keys import join, require_mapping, show, unknown
+from energysim.interop.timeloop.values import as_number, names as name_list, number, wanted
 from energysim.model.mapping import Mapping
 from energysim.model.problem import Problem
 
@@ -55,8 +56,8 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
             raise EnergySimError(f"{source}: {join(where, 'split')!r}: only spatial directives have a split")
         a = acc[t]
         if kind in _KEEP_TYPES:
-            keep = list(e.get("keep") or [])
-            byp = set(e.get("bypass") or [])
+            keep = name_list(e.get("keep"), source, join(where, "keep"))
+            byp = set(name_list(e.get("bypass"), source, join(where, "bypass")))
             names_ds = problem.data_space_names
             bad = [d for d in [*keep, *byp] if d not in names_ds]
             if bad or set(keep) & byp:
@@ -70,7 +71,7 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
             raise EnergySimError(f"{source}: {join(where, 'type')!r} = {show(kind)}: expected temporal, spatial, "
                                  f"bypass or datatype")
         perm = _parse_perm(e.get("permutation", ""), problem.dims, source, join(where, "permutation"))
-        factors = _parse_factors(e.get("factors", ""), problem.dims, f"{source}: {join(where, 'factors')!r}")
+        factors = _parse_factors(e.get("factors", ""), problem.dims, f"{source}: {join(where, 'factors')!r}", 1)
         order = perm + [d for d in problem.dims if d not in perm]  # inner-first
         for d, f in factors.items():
             if f != 1:
@@ -79,7 +80,7 @@ def mapping_from_timeloop(entries: list[dict], problem: Problem, profile: Hardwa
             a["temporal"] = {d: f for d, f in factors.items() if f != 1}
             a["permutation"] = [d for d in reversed(order)]
         elif kind == "spatial":
-            split = int(e.get("split", len(order)))
+            split = number(e.get("split", len(order)), source, join(where, "split"), least=0, whole=True)
             xs = {d: factors.get(d, 1) for d in order[:split] if factors.get(d, 1) != 1}
             ys = {d: factors.get(d, 1) for d in order[split:] if factors.get(d, 1) != 1}
             a["spatial_x"], a["spatial_y"] = xs, ys
@@ -128,11 +129,13 @@ def _parse_perm(p, dims, source: str, where: str) -> list[str]:
     return out
 
 
-def _parse_factors(f, dims, where) -> dict[str, int]:
+def _parse_factors(f, dims, where: str, least: int = 0) -> dict[str, int]:
+    """``factors`` (``"R=3 P=16"``, ``R3 P16``, ``[R=3, P=16]`` or ``{R: 3}``; ``where``: file and key path for
+    errors): integers ``>= least`` (constraints allow Timeloop's residual 0; a mapping asks for >= 1)."""
     if isinstance(f, dict):
         items = [(str(k), v) for k, v in f.items()]
     elif isinstance(f, list):  # v4: [R=3, P=16]
-        return _parse_factors(" ".join(str(x) for x in f), dims, where)
+        return _parse_factors(" ".join(str(x) for x in f), dims, where, least)
     else:
         items = []
         for tok in re.split(r"[\s,]+", str(f).strip()):
@@ -141,7 +144,7 @@ def _parse_factors(f, dims, where) -> dict[str, int]:
             m = re.fullmatch(r"([A-Za-z_][A-Za-z_]*?)\s*=?\s*(\d+)", tok)
             if not m:
                 raise EnergySimError(f"{where} = {show(f)}: cannot read {tok!r} (expected DIM=N or DIMN)")
-            items.append((m.group(1), m.group(2)))
+            items.append((m.group(1), int(m.group(2))))
     out: dict[str, int] = {}
     for d, v in items:
         if d not in dims:
@@ -149,8 +152,7 @@ def _parse_factors(f, dims, where) -> dict[str, int]:
                                  f"dimensions are {list(dims)}")
         if d in out:
             raise EnergySimError(f"{where} = {show(f)}: two factors for dimension {d!r}")
-        try:
-            out[d] = int(v)
-        except (TypeError, ValueError):
-            raise EnergySimError(f"{where} = {show(f)}: factor of {d} = {show(v)} is not an integer") from None
+        out[d] = as_number(v, least=least, whole=True)
+        if out[d] is None:  # 16.7 must not be read as 16, nor true as 1
+            raise EnergySimError(f"{where} = {show(f)}: factor of {d} = {show(v)} must be {wanted(least, whole=True)}")
     return out

@@ -19,6 +19,7 @@ Unknown keys on a node are errors naming the file, the key path and the value.
 from __future__ import annotations
 
 from energysim.errors import EnergySimError
+from energysim.interop.timeloop.arch import check_numbers
 from energysim.interop.timeloop.keys import join, require_mapping, show, unknown
 
 _CONTAINER_KEYS = ("!", "name", "attributes", "spatial", "constraints", "sparse_optimizations")
@@ -117,6 +118,7 @@ class _State:
         own = require_mapping(node.get("attributes") or {}, self.source, join(where, "attributes"))
         sx, sy = self._spatial(node, where)
         if tag == "Container":
+            check_numbers(own, self.source, join(where, "attributes"))
             if sx * sy > 1:
                 level = f"inter_{name}_spatial"
                 self.comps.append({"name": f"{level}[1..{mx * my}]", "class": "dummy_storage",

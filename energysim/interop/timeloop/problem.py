@@ -39,6 +39,7 @@ def problem_from_parts(shape: dict, inst: dict, source: str, sp: str, ip: str) -
     for k, v in shape.items():
         if k not in _SHAPE_KEYS:
             raise unknown(source, join(sp, k), v, _SHAPE_KEYS)
+    dims = _dimensions(shape.get("dimensions"), source, join(sp, "dimensions"))
     coef: dict[str, int] = {}
     for j, c in enumerate(shape.get("coefficients") or []):
         cp = join(join(sp, "coefficients"), j)
@@ -48,10 +49,15 @@ def problem_from_parts(shape: dict, inst: dict, source: str, sp: str, ip: str) -
                 raise unknown(source, join(cp, k), v, _COEF_KEYS)
         if "name" not in c:
             raise EnergySimError(f"{source}: {cp!r} has no 'name'")
-        coef[c["name"]] = _int(c.get("default", 1), source, join(cp, "default"))
-    dims = tuple(shape.get("dimensions") or [])
-    if not dims:
-        raise EnergySimError(f"{source}: {join(sp, 'dimensions')!r} is missing or empty")
+        cn = c["name"]
+        # an instance key names a dimension or a coefficient: one name for both would be read as the dimension
+        if not isinstance(cn, str) or not cn or cn in dims or cn in coef:
+            raise EnergySimError(f"{source}: {join(cp, 'name')!r} = {show(cn)} must be a name that is neither a "
+                                 f"dimension nor another coefficient")
+        coef[cn] = _int(c.get("default", 1), source, join(cp, "default"), least=0)
+    name = shape.get("name", "problem")
+    if not isinstance(name, str):
+        raise EnergySimError(f"{source}: {join(sp, 'name')!r} = {show(name)} must be a name")
     bounds = {}
     for k, v in inst.items():
         if k == "densities":
@@ -61,7 +67,7 @@ def problem_from_parts(shape: dict, inst: dict, source: str, sp: str, ip: str) -
             if bounds[k] < 1:
                 raise EnergySimError(f"{source}: {join(ip, k)!r} = {show(v)} must be an integer >= 1")
         elif k in coef:
-            coef[k] = _int(v, source, join(ip, k))
+            coef[k] = _int(v, source, join(ip, k), least=0)
         else:
             raise unknown(source, join(ip, k), v, list(dims) + list(coef),
                           why=f"; it is neither a dimension {list(dims)} nor a coefficient {list(coef)}")
@@ -95,20 +101,35 @@ def problem_from_parts(shape: dict, inst: dict, source: str, sp: str, ip: str) -
         if not isinstance(rw, bool):
             raise EnergySimError(f"{source}: {join(p, 'read_write')!r} = {show(rw)} must be true or false")
         proj = ds["projection"]
-        if not isinstance(proj, list):
-            raise EnergySimError(f"{source}: {join(p, 'projection')!r} = {show(proj)} must be a list of ranks")
+        # a data space without ranks, or a rank without terms, would silently be a single element
+        if not isinstance(proj, list) or not proj or not all(isinstance(r, list) and r for r in proj):
+            raise EnergySimError(f"{source}: {join(p, 'projection')!r} = {show(proj)} must be a non-empty list of "
+                                 f"ranks, each a non-empty list of terms")
         ranks = tuple(tuple(term(t, join(join(join(p, "projection"), r), q)) for q, t in enumerate(rank))
                       for r, rank in enumerate(proj))
         spaces.append(DataSpace(ds["name"], ranks, rw))
     if not spaces:
         raise EnergySimError(f"{source}: {dsp!r} is missing or empty")
-    return Problem(name=shape.get("name", "problem"), dims=dims, bounds=bounds, data_spaces=tuple(spaces),
-                   coefficients=coef)
+    return Problem(name=name, dims=dims, bounds=bounds, data_spaces=tuple(spaces), coefficients=coef)
 
 
-def _int(v, source: str, where: str) -> int:
+def _dimensions(v, source: str, where: str) -> tuple[str, ...]:
+    """The shape's dimension names: a list of distinct names (a string is not split into letters)."""
+    if v is None or v == []:
+        raise EnergySimError(f"{source}: {where!r} is missing or empty")
+    if not isinstance(v, list) or not all(isinstance(d, str) and d for d in v):
+        raise EnergySimError(f"{source}: {where!r} = {show(v)} must be a list of dimension names")
+    twice = sorted({d for d in v if v.count(d) > 1})
+    if twice:
+        raise EnergySimError(f"{source}: {where!r} = {show(v)}: dimension(s) {twice} appear twice")
+    return tuple(v)
+
+
+def _int(v, source: str, where: str, least: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise EnergySimError(f"{source}: {where!r} = {show(v)} must be an integer")
+    if least is not None and v < least:
+        raise EnergySimError(f"{source}: {where!r} = {show(v)} must be an integer >= {least}")
     return v
 
 

@@ -17,7 +17,7 @@ from energysim.analysis.report import EnergyReport
 from energysim.arch import HardwareProfile
 from energysim.errors import EnergySimError
 from energysim.interop.timeloop.arch import art_areas, profile_from_timeloop
-from energysim.interop.timeloop.constraints import collect, honour
+from energysim.interop.timeloop.constraints import check, collect, honour
 from energysim.interop.timeloop.mapping import mapping_from_timeloop
 from energysim.interop.timeloop.maptxt import is_map_txt, mapping_from_map_txt
 from energysim.interop.timeloop.nodes import flatten_nodes, is_v4
@@ -58,11 +58,13 @@ class TimeloopRun:
         spec = TimeloopSpec.read(paths, {"ERT": ert, "ART": art, "mapping": None if txt_map else mapping})
         problem = _problem(spec)
         profile, targets, node_cons = read_profile(spec)
+        cons = collect(spec.sections, spec.source, node_cons)
+        if not search:
+            check(cons, problem, profile, targets)  # unused, but read: a typo there is an error, not ignored
         relaxed: list[str] = []
         if search:
             from energysim.mapping.search import MapperOptions, search as run_search
 
-            cons = collect(spec.sections, spec.source, node_cons)
             h = honour(cons, problem, profile, targets, relax)
             relaxed = h.relaxed
             prof = h.profile(profile)

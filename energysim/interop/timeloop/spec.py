@@ -126,21 +126,24 @@ class TimeloopSpec:
                 if k in _MERGED:
                     continue
                 if k in ("constraints", "architecture_constraints", "mapspace_constraints"):
-                    self.sections[k] = {"targets": _targets(self.sections[k], self.where(k), k)
-                                        + _targets(v, src, k)}
+                    self.sections[k] = {"targets": constraint_list(self.sections[k], self.where(k), k)
+                                        + constraint_list(v, src, k)}
                     continue
                 raise EnergySimError(f"{src}: section {k!r} is also given by {self.where(k)!r}")
             self.sections[k] = v
             self.source[k] = src
 
 
-def _targets(section, source: str, key: str) -> list:
-    """The constraint list of a constraints section (``{targets: [...]}`` or a bare list)."""
+def constraint_list(section, source: str, key: str) -> list:
+    """The constraint list of a constraints section (``{targets: [...]}`` or a bare list); another shape is an
+    error naming the file and the section."""
     if isinstance(section, dict):
         for k, v in section.items():
             if k not in ("targets", "version"):
                 raise unknown(source, f"{key}.{k}", v, ("targets", "version"))
-        section = section.get("targets") or []
+        section = section.get("targets")
+    if section is None:
+        return []
     if not isinstance(section, list):
         raise EnergySimError(f"{source}: {key!r} = {show(section)} must be a list of constraints")
     return list(section)
