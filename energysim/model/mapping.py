@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from math import prod
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from energysim.errors import EnergySimError
 from energysim.model.memo import Memo
@@ -28,6 +29,26 @@ from energysim.arch.validation import format_validation_error
 # (problem, profile but its capacities, mapping) of every mapping that passed ``validate_structure``: a sweep's
 # designs that differ only in buffer sizes validate the same mappings (a template's, the search's best) again
 _STRUCTURE_OK = Memo(4096)
+
+
+def _exact_int(v):
+    # pydantic would read True as 1, "4" as 4 and 4.0 as 4: a factor that is not an integer is the caller's mistake
+    if isinstance(v, (bool, str, bytes, float)):
+        raise ValueError(f"must be an integer, got {type(v).__name__}")
+    return v
+
+
+#: A loop factor or padded bound (``validate_structure`` says which values fit the problem).
+Factor = Annotated[int, BeforeValidator(_exact_int)]
+
+
+def _detail(exc: ValidationError, data) -> str:
+    """One line naming each bad field and its value (pydantic's own message spans lines)."""
+    errors = exc.errors()
+    inner = errors[0].get("ctx", {}).get("error") if len(errors) == 1 and not errors[0].get("loc") else None
+    if isinstance(inner, EnergySimError):  # ``model_validate`` runs ``__init__``, which said it already
+        return str(inner).removeprefix("mapping: ")
+    return format_validation_error(exc, data)
 
 
 class LevelMapping(BaseModel):
@@ -48,12 +69,18 @@ class LevelMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     level: str
-    temporal: dict[str, int] = Field(default_factory=dict)
+    temporal: dict[str, Factor] = Field(default_factory=dict)
     permutation: list[str] = Field(default_factory=list)
-    spatial_x: dict[str, int] = Field(default_factory=dict)
-    spatial_y: dict[str, int] = Field(default_factory=dict)
+    spatial_x: dict[str, Factor] = Field(default_factory=dict)
+    spatial_y: dict[str, Factor] = Field(default_factory=dict)
     spatial_permutation: list[str] = Field(default_factory=list)
     keep: list[str] | None = None
+
+    def __init__(self, **data):
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise EnergySimError(f"mapping level {data.get('level')!r}: {_detail(exc, data)}") from None
 
     def spatial(self) -> dict[str, int]:
         """Combined spatial factor per dimension (X times Y)."""
@@ -86,7 +113,13 @@ class Mapping(BaseModel):
 
     levels: list[LevelMapping]
     #: padded bound per dimension (>= the problem's); the factors of a padded dimension multiply to it
-    padding: dict[str, int] = Field(default_factory=dict)
+    padding: dict[str, Factor] = Field(default_factory=dict)
+
+    def __init__(self, **data):
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise EnergySimError(f"mapping: {_detail(exc, data)}") from None
 
     def padded_problem(self, problem: Problem) -> Problem:
         """The problem this mapping runs: ``problem`` with the padded bounds (itself when nothing is padded)."""
@@ -96,7 +129,7 @@ class Mapping(BaseModel):
             if d not in problem.bounds:
                 raise EnergySimError(f"mapping: padding names unknown dimension {d!r}; problem dimensions: "
                                      f"{list(problem.dims)}")
-            if not isinstance(b, int) or b < problem.bounds[d]:
+            if not isinstance(b, int) or isinstance(b, bool) or b < problem.bounds[d]:
                 raise EnergySimError(f"mapping: padding[{d}] = {b!r} must be an integer >= the bound "
                                      f"{problem.bounds[d]}")
         return replace(problem, bounds={**problem.bounds, **self.padding})
@@ -214,7 +247,7 @@ class Mapping(BaseModel):
                     if d not in dims:
                         raise EnergySimError(f"mapping level {lm.level!r}: {what} names unknown dimension {d!r}; "
                                              f"problem dimensions: {list(problem.dims)}")
-                    if not isinstance(f, int) or f < 1:
+                    if not isinstance(f, int) or isinstance(f, bool) or f < 1:
                         raise EnergySimError(f"mapping level {lm.level!r}: {what}[{d}] = {f!r} must be an integer >= 1")
             for d in lm.permutation:
                 if d not in dims:
@@ -226,6 +259,16 @@ class Mapping(BaseModel):
                                          f"dimension(s) {missing} that have temporal factors > 1")
                 if len(set(lm.permutation)) != len(lm.permutation):
                     raise EnergySimError(f"mapping level {lm.level!r}: permutation {lm.permutation} repeats a dimension")
+            # printing order only, but a name the nest lacks is a typo that would otherwise vanish
+            for d in lm.spatial_permutation:
+                if d not in dims:
+                    raise EnergySimError(f"mapping level {lm.level!r}: spatial_permutation names unknown dimension "
+                                         f"{d!r}")
+            if len(set(lm.spatial_permutation)) != len(lm.spatial_permutation):
+                raise EnergySimError(f"mapping level {lm.level!r}: spatial_permutation {lm.spatial_permutation} "
+                                     "repeats a dimension")
+            if lm.keep is not None and len(set(lm.keep)) != len(lm.keep):
+                raise EnergySimError(f"mapping level {lm.level!r}: keep {lm.keep} repeats a data space")
         # factors multiply to the bounds (the padded ones where the mapping pads)
         problem = self.padded_problem(problem)
         for d in problem.dims:
@@ -307,7 +350,7 @@ class Mapping(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise EnergySimError(f"{source}: {format_validation_error(exc, data)}") from None
+            raise EnergySimError(f"{source}: {_detail(exc, data)}") from None
 
 
 def check_capacity(profile: HardwareProfile, words: list[dict[str, int]]) -> None:

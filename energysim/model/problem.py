@@ -76,27 +76,39 @@ class Problem:
     coefficients: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
-        for d in self.dims:
-            b = self.bounds.get(d)
+        # once per problem and cheap (a search builds one per layer): the hot loops trust these facts
+        dims, bounds = self.dims, self.bounds
+        if type(dims) is not tuple or len(set(dims)) != len(dims):
+            # a repeated dimension would count its loops twice (MACs = bound squared)
+            raise EnergySimError(f"problem {self.name!r}: dims = {dims!r} must be a tuple of distinct dimension names")
+        if not isinstance(bounds, dict):
+            raise EnergySimError(f"problem {self.name!r}: bounds = {bounds!r} must be a dict of dimension -> bound")
+        for d in dims:
+            b = bounds.get(d)
+            if type(d) is not str or not d:
+                raise EnergySimError(f"problem {self.name!r}: dimension name {d!r} must be a non-empty string")
             if not isinstance(b, int) or isinstance(b, bool) or b < 1:
                 raise EnergySimError(f"problem {self.name!r}: bound of dimension {d} = {b!r} must be an integer >= 1")
-        extra = set(self.bounds) - set(self.dims)
-        if extra:
+        if len(bounds) != len(dims):
+            extra = set(bounds) - set(dims)
             raise EnergySimError(f"problem {self.name!r}: bounds given for unknown dimension(s) {sorted(extra)}")
-        names = [ds.name for ds in self.data_spaces]
-        if len(set(names)) != len(names):
-            raise EnergySimError(f"problem {self.name!r}: duplicate data space names {names}")
-        for ds in self.data_spaces:
-            for rank in ds.ranks:
-                for d, c in rank:
-                    if d not in self.dims:
-                        raise EnergySimError(
-                            f"problem {self.name!r}: data space {ds.name} projects unknown dimension {d!r}"
-                        )
-                    if not isinstance(c, int) or c < 0:
-                        raise EnergySimError(
-                            f"problem {self.name!r}: data space {ds.name} coefficient of {d} = {c!r} must be an int >= 0"
-                        )
+        spaces = self.data_spaces
+        if type(spaces) is not tuple or not spaces:
+            raise EnergySimError(f"problem {self.name!r}: data_spaces = {spaces!r} must be a non-empty tuple of "
+                                 "DataSpace")
+        names = set()
+        for ds in spaces:
+            if not isinstance(ds, DataSpace):
+                raise EnergySimError(f"problem {self.name!r}: data space {ds!r} is not a DataSpace")
+            if ds.name in names:
+                raise EnergySimError(f"problem {self.name!r}: duplicate data space names {self.data_space_names}")
+            names.add(ds.name)
+            _check_data_space(self, ds)
+        if not isinstance(self.coefficients, dict):
+            raise EnergySimError(f"problem {self.name!r}: coefficients = {self.coefficients!r} must be a dict")
+        for k, c in self.coefficients.items():
+            if type(k) is not str or type(c) is not int or c < 0:
+                raise EnergySimError(f"problem {self.name!r}: coefficient {k!r} = {c!r} must be an int >= 0")
 
     # ---- queries ------------------------------------------------------------------------------------
     @cached_property
@@ -177,3 +189,37 @@ class Problem:
                          DataSpace("Outputs", o, read_write=True, role="output")),
             coefficients=coef,
         )
+
+
+#: What a data space's ``role`` may be (``None``: not known).
+ROLES = (None, "weight", "activation", "output")
+
+
+def _check_data_space(problem: Problem, ds: DataSpace) -> None:
+    """A data space of ``problem`` is a tuple of ranks, each a non-empty tuple of (known dimension, int >= 0)."""
+    ranks = ds.ranks
+    # a data space without ranks, or a rank without terms, would silently be a single element
+    if type(ranks) is not tuple or not ranks:
+        raise EnergySimError(f"problem {problem.name!r}: data space {ds.name}: ranks = {ranks!r} must be a non-empty "
+                             "tuple of ranks")
+    dims = problem.dims
+    for rank in ranks:
+        if type(rank) is not tuple or not rank:
+            raise EnergySimError(f"problem {problem.name!r}: data space {ds.name}: rank {rank!r} must be a non-empty "
+                                 "tuple of (dimension, coefficient) terms")
+        for term in rank:
+            if type(term) is not tuple or len(term) != 2:
+                raise EnergySimError(f"problem {problem.name!r}: data space {ds.name}: term {term!r} must be a "
+                                     "(dimension, coefficient) pair")
+            d, c = term
+            if d not in dims:
+                raise EnergySimError(f"problem {problem.name!r}: data space {ds.name} projects unknown dimension {d!r}")
+            if type(c) is not int or c < 0:
+                raise EnergySimError(f"problem {problem.name!r}: data space {ds.name} coefficient of {d} = {c!r} must "
+                                     "be an int >= 0")
+    if ds.role not in ROLES:
+        raise EnergySimError(f"problem {problem.name!r}: data space {ds.name}: role = {ds.role!r} must be one of "
+                             f"{list(ROLES)}")
+    if type(ds.read_write) is not bool:
+        raise EnergySimError(f"problem {problem.name!r}: data space {ds.name}: read_write = {ds.read_write!r} must be "
+                             "true or false")

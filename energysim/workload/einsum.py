@@ -20,6 +20,7 @@ only (a broadcast) is not a product of two tensors and is rejected, never droppe
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 
@@ -48,8 +49,21 @@ class MatmulShape:
         return MatmulShape(self.G, self.M, self.P, self.C)
 
 
+def _check_shape(shape, where: str, what: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of its sizes, each an integer >= 1 (a negative, fractional or boolean size would
+    otherwise become a negative or fractional loop bound, or a silent 1)."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise EnergySimError(f"{where}: the {what} shape must be a sequence of sizes, got {shape!r}")
+    shape = tuple(shape)
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
+            raise EnergySimError(f"{where}: the {what} shape {shape} has size {d!r}; sizes must be integers >= 1")
+    return shape
+
+
 def matmul_shape(a: tuple[int, ...], b: tuple[int, ...], where: str = "matmul") -> MatmulShape:
     """The shape of ``torch.matmul(a, b)`` / ONNX ``MatMul`` (numpy semantics: 1-D operands, broadcast batch)."""
+    a, b = _check_shape(a, where, "first"), _check_shape(b, where, "second")
     if not a or not b:
         raise EnergySimError(f"{where}: operands must have at least one dimension, got {a} and {b}")
     sa = (1, *a) if len(a) == 1 else tuple(a)
@@ -79,6 +93,9 @@ _EQUATION = re.compile(r"^\s*([A-Za-z]*)\s*,\s*([A-Za-z]*)\s*->\s*([A-Za-z]*)\s*
 def einsum_shape(equation: str, a: tuple[int, ...], b: tuple[int, ...]) -> MatmulShape:
     """The shape of ``torch.einsum(equation, a, b)`` / ONNX ``Einsum`` for two operands with an explicit output
     (``"bhqd,bhkd->bhqk"``)."""
+    if not isinstance(equation, str):
+        raise EnergySimError(f"einsum equation must be a string such as 'bij,bjk->bik', got {equation!r}")
+    a, b = _check_shape(a, f"einsum {equation!r}", "first"), _check_shape(b, f"einsum {equation!r}", "second")
     m = _EQUATION.match(equation.replace(" ", ""))
     if m is None:
         raise EnergySimError(f"einsum {equation!r}: only two operands with an explicit output and no '...' are "
@@ -90,6 +107,12 @@ def einsum_shape(equation: str, a: tuple[int, ...], b: tuple[int, ...]) -> Matmu
         if len(set(letters)) != len(letters):
             raise EnergySimError(f"einsum {equation!r}: a repeated letter in one operand (a diagonal) is not "
                                  "supported")
+    if len(set(lo)) != len(lo):
+        # torch rejects it too: an output letter names one axis of the result
+        raise EnergySimError(f"einsum {equation!r}: the output repeats a letter")
+    missing = set(lo) - set(la) - set(lb)
+    if missing:
+        raise EnergySimError(f"einsum {equation!r}: output letters {sorted(missing)} index no operand")
     size: dict[str, int] = {}
     for letters, shape in ((la, a), (lb, b)):
         for c, d in zip(letters, shape):
@@ -109,15 +132,13 @@ def einsum_shape(equation: str, a: tuple[int, ...], b: tuple[int, ...]) -> Matmu
         else:
             raise EnergySimError(f"einsum {equation!r}: letter {c!r} is summed inside one operand; only products "
                                  "of two tensors are supported")
-    missing = set(lo) - set(size)
-    if missing:
-        raise EnergySimError(f"einsum {equation!r}: output letters {sorted(missing)} index no operand")
     return MatmulShape(g, p, mm, k)
 
 
 def attention_shapes(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...]) -> tuple[MatmulShape, MatmulShape]:
     """``Q·Kᵀ`` and ``A·V`` of scaled dot-product attention on ``q (..., L, E)``, ``k (..., S, E)``,
     ``v (..., S, Ev)``: the batch dimensions (``...``, heads included) are groups."""
+    q, k, v = (_check_shape(s, "attention", w) for s, w in ((q, "query"), (k, "key"), (v, "value")))
     if len(q) < 2 or len(k) < 2 or len(v) < 2 or q[-1] != k[-1] or k[-2] != v[-2]:
         raise EnergySimError(f"attention: shapes q {q}, k {k}, v {v} do not fit (..., L, E), (..., S, E), (..., S, Ev)")
     g = math.prod(q[:-2])

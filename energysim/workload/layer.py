@@ -15,9 +15,9 @@ operand and the output ``P`` (rows), those of the right operand and the output `
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 LayerKind = Literal[
     "conv",  # dense convolution (groups == 1)
@@ -39,6 +39,29 @@ LayerKind = Literal[
 #: Kinds whose arithmetic is multiply-accumulate: all of them are one einsum form (``Problem.from_layer``).
 MAC_KINDS: frozenset[str] = frozenset({"conv", "grouped", "depthwise", "linear", "matmul"})
 
+#: Largest loop bound, stride, padding or tensor extent: the bound of a profile's integers
+#: (``energysim.arch.fields.MAX_INT``), far beyond any real layer and far enough from overflow that counts times
+#: energies stay finite.
+MAX_DIM = 2**40
+
+
+def _exact_int(v):
+    # pydantic would read True as 1, "3" as 3 and 2.0 as 2: a size that is not an integer is the caller's mistake
+    if isinstance(v, (bool, str, bytes, float)):
+        raise ValueError(f"must be an integer, got {type(v).__name__}")
+    return v
+
+
+def _exact_bool(v):
+    # pydantic would read 1, 0.0, "yes" and "off" as booleans
+    if not isinstance(v, bool) and isinstance(v, (int, float, str, bytes)):
+        raise ValueError(f"must be true or false, got {type(v).__name__}")
+    return v
+
+
+Int = Annotated[int, BeforeValidator(_exact_int), Field(le=MAX_DIM)]
+Extent = Annotated[int, BeforeValidator(_exact_int), Field(ge=0, le=MAX_DIM)]
+
 
 class Layer(BaseModel):
     """One node of the workload graph: loop bounds plus the facts needed to count data movement.
@@ -53,28 +76,28 @@ class Layer(BaseModel):
     name: str
     kind: LayerKind
     op: str = Field(description="the torch op or module class this layer came from, e.g. 'Conv2d'")
-    N: int = Field(1, ge=1)
-    M: int = Field(1, ge=1)
-    C: int = Field(1, ge=1)
-    P: int = Field(1, ge=1)
-    Q: int = Field(1, ge=1)
-    R: int = Field(1, ge=1)
-    S: int = Field(1, ge=1)
-    H: int = Field(1, ge=1, description="input height (unpadded)")
-    W: int = Field(1, ge=1, description="input width (unpadded)")
-    stride_h: int = Field(1, ge=1)
-    stride_w: int = Field(1, ge=1)
-    dilation_h: int = Field(1, ge=1)
-    dilation_w: int = Field(1, ge=1)
-    pad_h: int = Field(0, ge=0)
-    pad_w: int = Field(0, ge=0)
-    groups: int = Field(1, ge=1)
-    bias: bool = False
+    N: Int = Field(1, ge=1)
+    M: Int = Field(1, ge=1)
+    C: Int = Field(1, ge=1)
+    P: Int = Field(1, ge=1)
+    Q: Int = Field(1, ge=1)
+    R: Int = Field(1, ge=1)
+    S: Int = Field(1, ge=1)
+    H: Int = Field(1, ge=1, description="input height (unpadded)")
+    W: Int = Field(1, ge=1, description="input width (unpadded)")
+    stride_h: Int = Field(1, ge=1)
+    stride_w: Int = Field(1, ge=1)
+    dilation_h: Int = Field(1, ge=1)
+    dilation_w: Int = Field(1, ge=1)
+    pad_h: Int = Field(0, ge=0)
+    pad_w: Int = Field(0, ge=0)
+    groups: Int = Field(1, ge=1)
+    bias: Annotated[bool, BeforeValidator(_exact_bool)] = False
     weight_role: Literal["weight", "activation"] = Field(
         "weight", description="what the operand in the weight position is: a parameter ('weight') or a tensor "
                               "another layer produced ('activation', e.g. K in attention's Q·Kᵀ)")
-    input_shapes: tuple[tuple[int, ...], ...] = ()
-    output_shape: tuple[int, ...] = ()
+    input_shapes: tuple[tuple[Extent, ...], ...] = ()
+    output_shape: tuple[Extent, ...] = ()
     fused: tuple[str, ...] = Field((), description="ops folded into this layer (BatchNorm, flatten, dropout)")
 
     @model_validator(mode="after")
@@ -83,6 +106,15 @@ class Layer(BaseModel):
             raise ValueError(
                 f"layer {self.name!r}: groups={self.groups} must divide C={self.C} and M={self.M}"
             )
+        # the kind is what reports and metrics group layers by: it must say what the groups make the layer
+        if self.kind == "conv" and self.groups != 1:
+            raise ValueError(f"layer {self.name!r}: kind='conv' with groups={self.groups}: a grouped convolution is "
+                             "'grouped' or 'depthwise'")
+        if self.kind == "grouped" and self.groups == 1:
+            raise ValueError(f"layer {self.name!r}: kind='grouped' with groups=1: a dense convolution is 'conv'")
+        if self.kind == "depthwise" and not self.groups == self.C == self.M:
+            raise ValueError(f"layer {self.name!r}: kind='depthwise' needs groups == C == M, got "
+                             f"groups={self.groups}, C={self.C}, M={self.M}")
         if self.weight_role == "activation" and self.kind != "matmul":
             raise ValueError(f"layer {self.name!r}: only a matmul layer has an activation in the weight position")
         return self

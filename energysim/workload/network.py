@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Iterator
 
-from energysim.workload.layer import Layer
+from pydantic import ValidationError
+
+from energysim.errors import EnergySimError
+from energysim.workload.layer import MAX_DIM, Layer
 
 if TYPE_CHECKING:  # pandas is imported where tables are built (it is slow to import)
     import pandas as pd
@@ -21,8 +25,10 @@ class Network:
     """
 
     def __init__(self, name: str, input_shape: tuple[int, ...]):
+        if not isinstance(name, str):
+            raise EnergySimError(f"network name must be a string, got {name!r}")
         self.name = name
-        self.input_shape = tuple(input_shape)
+        self.input_shape = _shape(input_shape, f"network {name!r}: input_shape")
         self._layers: dict[str, Layer] = {}  # insertion order = topological order
         self._edges: list[tuple[str, str, tuple[int, ...]]] = []
         self._nodes: set[str] = set()  # the graph's node names: layers and edge sources
@@ -47,10 +53,23 @@ class Network:
         return self._graph
 
     def add_layer(self, layer: Layer, inputs: list[tuple[str, tuple[int, ...]]] = ()) -> None:
+        """Add ``layer`` fed by ``inputs``: (source node name, tensor shape) per edge; a source that is no layer
+        (yet) is a graph input."""
+        if not isinstance(layer, Layer):
+            raise EnergySimError(f"network {self.name!r}: add_layer takes a Layer, got {layer!r}")
         if layer.name in self._nodes:
-            raise ValueError(f"duplicate layer name {layer.name!r} in network {self.name!r}")
+            raise EnergySimError(f"duplicate layer name {layer.name!r} in network {self.name!r}")
+        edges = []
+        for edge in inputs:
+            # a bare string would unpack letter by letter into a source and a shape
+            if not isinstance(edge, (tuple, list)) or len(edge) != 2 or not isinstance(edge[0], str):
+                raise EnergySimError(f"network {self.name!r}: input {edge!r} of layer {layer.name!r} must be a "
+                                     "(source name, shape) pair")
+            if edge[0] == layer.name:
+                raise EnergySimError(f"network {self.name!r}: layer {layer.name!r} cannot feed itself")
+            edges.append((edge[0], layer.name,
+                          _shape(edge[1], f"network {self.name!r}: shape of input {edge[0]!r} of {layer.name!r}")))
         self._layers[layer.name] = layer
-        edges = [(src, layer.name, tuple(shape)) for src, shape in inputs]
         self._edges += edges
         self._nodes.add(layer.name)
         self._nodes.update(src for src, _, _ in edges)
@@ -95,8 +114,10 @@ class Network:
 
     def replace_layer(self, layer: Layer) -> None:
         """Swap the attributes of an existing node (same name), e.g. after folding an op into it."""
+        if not isinstance(layer, Layer):
+            raise EnergySimError(f"network {self.name!r}: replace_layer takes a Layer, got {layer!r}")
         if layer.name not in self._layers:
-            raise KeyError(layer.name)
+            raise EnergySimError(f"network {self.name!r}: no layer named {layer.name!r} to replace")
         self._layers[layer.name] = layer
         if self._graph is not None:
             self._graph.nodes[layer.name]["layer"] = layer
@@ -139,17 +160,54 @@ class Network:
     @classmethod
     def from_dict(cls, d: dict) -> "Network":
         """The network ``to_dict`` gave (each layer validated again)."""
-        net = cls(d["name"], tuple(d["input_shape"]))
+        keys = ("name", "input_shape", "layers", "edges", "sources")
+        if not isinstance(d, dict) or set(d) != set(keys):
+            got = sorted(map(str, d)) if isinstance(d, dict) else type(d).__name__
+            raise EnergySimError(f"network data must be a dict with keys {list(keys)}, got {got}")
+        net = cls(d["name"], d["input_shape"])
+        for what in ("layers", "edges"):
+            if not isinstance(d[what], list):
+                raise EnergySimError(f"network {net.name!r}: {what} must be a list, got {d[what]!r}")
         into: dict[str, list] = {}
-        for src, dst, shape in d["edges"]:
-            into.setdefault(dst, []).append((src, tuple(shape)))
-        for ld in d["layers"]:
-            layer = Layer.model_validate(ld)
+        for edge in d["edges"]:
+            if not isinstance(edge, list) or len(edge) != 3 or not isinstance(edge[1], str):
+                raise EnergySimError(f"network {net.name!r}: edge {edge!r} must be [source, destination, shape]")
+            into.setdefault(edge[1], []).append((edge[0], edge[2]))
+        for i, ld in enumerate(d["layers"]):
+            try:
+                layer = Layer.model_validate(ld)
+            except ValidationError as exc:
+                raise EnergySimError(f"network {net.name!r}: layers[{i}]: {_describe(exc)}") from None
             net.add_layer(layer, into.pop(layer.name, []))
         if into:
-            raise ValueError(f"network {net.name!r}: edges into unknown layers {sorted(into)}")
-        net.sources = dict(d["sources"])
+            raise EnergySimError(f"network {net.name!r}: edges into unknown layers {sorted(into)}")
+        src = d["sources"]
+        if not isinstance(src, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in src.items()):
+            raise EnergySimError(f"network {net.name!r}: sources must map node names to strings, got {src!r}"[:300])
+        net.sources = dict(src)
         return net
 
     def __repr__(self) -> str:
         return f"Network({self.name!r}, {len(self)} layers, {self.macs} MACs)"
+
+
+def _shape(shape, where: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of sizes, each an integer in [0, ``MAX_DIM``] (as a ``Layer``'s tensor shapes)."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise EnergySimError(f"{where} = {shape!r} must be a sequence of sizes")
+    shape = tuple(shape)
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or not 0 <= d <= MAX_DIM:
+            raise EnergySimError(f"{where} = {shape!r} has size {d!r}; sizes must be integers in [0, {MAX_DIM}]")
+    return shape
+
+
+def _describe(exc: ValidationError) -> str:
+    """pydantic's errors in one line: ``field = value: what is wrong`` each (its own message spans lines)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(map(str, err.get("loc", ())))
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        value = "" if isinstance(err.get("input"), dict) else f" = {err.get('input')!r}"[:90]
+        parts.append(f"{where}{value}: {msg}" if where else msg)
+    return "; ".join(parts)

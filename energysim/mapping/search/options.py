@@ -73,6 +73,7 @@ class MapperOptions:
             v = getattr(self, f)
             if v is not None:
                 object.__setattr__(self, f, _tuples(v))
+        _check(self)
 
     @classmethod
     def for_profile(cls, profile) -> "MapperOptions":
@@ -97,6 +98,99 @@ def _tuples(v):
     return v
 
 
+#: The largest integer knob: far beyond any useful cap, and inside the int64 arrays the search keeps them with.
+MAX_KNOB = 2**40
+#: (field, least value) of the integer knobs.
+_INTS = (("max_spatial_dims", 1), ("spatial_candidates", 0), ("tile_cap", 1), ("per_tile", 0), ("max_pairs", 1),
+         ("wide_pairs", 0), ("wide_from", 0), ("max_passes", 0))
+_AXES = ("X", "Y")
+
+
+def _bad(field: str, value, want: str) -> EnergySimError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."  # a huge value must not make a huge message
+    return EnergySimError(f"MapperOptions: {field} = {shown} {want}")
+
+
+def _int(field: str, v, low: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= MAX_KNOB:
+        raise _bad(field, v, f"must be an integer in [{low}, {MAX_KNOB}]")
+
+
+def _fraction(field: str, v, low_open: bool = False) -> None:
+    # a NaN compares false both ways and an infinity would pad (or drop) without end: finite, in range
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1 if low_open else 0 <= v <= 1):
+        raise _bad(field, v, f"must be a number in {'(0' if low_open else '[0'}, 1]")
+
+
+def _names(field: str, v) -> tuple[str, ...]:
+    # a bare string would be read letter by letter ("MC" as M and C)
+    if not isinstance(v, tuple) or not all(isinstance(d, str) for d in v):
+        raise _bad(field, v, "must be a list of names")
+    if len(set(v)) != len(v):
+        raise _bad(field, v, "repeats a name")
+    return v
+
+
+def _pairs(field: str, v, keys: tuple[str, ...] | None = None) -> tuple:
+    """``v`` as (key, value) pairs with distinct string keys (from ``keys`` when given): what a dict gives."""
+    if not isinstance(v, tuple) or not all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                                           for p in v):
+        raise _bad(field, v, "must map names to values")
+    ks = [k for k, _ in v]
+    if len(set(ks)) != len(ks):
+        raise _bad(field, v, "names a key twice")
+    if keys is not None and any(k not in keys for k in ks):
+        raise _bad(field, v, f"names an unknown mesh axis; axes: {list(keys)}")
+    return v
+
+
+def _check(o: MapperOptions) -> None:
+    """Raise ``EnergySimError`` naming the field and value of a knob out of its range (names of levels and
+    dimensions are checked against the profile and problem by the search). Runs once per options object, and a
+    search makes one: the common case (numbers of their own type in range, nothing else set) is a few comparisons."""
+    for f, low in _INTS:
+        v = getattr(o, f)
+        if type(v) is not int or not low <= v <= MAX_KNOB:
+            _int(f, v, low)
+    for f in ("exhaustive", "all_permutations", "include_template"):
+        if type(getattr(o, f)) is not bool:
+            raise _bad(f, getattr(o, f), "must be true or false")
+    for f in ("pad_batch", "min_pe_fraction"):
+        v = getattr(o, f)
+        if type(v) is not float or not 0 <= v <= 1:
+            _fraction(f, v)
+    if o.pad:
+        for d, frac in _pairs("pad", o.pad):
+            _fraction(f"pad[{d}]", frac, low_open=True)
+    if o.spatial is not None:
+        for axis, ds in _pairs("spatial", o.spatial, _AXES):
+            _names(f"spatial[{axis}]", ds)
+    if o.spatial_full:
+        for axis, ds in _pairs("spatial_full", o.spatial_full, _AXES):
+            _names(f"spatial_full[{axis}]", ds)
+    if o.bypass:
+        for lv, ds in _pairs("bypass", o.bypass):
+            _names(f"bypass[{lv}]", ds)
+    if o.pe_temporal:
+        _names("pe_temporal", o.pe_temporal)
+    elif o.pe_temporal != ():
+        raise _bad("pe_temporal", o.pe_temporal, "must be a list of names")
+    if o.temporal_factors:
+        for lv, facs in _pairs("temporal_factors", o.temporal_factors):
+            for d, k in _pairs(f"temporal_factors[{lv}]", facs):
+                _int(f"temporal_factors[{lv}][{d}]", k, 0)
+    if o.permutations:
+        for lv, io in _pairs("permutations", o.permutations):
+            if not isinstance(io, tuple) or len(io) != 2:
+                raise _bad(f"permutations[{lv}]", io, "must be (inner, outer) lists of dimensions")
+            _names(f"permutations[{lv}] inner", io[0])
+            _names(f"permutations[{lv}] outer", io[1])
+    for f in ("pad", "spatial_full", "bypass", "temporal_factors", "permutations"):
+        if type(getattr(o, f)) is not tuple:  # an empty string or 0 would pass the tests above as "nothing"
+            raise _bad(f, getattr(o, f), "must map names to values")
+
+
 @dataclass
 class MapperResult:
     """The best mapping found, its engine stats, and search facts."""
@@ -115,6 +209,8 @@ class MapperResult:
 
 def parse_dataflow(name: str) -> str | None:
     """``search`` -> None (free); ``rs-search`` -> ``rs``; anything else is an error."""
+    if not isinstance(name, str):
+        raise EnergySimError(f"search dataflow must be a name such as 'search' or 'rs-search', got {name!r}")
     if name == "search":
         return None
     if name.endswith("-search") and name[: -len("-search")] in CONSTRAINTS:
